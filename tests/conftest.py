@@ -1,0 +1,77 @@
+"""Fixtures: a throw-away PostgreSQL database per test session (and fresh ones on demand), never mocks."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import conninfo
+
+from vital_pipelines import config
+from vital_pipelines.db import apply_schema, connect
+
+TEMPLATE_DATABASE = "vital_template"
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    params = conninfo.conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return conninfo.make_conninfo(**params)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """The server the tests create databases on: TEST_DATABASE_URL, else the pipeline's own server."""
+    return os.environ.get("TEST_DATABASE_URL") or config.database_url()
+
+
+@pytest.fixture(scope="session")
+def make_database(server_url: str) -> Iterator[Callable[[], str]]:
+    """Create empty databases (extensions only) that are dropped when the session ends."""
+    admin_url = _with_dbname(server_url, "postgres")
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"vital_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'create database "{name}" template {TEMPLATE_DATABASE}')
+        created.append(name)
+        return _with_dbname(server_url, name)
+
+    yield make
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        for name in created:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def schema_url(make_database) -> str:
+    """A session database with the whole schema applied once."""
+    url = make_database()
+    with connect(url) as conn:
+        apply_schema(conn, config.SCHEMA_DIR)
+    return url
+
+
+@pytest.fixture
+def db(schema_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to the session database whose changes are rolled back after the test."""
+    conn = connect(schema_url)
+    try:
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def seed_spec() -> str:
+    """The schema spec the project is built from (shared/ beside the checkout)."""
+    seeds = sorted((config.PROJECT_ROOT.parent / "shared" / "seeds").glob("000_*.txt"))
+    if not seeds:
+        pytest.fail("the schema spec ../shared/seeds/000_*.txt is missing beside the checkout")
+    return Path(seeds[0]).read_text(encoding="utf-8")

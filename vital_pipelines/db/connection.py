@@ -1,0 +1,96 @@
+"""Opening connections, and turning the ways that fails into one sentence a person can act on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import conninfo
+
+REQUIRED_EXTENSIONS = ("ltree", "vector")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be used; the message says what is wrong and how to fix it."""
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _libpq_url(url: str) -> str:
+    # SQLAlchemy spells the driver into the scheme; libpq does not accept it.
+    return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
+
+
+def _explain(url: str, error: Exception) -> str:
+    text = str(error)
+    try:
+        params = conninfo.conninfo_to_dict(_libpq_url(url))
+    except psycopg.ProgrammingError:
+        params = {}
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    dbname = params.get("dbname") or "(default)"
+    user = params.get("user") or "(default)"
+    where = f"{host}:{port}"
+    if "Connection refused" in text or "No such file or directory" in text:
+        return (
+            f"PostgreSQL is not accepting connections at {where} ({redact_url(url)}): start the server "
+            f"(`pg_ctlcluster 15 main start`, or run scripts/setup) or point DATABASE_URL at a running one."
+        )
+    if "does not exist" in text and "database" in text:
+        return (
+            f"The database {dbname!r} does not exist on {where}: run scripts/setup to create it, "
+            f"or fix the database name in DATABASE_URL."
+        )
+    if "password authentication failed" in text or ("role" in text and "does not exist" in text):
+        return (
+            f"PostgreSQL at {where} refused user {user!r}: check the user name and password in DATABASE_URL "
+            f"(scripts/setup creates user 'vital' with password 'vital' locally)."
+        )
+    if "could not translate host name" in text or "Name or service not known" in text:
+        return f"The host {host!r} in DATABASE_URL cannot be resolved: check DATABASE_URL ({redact_url(url)})."
+    if "timeout" in text.lower():
+        return f"Connecting to PostgreSQL at {where} timed out: check that the server is up and reachable."
+    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"Cannot connect to PostgreSQL at {where} ({redact_url(url)}): {first_line}"
+
+
+def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10, **kwargs) -> psycopg.Connection:
+    """Open a psycopg connection, raising `DatabaseUnavailable` with a plain-words reason on failure."""
+    libpq_url = _libpq_url(url)
+    try:
+        conninfo.conninfo_to_dict(libpq_url)
+    except psycopg.ProgrammingError as error:
+        raise DatabaseUnavailable(
+            f"DATABASE_URL is not a valid PostgreSQL URL ({redact_url(url)}): expected "
+            f"postgresql://user:password@host:5432/database ({error})."
+        ) from None
+    try:
+        return psycopg.connect(libpq_url, autocommit=autocommit, connect_timeout=connect_timeout, **kwargs)
+    except psycopg.OperationalError as error:
+        raise DatabaseUnavailable(_explain(url, error)) from None
+
+
+def require_extensions(conn: psycopg.Connection, names: Iterable[str] = REQUIRED_EXTENSIONS) -> None:
+    """Fail with one sentence when an extension the schema needs is neither installed nor installable."""
+    wanted = list(names)
+    rows = conn.execute(
+        "select name, installed_version is not null from pg_available_extensions where name = any(%s)",
+        (wanted,),
+    ).fetchall()
+    available = {name for name, _installed in rows}
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        hint = (
+            "run scripts/setup (it builds pgvector from Debian's source package)"
+            if "vector" in missing
+            else "install postgresql-contrib"
+        )
+        raise DatabaseUnavailable(
+            f"The PostgreSQL server lacks the extension(s) {', '.join(missing)} that the schema needs: {hint}, "
+            f"or on Supabase enable them under Database › Extensions."
+        )

@@ -1,0 +1,1 @@
+"""The Dagster layer: one folder per domain, each split by object type (assets, checks, resources, ...)."""

@@ -1,0 +1,1 @@
+"""Resources and policies shared by every domain."""

@@ -1,0 +1,1 @@
+"""The database schema: applying the SQL phase files in `schema/`."""
