@@ -16,6 +16,6 @@ refresh_everything = dg.define_asset_job(
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
-        dg.load_from_defs_folder(project_root=config.PROJECT_ROOT),
+        dg.load_from_defs_folder(path_within_project=config.PROJECT_ROOT),
         dg.Definitions(jobs=[refresh_everything]),
     )

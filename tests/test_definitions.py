@@ -1,0 +1,34 @@
+"""The Dagster definitions load, and the schema asset materialises against a real database."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from vital_pipelines.defs.common.resources import PostgresResource
+from vital_pipelines.defs.schema.assets import database_schema
+from vital_pipelines.definitions import defs
+
+
+def test_definitions_load_with_the_main_job():
+    definitions = defs()
+    keys = {key.to_user_string() for key in definitions.resolve_all_asset_keys()}
+    assert "database_schema" in keys
+    assert definitions.resolve_job_def("refresh_everything") is not None
+    assert isinstance(definitions.resources["postgres"], PostgresResource)
+
+
+def test_schema_asset_applies_then_does_nothing(make_database):
+    resources = {"postgres": PostgresResource(database_url=make_database())}
+    first = dg.materialize([database_schema], resources=resources)
+    second = dg.materialize([database_schema], resources=resources)
+    meta = [r.asset_materializations_for_node("database_schema")[0].metadata for r in (first, second)]
+    assert (meta[0]["applied"].value, meta[0]["unchanged"].value) == (21, 0)
+    assert (meta[1]["applied"].value, meta[1]["unchanged"].value) == (0, 21)
+
+
+def test_schema_asset_fails_with_the_plain_reason(server_url):
+    resources = {"postgres": PostgresResource(database_url="postgresql://vital@localhost:1/vital")}
+    result = dg.materialize([database_schema], resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
+    assert "not accepting connections" in failure.description
