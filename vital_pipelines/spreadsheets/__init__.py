@@ -1,0 +1,1 @@
+"""Spreadsheet ingestion: safe reading, contracts, steward reports, loading, and the sample-data generator."""

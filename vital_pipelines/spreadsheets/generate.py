@@ -1,0 +1,227 @@
+"""The deterministic generator of the sample workbooks in raw/ (and their ×10 / ×100 versions for benchmarks).
+
+Everything derives from `catalog.py` with a fixed seed, so the same scale always gives byte-identical content.
+Headers come from the contracts, so the workbooks always match what the pipeline expects.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import xlsxwriter
+
+from vital_pipelines.spreadsheets import catalog
+from vital_pipelines.spreadsheets.contracts import AGENTS, JTBDS, ORG_SHEETS, PERSONAS, SheetContract
+
+AGENT_COUNT, PERSONA_COUNT, JTBD_COUNT = 254, 335, 338
+SOLUTIONS = ["Launch Excellence", "Brand Excellence", "Strategic Foresight", "Commercial Excellence", "Medical Excellence"]
+INDUSTRY_COLUMNS = ["Phrm", "Btch", "MedD", "Payers", "Digital", "Consult"]
+UNAVAILABLE = {("Launch Excellence", "Payers"), ("Brand Excellence", "Payers"), ("Medical Excellence", "MedD"),
+               ("Medical Excellence", "Payers"), ("Medical Excellence", "Digital")}
+
+_AGENT_ROLES = [("Advisor", "specialist"), ("Analyst", "analyst"), ("Strategist", "strategist"),
+                ("Reviewer", "validator"), ("Researcher", "researcher"), ("Synthesiser", "synthesizer")]
+_TRIGGERS = ["a new data readout lands", "a competitor launches in my market", "a health authority asks a question",
+             "the quarterly business review approaches", "a new indication is approved", "field teams report new insights",
+             "a payer changes its access criteria", "a safety signal is detected", "the annual plan is due",
+             "a partner proposes a new collaboration"]
+_OUTCOMES = ["decisions rest on current evidence", "we stay compliant without slowing down", "the team acts before competitors do",
+             "leadership gets a clear recommendation", "patients get access sooner", "nothing is lost between functions"]
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _org():
+    departments, roles = [], []
+    for function, items in catalog.ORGANISATION.items():
+        for dept_code, dept_name, dept_roles in items:
+            departments.append((dept_code, dept_name, function))
+            for role_code, role_name, seniority in dept_roles:
+                roles.append((role_code, role_name, dept_code, function, seniority))
+    responsibilities = [(f"{function}-{slugify(name).upper()}", name, function, description)
+                        for function, items in catalog.RESPONSIBILITIES.items() for name, description in items]
+    return departments, roles, responsibilities
+
+
+def _write(path: Path, sheets: dict[str, tuple[list[str], list[list]]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
+                                               "strings_to_urls": False})
+    workbook.set_properties({"title": path.stem, "author": "vital-pipelines generator", "created": None})
+    bold = workbook.add_format({"bold": True})
+    for name, (header, rows) in sheets.items():
+        sheet = workbook.add_worksheet(name)
+        sheet.write_row(0, 0, header, bold)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if value is None or value == "":
+                    continue
+                if isinstance(value, bool):
+                    sheet.write_boolean(r, c, value)
+                elif isinstance(value, (int, float)):
+                    sheet.write_number(r, c, value)
+                else:
+                    sheet.write_string(r, c, str(value))
+        sheet.freeze_panes(1, 0)
+    workbook.close()
+
+
+def _header(contract: SheetContract) -> list[str]:
+    return list(contract.model.to_schema().columns)
+
+
+def _rows(contract: SheetContract, records: list[dict]) -> list[list]:
+    header = _header(contract)
+    return [[record.get(column) for column in header] for record in records]
+
+
+def org_records():
+    departments, roles, responsibilities = _org()
+    functions = [{"code": code, "name": name, "description": description, "color": color, "display_order": i}
+                 for i, (code, (name, description, color)) in enumerate(catalog.FUNCTIONS.items(), start=1)]
+    manager = {}
+    for role_code, _name, dept, _function, seniority in roles:
+        if seniority in ("lead", "head", "executive"):
+            manager.setdefault(dept, role_code)
+    dept_rows = [{"code": c, "name": n, "function_code": f,
+                  "description": f"{n} within {catalog.FUNCTIONS[f][0]}"} for c, n, f in departments]
+    role_rows = [{"code": c, "name": n, "department_code": d, "seniority_level": s,
+                  "reports_to_code": manager.get(d) if manager.get(d) != c else None,
+                  "description": f"{n} in {next(x[1] for x in departments if x[0] == d)}"}
+                 for c, n, d, _f, s in roles]
+    resp_rows = [{"code": c, "name": n, "category": f, "description": d} for c, n, f, d in responsibilities]
+    links = []
+    for role_code, _n, _d, function, _s in roles:
+        own = [r for r in responsibilities if r[2] == function]
+        rng = random.Random(role_code)
+        for priority, resp in enumerate(rng.sample(own, k=min(3, len(own))), start=1):
+            links.append({"role_code": role_code, "responsibility_code": resp[0], "priority": priority})
+    return {"functions": functions, "departments": dept_rows, "roles": role_rows,
+            "responsibilities": resp_rows, "role_responsibilities": links}
+
+
+def persona_records(scale: int = 1) -> list[dict]:
+    _departments, roles, _resp = _org()
+    rng = random.Random(20251113)
+    records = []
+    for i in range(PERSONA_COUNT * scale):
+        role_code, role_name, dept, function, seniority = roles[i % len(roles)]
+        first, last = catalog.FIRST_NAMES[(i * 7) % len(catalog.FIRST_NAMES)], catalog.LAST_NAMES[(i * 11) % len(catalog.LAST_NAMES)]
+        area = catalog.THERAPEUTIC_AREAS[(i // len(roles)) % len(catalog.THERAPEUTIC_AREAS)]
+        suffix = "" if i < PERSONA_COUNT else f"-{i // PERSONA_COUNT}"
+        records.append({
+            "persona_key": f"{slugify(first)}-{slugify(last)}-{slugify(role_name)}-{slugify(area)}{suffix}",
+            "name": f"{first} {last}", "title": f"{role_name}, {area}",
+            "function_code": function, "department_code": dept, "role_code": role_code,
+            "seniority_level": seniority, "years_experience": {"entry": 2, "mid": 6, "senior": 10, "lead": 13,
+                                                               "head": 16, "executive": 22}[seniority] + i % 4,
+            "description": f"{role_name} working in {area.lower()}, part of {catalog.FUNCTIONS[function][0]}.",
+            "goals": "; ".join(rng.sample(catalog.GOALS, 3)),
+            "pain_points": "; ".join(rng.sample(catalog.PAIN_POINTS, 2)),
+            "motivations": "; ".join(rng.sample(catalog.MOTIVATIONS, 2)),
+            "tools_used": "; ".join(rng.sample(catalog.TOOLS, 3)),
+            "decision_authority": {"entry": "routine", "mid": "tactical", "senior": "tactical", "lead": "strategic",
+                                   "head": "strategic", "executive": "critical"}[seniority],
+            "visibility": "tenant",
+        })
+    return records
+
+
+def agent_records(scale: int = 1) -> list[dict]:
+    _departments, roles, responsibilities = _org()
+    rng = random.Random(254)
+    records = []
+    for i in range(AGENT_COUNT * scale):
+        code, resp_name, function, description = responsibilities[i % len(responsibilities)]
+        noun, agent_type = _AGENT_ROLES[(i // len(responsibilities)) % len(_AGENT_ROLES)]
+        area = catalog.THERAPEUTIC_AREAS[(i * 3) % len(catalog.THERAPEUTIC_AREAS)]
+        function_roles = [r for r in roles if r[3] == function]
+        role = function_roles[i % len(function_roles)]
+        suffix = "" if i < AGENT_COUNT else f"-{i // AGENT_COUNT}"
+        name = f"{resp_name} {noun}" if i % 2 else f"{area} {resp_name} {noun}"
+        records.append({
+            "slug": slugify(name) + suffix, "name": name,
+            "tagline": f"{description} — faster and with sources.",
+            "description": f"{name} supports the {role[1]} in {catalog.FUNCTIONS[function][0]}: {description.lower()}, "
+                           f"with a focus on {area.lower()}.",
+            "agent_type": agent_type,
+            "status": ["active", "active", "active", "testing", "development", "maintenance"][i % 6],
+            "validation_status": ["approved", "approved", "in_review", "pending"][i % 4],
+            "domain_expertise": catalog.DOMAIN_EXPERTISE[function],
+            "data_classification": ["internal", "confidential", "internal", "public"][i % 4],
+            "visibility": ["public", "tenant", "organization"][i % 3],
+            "tier": 1 + i % 3, "model": ["gpt-4o", "claude-sonnet", "gpt-4o-mini"][i % 3],
+            "temperature": [0.2, 0.3, 0.5, 0.7][i % 4], "max_tokens": [2000, 4000, 8000][i % 3],
+            "capabilities": "; ".join([resp_name] + rng.sample([r[1] for r in responsibilities if r[2] == function and r[1] != resp_name], 1)),
+            "specializations": area if i % 2 == 0 else None,
+            "therapeutic_areas": "; ".join(sorted({area, catalog.THERAPEUTIC_AREAS[(i + 4) % 10]})),
+            "color": catalog.FUNCTIONS[function][2],
+            "function_code": function, "department_code": role[2], "role_code": role[0],
+        })
+    return records
+
+
+def jtbd_records(scale: int = 1, personas: list[dict] | None = None) -> list[dict]:
+    _departments, _roles, responsibilities = _org()
+    personas = personas or persona_records(scale)
+    by_function: dict[str, list[str]] = {}
+    for p in personas:
+        by_function.setdefault(p["function_code"], []).append(p["persona_key"])
+    counters: dict[str, int] = {}
+    records = []
+    for i in range(JTBD_COUNT * scale):
+        _code, resp_name, function, description = responsibilities[i % len(responsibilities)]
+        counters[function] = counters.get(function, 0) + 1
+        trigger = _TRIGGERS[(i // len(responsibilities)) % len(_TRIGGERS)]
+        outcome = _OUTCOMES[i % len(_OUTCOMES)]
+        candidates = by_function[function]
+        served = [candidates[(i * 5 + k * 17) % len(candidates)] for k in range(1 + i % 3)]
+        importance = 5 + i % 6
+        records.append({
+            "code": f"JTBD-{function}-{counters[function]:03d}",
+            "title": f"{resp_name} when {trigger}",
+            "job_statement": f"When {trigger}, I want to {description[0].lower() + description[1:]}, so I can make sure {outcome}.",
+            "description": f"{resp_name} in {catalog.FUNCTIONS[function][0]}.",
+            "functional_area": catalog.FUNCTIONAL_AREA[function],
+            "job_category": ["strategic", "operational", "analytical", "collaborative", "tactical"][i % 5],
+            "frequency": ["weekly", "monthly", "quarterly", "as_needed", "yearly"][i % 5],
+            "complexity": ["moderate", "complex", "expert", "simple"][i % 4],
+            "decision_type": ["tactical", "strategic", "routine", "critical"][i % 4],
+            "status": ["active", "active", "draft"][i % 3],
+            "importance": importance, "satisfaction": max(1, importance - 1 - i % 5),
+            "success_criteria": f"Done within the agreed timeline; Reviewed by {catalog.FUNCTIONS[function][0]} lead",
+            "personas": "; ".join(dict.fromkeys(served)),
+        })
+    return records
+
+
+def matrix_rows() -> tuple[list[str], list[list], list[list]]:
+    header = ["Solution / Industry", *INDUSTRY_COLUMNS]
+    availability = [[s, *["-" if (s, ind) in UNAVAILABLE else "✓" for ind in INDUSTRY_COLUMNS]] for s in SOLUTIONS]
+    fit = [[s, *[None if (s, ind) in UNAVAILABLE else 6 + (i + j) % 5 for j, ind in enumerate(INDUSTRY_COLUMNS)]]
+           for i, s in enumerate(SOLUTIONS)]
+    return header, availability, fit
+
+
+def generate(out_dir: Path, scale: int = 1) -> list[Path]:
+    """Write the five workbooks at `scale` into `out_dir`; returns their paths."""
+    out_dir = Path(out_dir)
+    org = org_records()
+    personas = persona_records(scale)
+    paths = {
+        "org_structure.xlsx": {c.sheet: (_header(c), _rows(c, org[c.sheet])) for c in ORG_SHEETS},
+        "personas.xlsx": {PERSONAS.sheet: (_header(PERSONAS), _rows(PERSONAS, personas))},
+        "agents.xlsx": {AGENTS.sheet: (_header(AGENTS), _rows(AGENTS, agent_records(scale)))},
+        "jtbds.xlsx": {JTBDS.sheet: (_header(JTBDS), _rows(JTBDS, jtbd_records(scale, personas)))},
+    }
+    header, availability, fit = matrix_rows()
+    paths["solution_industry_matrix.xlsx"] = {"matrix": (header, availability), "fit_scores": (header, fit)}
+    written = []
+    for name, sheets in paths.items():
+        _write(out_dir / name, sheets)
+        written.append(out_dir / name)
+    return written

@@ -1,0 +1,113 @@
+"""The documented normalisation of headers and cells, and the parsers from text to each contract type.
+
+Cells: leading/trailing whitespace trimmed, non-breaking spaces turned into spaces, zero-width characters and
+byte-order marks removed; an empty result is null. Headers are matched case-, space- and punctuation-blind
+(`Function Code`, `function-code`, `FunctionCode` all mean `function_code`), then by documented aliases.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_SPACES = re.compile("[\u00a0\u2007\u202f\u3000]")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "✓", "✔", "x", "available"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "✗", "✘", "-", "–", "—"}
+
+
+def clean_cell(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = _SPACES.sub(" ", _INVISIBLE.sub("", value)).strip()
+    return text or None
+
+
+def header_key(text: str | None) -> str:
+    """`Function Code`, ` function-code `, `FunctionCode` → `function_code`."""
+    cleaned = clean_cell(text) or ""
+    return _NON_WORD.sub("_", _CAMEL.sub("_", cleaned).lower()).strip("_")
+
+
+class ParseError(ValueError):
+    """A cell's text does not fit its column's type; the message is written for a steward."""
+
+
+def parse_int(text: str) -> int:
+    try:
+        number = float(text.replace(",", "")) if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.0+)?", text) else float(text)
+    except ValueError:
+        raise ParseError(f"must be a whole number; got `{text}`") from None
+    if not math.isfinite(number) or number != int(number):
+        raise ParseError(f"must be a whole number; got `{text}`")
+    return int(number)
+
+
+def parse_float(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise ParseError(f"must be a number (use a dot for decimals); got `{text}`") from None
+    if not math.isfinite(number):
+        raise ParseError(f"must be a finite number; got `{text}`")
+    return number
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise ParseError(f"must be yes/no (TRUE/FALSE, yes/no, 1/0, ✓/-); got `{text}`")
+
+
+def _split_array_literal(body: str) -> list[str]:
+    items, current, quoted, escaped = [], [], False, False
+    for char in body:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if quoted:
+        raise ParseError("has an unclosed quote in a {…} list")
+    items.append("".join(current))
+    return items
+
+
+def parse_list(text: str) -> list[str]:
+    """`a; b`, `a, b`, one per line, or a Postgres array literal `{a,"b c"}`; blanks and repeats dropped."""
+    if text.startswith("{") and text.endswith("}"):
+        raw = _split_array_literal(text[1:-1])
+    elif "\n" in text or ";" in text:
+        raw = re.split(r"[;\n]", text)
+    else:
+        raw = text.split(",")
+    seen: dict[str, None] = {}
+    for item in raw:
+        cleaned = clean_cell(item)
+        if cleaned and cleaned.upper() != "NULL":
+            seen.setdefault(cleaned, None)
+    return list(seen)
+
+
+def enum_matcher(labels: Sequence[str]):
+    """A function mapping a steward's spelling (`Medical affairs`, `market access`) to the exact label."""
+    by_key = {header_key(label): label for label in labels}
+
+    def match(text: str) -> str:
+        return by_key.get(header_key(text), text)
+
+    return match

@@ -1,0 +1,119 @@
+"""Reading one sheet as text: every cell a string, with its Excel row number and column letter.
+
+Values come from calamine (through fastexcel, the engine polars uses) with every column typed as string, so
+no type is guessed from the first rows. calamine starts its range at the first used cell and keeps blank rows,
+so the Excel position of every value follows from where the pre-scan found the data to begin. The read runs in
+a child interpreter with a memory limit: a reader that allocates too much kills the child, not the pipeline.
+"""
+
+from __future__ import annotations
+
+import io
+import resource
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, column_letter
+
+ROW = "_row"
+READER_MEMORY_LIMIT_BYTES = 4 * 1024**3
+READER_TIMEOUT_SECONDS = 300
+
+
+@dataclass
+class RawSheet:
+    """A sheet's cells as text. `frame` has the Excel row in `_row` and one column per sheet column, named by
+    its letter (A, B, …); `header_row` is the Excel row of the first line with data (0 when the sheet is empty)."""
+
+    file: str
+    sheet: str
+    frame: pl.DataFrame
+    header_row: int
+
+    @property
+    def letters(self) -> list[str]:
+        return [c for c in self.frame.columns if c != ROW]
+
+
+def _read_frames(path: str, sheets: list[str]) -> list[pl.DataFrame]:
+    import fastexcel
+
+    reader = fastexcel.read_excel(path)
+    return [reader.load_sheet(sheet, header_row=None, dtypes="string").to_polars() for sheet in sheets]
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (READER_MEMORY_LIMIT_BYTES, READER_MEMORY_LIMIT_BYTES))
+
+
+def _read_isolated(path: str, sheets: list[str]) -> list[pl.DataFrame]:
+    """Read in a child interpreter under a memory limit; frames come back as length-prefixed Arrow IPC."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "vital_pipelines.spreadsheets.reader", path, *sheets],
+                              capture_output=True, preexec_fn=_limit_memory, timeout=READER_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise UnsafeWorkbookError(f"{Path(path).name}: reading took longer than {READER_TIMEOUT_SECONDS} s; "
+                                  "the file is not a sane workbook.") from None
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise UnsafeWorkbookError(f"{Path(path).name}: the reader failed or ran out of memory "
+                                  f"(limit {READER_MEMORY_LIMIT_BYTES // 1024**3} GiB): {detail[0]}")
+    frames, payload, offset = [], done.stdout, 0
+    while offset < len(payload):
+        (size,) = struct.unpack_from(">Q", payload, offset)
+        frames.append(pl.read_ipc(io.BytesIO(payload[offset + 8: offset + 8 + size])))
+        offset += 8 + size
+    return frames
+
+
+def _emit_frames(path: str, sheets: list[str]) -> None:
+    out = sys.stdout.buffer
+    for frame in _read_frames(path, sheets):
+        buffer = io.BytesIO()
+        frame.write_ipc(buffer)
+        out.write(struct.pack(">Q", buffer.tell()))
+        out.write(buffer.getvalue())
+    out.flush()
+
+
+def read_sheets(path: Path, infos: list[SheetInfo], *, isolated: bool = True) -> list[RawSheet]:
+    """Several sheets of one workbook, read in one child process."""
+    path = Path(path)
+    wanted = [info for info in infos if info.first_row is not None]
+    try:
+        frames = (_read_isolated(str(path), [i.name for i in wanted]) if isolated
+                  else _read_frames(str(path), [i.name for i in wanted]))
+    except UnsafeWorkbookError:
+        raise
+    except Exception as error:
+        raise UnsafeWorkbookError(f"{path.name}: the reader failed ({error}).") from None
+    by_name = {info.name: frame for info, frame in zip(wanted, frames)}
+    return [_position(path, info, by_name.get(info.name)) for info in infos]
+
+
+def read_sheet(path: Path, info: SheetInfo, *, isolated: bool = True) -> RawSheet:
+    """All cells of one sheet as strings, positioned by Excel row and column letter."""
+    return read_sheets(path, [info], isolated=isolated)[0]
+
+
+def _position(path: Path, info: SheetInfo, frame: pl.DataFrame | None) -> RawSheet:
+    if frame is None or info.first_row is None:
+        return RawSheet(path.name, info.name, pl.DataFrame({ROW: []}, schema={ROW: pl.Int64}), 0)
+    expected = info.last_row - info.first_row + 1
+    if frame.height != expected:
+        raise UnsafeWorkbookError(
+            f"{path.name} › {info.name}: the reader saw {frame.height} rows where the sheet has {expected}; "
+            "row numbers would be unreliable, so the sheet is refused. Re-save it from Excel.")
+    first_col = info.first_col or 1
+    frame = frame.rename({old: column_letter(first_col + i) for i, old in enumerate(frame.columns)})
+    frame = frame.with_columns(pl.int_range(info.first_row, info.first_row + frame.height, dtype=pl.Int64).alias(ROW))
+    return RawSheet(path.name, info.name, frame.select([ROW, *[c for c in frame.columns if c != ROW]]), info.first_row)
+
+
+if __name__ == "__main__":
+    _emit_frames(sys.argv[1], sys.argv[2:])

@@ -1,0 +1,190 @@
+"""Inspecting a workbook before any reader touches it.
+
+The readers have failure modes that no exception catches (DESIGN.md): calamine allocates the whole declared
+cell range, so a tiny file declaring A1:XFD1048576 can abort the process; no reader limits decompression. So
+the package is checked as a zip first (entry count, uncompressed size, ratio), then each sheet's XML is
+streamed once with defusedxml to learn what the readers would hide: hidden sheets, merged cells, formulas
+without a stored value, and where the data really starts.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from defusedxml import ElementTree as SafeET
+
+_NS = {
+    "main": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "rel": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "pkgrel": "http://schemas.openxmlformats.org/package/2006/relationships",
+}
+_MAIN = "{%s}" % _NS["main"]
+_CELL_REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_uncompressed_bytes: int = 500 * 1024 * 1024
+    max_compression_ratio: float = 200.0
+    max_zip_entries: int = 2_000
+    max_declared_cells: int = 20_000_000
+    max_rows: int = 1_048_576
+
+
+class UnsafeWorkbookError(ValueError):
+    """The file cannot be read safely or is not a workbook; the message names the file and the reason."""
+
+
+@dataclass
+class SheetInfo:
+    name: str
+    path: str
+    visible: bool
+    declared_range: str | None = None
+    first_row: int | None = None
+    first_col: int | None = None
+    last_row: int = 0
+    merged_ranges: list[str] = field(default_factory=list)
+    formulas_without_value: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WorkbookInfo:
+    path: Path
+    sheets: dict[str, SheetInfo]
+
+
+def column_letter(index: int) -> str:
+    """1 → A, 27 → AA."""
+    letters = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def column_index(letters: str) -> int:
+    index = 0
+    for char in letters:
+        index = index * 26 + ord(char) - 64
+    return index
+
+
+def _range_cells(ref: str) -> int:
+    parts = ref.split(":")
+    coords = [_CELL_REF.match(p.replace("$", "")) for p in parts]
+    if not all(coords):
+        return 0
+    if len(coords) == 1:
+        return 1
+    (c1, r1), (c2, r2) = ((m.group(1), int(m.group(2))) for m in coords)
+    return (abs(column_index(c2) - column_index(c1)) + 1) * (abs(r2 - r1) + 1)
+
+
+def _check_zip(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
+    entries = archive.infolist()
+    if len(entries) > limits.max_zip_entries:
+        raise UnsafeWorkbookError(f"{path.name}: the workbook package holds {len(entries)} files "
+                                  f"(limit {limits.max_zip_entries}); refusing to read it.")
+    total = sum(e.file_size for e in entries)
+    if total > limits.max_uncompressed_bytes:
+        raise UnsafeWorkbookError(f"{path.name}: the workbook decompresses to {total:,} bytes "
+                                  f"(limit {limits.max_uncompressed_bytes:,}); refusing to read it.")
+    for entry in entries:
+        if entry.compress_size and entry.file_size / entry.compress_size > limits.max_compression_ratio \
+                and entry.file_size > 1_000_000:
+            raise UnsafeWorkbookError(f"{path.name}: {entry.filename} expands {entry.file_size / entry.compress_size:.0f}× "
+                                      f"(limit {limits.max_compression_ratio:.0f}×), the signature of a zip bomb; "
+                                      "refusing to read it.")
+
+
+def _sheet_paths(archive: zipfile.ZipFile) -> list[tuple[str, str, bool]]:
+    workbook = SafeET.fromstring(archive.read("xl/workbook.xml"))
+    rels = SafeET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels.findall("pkgrel:Relationship", _NS)}
+    sheets = []
+    for sheet in workbook.iterfind("main:sheets/main:sheet", _NS):
+        target = targets.get(sheet.get("{%s}id" % _NS["rel"]), "")
+        full = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
+        sheets.append((sheet.get("name"), full, sheet.get("state", "visible") == "visible"))
+    return sheets
+
+
+def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: Limits) -> None:
+    with archive.open(info.path) as stream:
+        cell_ref = None
+        has_formula = has_value = False
+        for event, element in SafeET.iterparse(stream, events=("start", "end")):
+            tag = element.tag
+            if event == "start":
+                if tag == _MAIN + "c":
+                    cell_ref = element.get("r")
+                    has_formula = has_value = False
+                elif tag == _MAIN + "dimension":
+                    info.declared_range = element.get("ref")
+                    cells = _range_cells(info.declared_range or "")
+                    if cells > limits.max_declared_cells:
+                        raise UnsafeWorkbookError(
+                            f"{path.name} › {info.name}: the sheet declares the range {info.declared_range} "
+                            f"({cells:,} cells, limit {limits.max_declared_cells:,}); a reader would try to allocate "
+                            "all of it. Delete the empty rows and columns beyond the data and save again.")
+                continue
+            if tag == _MAIN + "f":
+                has_formula = True
+            elif tag in (_MAIN + "v", _MAIN + "is"):
+                text = "".join(element.itertext())
+                has_value = has_value or text != ""
+            elif tag == _MAIN + "c":
+                match = _CELL_REF.match(cell_ref or "")
+                if match:
+                    row, col = int(match.group(2)), column_index(match.group(1))
+                    if row > limits.max_rows:
+                        raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {cell_ref} lies beyond the "
+                                                  f"{limits.max_rows:,} rows a worksheet may have.")
+                    if has_formula and not has_value:
+                        info.formulas_without_value.append(cell_ref)
+                    if has_value or has_formula:
+                        info.first_row = row if info.first_row is None else min(info.first_row, row)
+                        info.first_col = col if info.first_col is None else min(info.first_col, col)
+                        info.last_row = max(info.last_row, row)
+                element.clear()
+            elif tag == _MAIN + "mergeCell":
+                info.merged_ranges.append(element.get("ref"))
+            elif tag == _MAIN + "row":
+                element.clear()
+
+
+def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
+    """Check that `path` is a readable, sane .xlsx and describe its sheets; raise UnsafeWorkbookError if not."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnsafeWorkbookError(f"{path}: no such file.")
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise UnsafeWorkbookError(f"{path.name}: the file is {size:,} bytes (limit {limits.max_file_bytes:,}).")
+    if not zipfile.is_zipfile(path):
+        raise UnsafeWorkbookError(f"{path.name}: not an Excel workbook (.xlsx); save it from Excel as "
+                                  "'Excel Workbook (*.xlsx)'.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            _check_zip(path, archive, limits)
+            names = set(archive.namelist())
+            if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
+                raise UnsafeWorkbookError(f"{path.name}: a zip file but not an Excel workbook (no xl/workbook.xml).")
+            sheets: dict[str, SheetInfo] = {}
+            for name, sheet_path, visible in _sheet_paths(archive):
+                info = SheetInfo(name=name, path=sheet_path, visible=visible)
+                if sheet_path in names:
+                    _scan_sheet(archive, info, path, limits)
+                sheets[name] = info
+    except UnsafeWorkbookError:
+        raise
+    except (zipfile.BadZipFile, KeyError, SafeET.ParseError, ValueError) as error:
+        raise UnsafeWorkbookError(f"{path.name}: the workbook is damaged and cannot be read ({error}).") from None
+    except Exception as error:  # defusedxml raises its own types for entity and DTD attacks
+        raise UnsafeWorkbookError(f"{path.name}: refused while parsing ({type(error).__name__}: {error}).") from None
+    return WorkbookInfo(path=path, sheets=sheets)

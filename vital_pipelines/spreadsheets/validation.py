@@ -1,0 +1,360 @@
+"""Holding a sheet to its contract: header matching, typing every cell, Pandera's rules, cross-sheet references.
+
+The result separates valid rows (typed, ready to load) from rejected ones, and explains every rejection as a
+`Failure` that names the file, sheet, cell, value, rule and a fix in plain words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+
+from vital_pipelines.spreadsheets import normalise
+from vital_pipelines.spreadsheets.contracts import CODE, HEX_COLOUR, JTBD_CODE, SLUG, SheetContract
+from vital_pipelines.spreadsheets.reader import ROW, RawSheet, read_sheets
+from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, WorkbookInfo, column_index, inspect_workbook
+
+HEADER_SEARCH_ROWS = 10
+_PATTERN_WORDS = {
+    SLUG: "lower-case letters and digits joined by single hyphens (like oncology-msl-advisor)",
+    CODE: "upper-case letters and digits joined by single hyphens (like MA-MSL)",
+    JTBD_CODE: "a code like JTBD-MA-001",
+    HEX_COLOUR: "a colour written #RRGGBB (like #1F77B4)",
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    file: str
+    sheet: str
+    row: int | None
+    column: str | None
+    letter: str | None
+    value: str | None
+    rule: str
+    message: str
+
+    @property
+    def cell(self) -> str:
+        if self.letter and self.row:
+            return f"{self.letter}{self.row}"
+        return str(self.row or "")
+
+    @property
+    def location(self) -> str:
+        parts = [self.file, self.sheet] + ([self.cell] if self.cell else [])
+        return " › ".join(parts)
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "row": self.row, "column": self.column,
+                "value": self.value, "rule": self.rule, "message": self.message}
+
+
+class SheetRefused(ValueError):
+    """The whole sheet cannot be read (missing, hidden, bad headers, merged cells, formulas without values)."""
+
+    def __init__(self, failures: list[Failure]):
+        self.failures = failures
+        super().__init__("; ".join(f"{f.location}: {f.message}" for f in failures))
+
+
+@dataclass
+class ValidatedSheet:
+    contract: SheetContract
+    file: str
+    valid: pl.DataFrame
+    rejected: pl.DataFrame
+    failures: list[Failure]
+    letters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return self.valid.height + self.rejected.height
+
+    def keys(self, column: str) -> set[str]:
+        return set(self.valid.get_column(column).drop_nulls().to_list())
+
+
+def _columns(contract: SheetContract) -> dict[str, pa.Column]:
+    return dict(contract.model.to_schema().columns)
+
+
+def _required(column: pa.Column) -> bool:
+    return not column.nullable and (column.metadata or {}).get("default") is None
+
+
+def _header_lookup(contract: SheetContract) -> dict[str, str]:
+    lookup = {}
+    for name, column in _columns(contract).items():
+        lookup[normalise.header_key(name)] = name
+        for alias in (column.metadata or {}).get("aliases", []):
+            lookup.setdefault(normalise.header_key(alias), name)
+    return lookup
+
+
+def _fail(raw: RawSheet, row, column, letter, value, rule, message) -> Failure:
+    return Failure(raw.file, raw.sheet, row, column, letter, value, rule, message)
+
+
+def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[str, str]]:
+    """The header's Excel row and {canonical column: letter}; refuses missing or duplicate headers."""
+    lookup = _header_lookup(contract)
+    columns = _columns(contract)
+    best: tuple[int, int, list[tuple[str, str, str]]] | None = None
+    for record in raw.frame.head(HEADER_SEARCH_ROWS).iter_rows(named=True):
+        matches = []
+        for letter in raw.letters:
+            text = normalise.clean_cell(record[letter])
+            if text and normalise.header_key(text) in lookup:
+                matches.append((lookup[normalise.header_key(text)], letter, text))
+        if matches and (best is None or len(matches) > best[1]):
+            best = (record[ROW], len(matches), matches)
+    if best is None:
+        required = [n for n, c in columns.items() if _required(c)]
+        raise SheetRefused([_fail(raw, raw.header_row or 1, None, None, None, "headers",
+                                  f"no header row found in the first {HEADER_SEARCH_ROWS} rows; expected columns "
+                                  f"{', '.join(required)}")])
+    header_row, _count, matches = best
+    letters: dict[str, str] = {}
+    failures = []
+    for name, letter, text in matches:
+        if name in letters:
+            failures.append(_fail(raw, header_row, name, letter, text, "duplicate_header",
+                                  f"the column `{name}` appears twice (columns {letters[name]} and {letter}); "
+                                  "delete or rename one of them"))
+        else:
+            letters[name] = letter
+    missing = [n for n, c in columns.items() if _required(c) and n not in letters]
+    if missing:
+        failures.append(_fail(raw, header_row, None, None, None, "missing_header",
+                              f"required column(s) {', '.join(missing)} missing from the header row {header_row}"))
+    if failures:
+        raise SheetRefused(failures)
+    return header_row, letters
+
+
+def _parse_column(raw_values: list[str | None], column: pa.Column, name: str):
+    meta = column.metadata or {}
+    kind, case = meta.get("kind", "text"), meta.get("case")
+    cache: dict[str, object] = {}
+    errors: dict[int, str] = {}
+    matcher = None
+    if kind == "enum":
+        allowed = next(c.statistics["allowed_values"] for c in column.checks if c.name == "isin")
+        matcher = normalise.enum_matcher(allowed)
+
+    def convert(text: str):
+        if kind == "int":
+            return normalise.parse_int(text)
+        if kind == "float":
+            return normalise.parse_float(text)
+        if kind == "bool":
+            return normalise.parse_bool(text)
+        if kind == "list":
+            items = normalise.parse_list(text)
+            return [i.lower() if case == "lower" else i.upper() if case == "upper" else i for i in items] or None
+        if kind == "enum":
+            return matcher(text)
+        if case == "lower":
+            return text.lower()
+        if case == "upper":
+            return text.upper()
+        return text
+
+    out = []
+    for position, value in enumerate(raw_values):
+        if value is None:
+            out.append(None)
+            continue
+        if value not in cache:
+            try:
+                cache[value] = convert(value)
+            except normalise.ParseError as error:
+                cache[value] = error
+        parsed = cache[value]
+        if isinstance(parsed, normalise.ParseError):
+            errors[position] = str(parsed)
+            out.append(None)
+        else:
+            out.append(parsed)
+    default = meta.get("default")
+    if default is not None:
+        out = [default if v is None and i not in errors else v for i, v in enumerate(out)]
+    return pl.Series(name, out, dtype=column.dtype.type), errors
+
+
+def _describe(check: str, column: str, value, stats: Mapping) -> tuple[str, str]:
+    shown = f"`{value}`" if value not in (None, "null") else "an empty cell"
+    if check == "not_nullable":
+        return "required", f"`{column}` is required; the cell is empty"
+    if check.startswith("isin"):
+        allowed = ", ".join(stats.get("allowed_values", []))
+        return "allowed_values", f"`{column}` must be one of {allowed}; got {shown}"
+    if check.startswith("str_matches"):
+        pattern = stats.get("pattern")
+        pattern = getattr(pattern, "pattern", pattern)
+        return "format", f"`{column}` must be {_PATTERN_WORDS.get(pattern, f'in the form {pattern}')}; got {shown}"
+    if check.startswith("greater_than_or_equal_to"):
+        return "range", f"`{column}` must be at least {stats.get('min_value')}; got {shown}"
+    if check.startswith("less_than_or_equal_to"):
+        return "range", f"`{column}` must be at most {stats.get('max_value')}; got {shown}"
+    if check.startswith("str_length"):
+        return "length", f"`{column}` must be at most {stats.get('max_value')} characters; got {len(str(value))}"
+    if check == "field_uniqueness":
+        return "unique", f"`{column}` must be unique; {shown} appears on more than one row"
+    if check.startswith("dtype"):
+        return "type", f"`{column}` has the wrong type: {check}"
+    return check, f"`{column}` breaks the rule {check}; got {shown}"
+
+
+def _reference_failures(frame: pl.DataFrame, columns: dict[str, pa.Column], letters: dict[str, str],
+                        references: Mapping[str, set[str]], own_keys: Mapping[str, set[str]], raw: RawSheet,
+                        contract: SheetContract, workbook_of: Mapping[str, str]) -> list[tuple[int, Failure]]:
+    found = []
+    for name, column in columns.items():
+        target = (column.metadata or {}).get("references")
+        if not target or name not in frame.columns:
+            continue
+        known = own_keys.get(target) if target.split(".")[0] == contract.sheet else references.get(target)
+        if known is None:
+            continue
+        sheet, key = target.split(".")
+        where = f"{workbook_of.get(sheet, sheet)} › {sheet}"
+        for position, (row, value) in enumerate(zip(frame[ROW], frame[name])):
+            values = value if isinstance(value, (list, pl.Series)) else [value]
+            for item in values if value is not None else []:
+                if item not in known:
+                    found.append((position, _fail(raw, row, name, letters.get(name), item, "reference",
+                                                  f"`{name}` must name an existing {sheet[:-1] if sheet.endswith('s') else sheet} "
+                                                  f"({key} in {where}); `{item}` is not there or was rejected")))
+    return found
+
+
+def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[str, set[str]] | None = None,
+                   workbook_of: Mapping[str, str] | None = None) -> ValidatedSheet:
+    """Type and validate every row of `raw` against `contract`; see the module docstring."""
+    references = references or {}
+    workbook_of = workbook_of or {}
+    columns = _columns(contract)
+    header_row, letters = _locate_header(raw, contract)
+    body = raw.frame.filter(pl.col(ROW) > header_row)
+    cleaned = {name: [normalise.clean_cell(v) for v in body.get_column(letter).to_list()]
+               for name, letter in letters.items()}
+    non_blank = [any(cleaned[n][i] is not None for n in cleaned) for i in range(body.height)]
+    keep = pl.Series(non_blank, dtype=pl.Boolean) if body.height else pl.Series([], dtype=pl.Boolean)
+    rows = body.get_column(ROW).filter(keep).to_list()
+    cleaned = {n: [v for v, k in zip(vals, non_blank) if k] for n, vals in cleaned.items()}
+    text_frame = pl.DataFrame({ROW: rows, **{n: pl.Series(n, v, dtype=pl.Utf8) for n, v in cleaned.items()}},
+                              schema={ROW: pl.Int64, **{n: pl.Utf8 for n in cleaned}})
+
+    failures: dict[int, list[Failure]] = {}
+    typed = {ROW: pl.Series(ROW, rows, dtype=pl.Int64)}
+    for name, column in columns.items():
+        if name not in cleaned:
+            typed[name] = pl.Series(name, [(column.metadata or {}).get("default")] * len(rows), dtype=column.dtype.type)
+            continue
+        series, errors = _parse_column(cleaned[name], column, name)
+        typed[name] = series
+        for position, message in errors.items():
+            failures.setdefault(position, []).append(
+                _fail(raw, rows[position], name, letters[name], cleaned[name][position], "type", f"`{name}` {message}"))
+    frame = pl.DataFrame(typed)
+
+    try:
+        contract.model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        stats = {(name, check.name): check.statistics for name, column in columns.items() for check in column.checks}
+        for case in errors.failure_cases.iter_rows(named=True):
+            position, name = case["index"], case["column"]
+            if position is None or name not in columns:
+                continue
+            if any(f.column == name for f in failures.get(position, [])):
+                continue
+            check = case["check"]
+            check_stats = next((s for (n, c), s in stats.items() if n == name and check.startswith(c)), {})
+            rule, message = _describe(check, name, case["failure_case"], check_stats)
+            original = cleaned.get(name, [None] * len(rows))[position]
+            failures.setdefault(position, []).append(
+                _fail(raw, rows[position], name, letters.get(name), original, rule, message))
+
+    own_key_columns = {f"{contract.sheet}.{k}" for k in contract.key}
+    while True:
+        valid_mask = [i not in failures for i in range(len(rows))]
+        own_keys = {target: set(frame.get_column(target.split(".")[1]).filter(pl.Series(valid_mask)).drop_nulls().to_list())
+                    for target in own_key_columns} if rows else {t: set() for t in own_key_columns}
+        new = [(p, f) for p, f in _reference_failures(frame, columns, letters, references, own_keys, raw, contract,
+                                                       workbook_of)
+               if not any(x.column == f.column and x.value == f.value for x in failures.get(p, []))]
+        if not new:
+            break
+        for position, failure in new:
+            failures.setdefault(position, []).append(failure)
+
+    rejected_mask = pl.Series([i in failures for i in range(len(rows))], dtype=pl.Boolean)
+    ordered = [f for p in sorted(failures) for f in sorted(failures[p], key=lambda f: column_index(f.letter or "A"))]
+    return ValidatedSheet(contract=contract, file=raw.file, valid=frame.filter(~rejected_mask),
+                          rejected=text_frame.filter(rejected_mask), failures=ordered, letters=letters)
+
+
+def _sheet_problems(name: str, info: WorkbookInfo, contract: SheetContract) -> tuple[SheetInfo | None, list[Failure]]:
+    sheet = next((s for n, s in info.sheets.items() if n.strip().lower() == contract.sheet), None)
+    if sheet is None:
+        return None, [Failure(name, contract.sheet, None, None, None, None, "missing_sheet",
+                              f"the workbook has no sheet `{contract.sheet}` (it has: {', '.join(info.sheets) or 'none'})")]
+    problems = []
+    if not sheet.visible:
+        problems.append(Failure(name, sheet.name, None, None, None, None, "hidden_sheet",
+                                f"the sheet `{sheet.name}` is hidden; unhide it (right-click the sheet tab › Unhide) "
+                                "so that what is loaded is what people see"))
+    for ref in sheet.formulas_without_value[:50]:
+        match = re.match(r"([A-Z]+)(\d+)", ref)
+        problems.append(Failure(name, sheet.name, int(match.group(2)), None, match.group(1), None, "formula_without_value",
+                                "the cell holds a formula with no stored result; open the file in Excel, let it "
+                                "calculate, and save it (or paste the values)"))
+    for ref in sheet.merged_ranges[:50]:
+        start = re.match(r"([A-Z]+)(\d+)", ref)
+        problems.append(Failure(name, sheet.name, int(start.group(2)), None, start.group(1), ref, "merged_cells",
+                                f"merged cells {ref} in the data area; unmerge them and fill in every cell"))
+    return sheet, problems
+
+
+def open_sheets(path: Path, info: WorkbookInfo, contracts: tuple[SheetContract, ...], *,
+                isolated: bool = True) -> dict[str, RawSheet]:
+    """The sheets named by `contracts`, refused when missing, hidden, merged or holding formulas without values."""
+    found, problems = [], []
+    for contract in contracts:
+        sheet, sheet_problems = _sheet_problems(path.name, info, contract)
+        problems += sheet_problems
+        if sheet is not None:
+            found.append((contract, sheet))
+    if problems:
+        raise SheetRefused(problems)
+    raws = read_sheets(path, [sheet for _c, sheet in found], isolated=isolated)
+    return {contract.sheet: raw for (contract, _s), raw in zip(found, raws)}
+
+
+def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
+                      references: Mapping[str, set[str]] | None = None, *,
+                      workbook_of: Mapping[str, str] | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
+    """Validate the sheets of one workbook in order; each sheet's valid keys feed the references of the next."""
+    path = Path(path)
+    info = inspect_workbook(path)
+    known = dict(references or {})
+    workbook_of = {**(workbook_of or {}), **{c.sheet: c.workbook for c in contracts}}
+    results = {}
+    raws = open_sheets(path, info, contracts, isolated=isolated)
+    for contract in contracts:
+        result = validate_sheet(raws[contract.sheet], contract, known, workbook_of)
+        results[contract.sheet] = result
+        for key in _columns(contract):
+            known[f"{contract.sheet}.{key}"] = result.keys(key) if result.valid[key].dtype != pl.List else set()
+    return results
+
+
+__all__ = ["Failure", "SheetRefused", "UnsafeWorkbookError", "ValidatedSheet", "validate_sheet",
+           "open_sheets", "validate_workbook"]
