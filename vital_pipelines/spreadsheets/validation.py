@@ -238,8 +238,10 @@ def _reference_failures(frame: pl.DataFrame, columns: dict[str, pa.Column], lett
 def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[str, set[str]] | None = None,
                    workbook_of: Mapping[str, str] | None = None) -> ValidatedSheet:
     """Type and validate every row of `raw` against `contract`; see the module docstring."""
+    from vital_pipelines.spreadsheets.contracts import CONTRACTS
+
     references = references or {}
-    workbook_of = workbook_of or {}
+    workbook_of = {**{c.sheet: c.workbook for c in CONTRACTS.values()}, **(workbook_of or {})}
     columns = _columns(contract)
     header_row, letters = _locate_header(raw, contract)
     body = raw.frame.filter(pl.col(ROW) > header_row)

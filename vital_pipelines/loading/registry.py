@@ -1,0 +1,391 @@
+"""Loading the registry workbooks: org structure, personas, agents, JTBDs, and the solution × industry matrix.
+
+Each `load_*` function takes validated sheets and writes them in the caller's transaction, in foreign-key order,
+returning per-table counts. `load_workbook` wraps one workbook's load: advisory lock, tenant resolution,
+strict/quarantine policy, the ledger and the quarantine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from vital_pipelines.loading import ledger
+from vital_pipelines.loading.upsert import (
+    PLATFORM_TENANT_SLUG, Counts, deterministic_id, soft_delete_missing, stage, sync_links, upsert,
+)
+from vital_pipelines.spreadsheets.reader import ROW
+from vital_pipelines.spreadsheets.validation import Failure, ValidatedSheet
+
+POLICIES = ("quarantine", "strict")
+DEFAULT_MAX_DELETE_SHARE = 0.5
+
+
+class ContractViolation(RuntimeError):
+    """Policy `strict` and at least one rejected row: nothing was written."""
+
+    def __init__(self, failures: list[Failure]):
+        self.failures = failures
+        shown = "; ".join(f"{f.location}: {f.message}" for f in failures[:5])
+        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        super().__init__(f"{len(failures)} contract failure(s), nothing written (policy strict): {shown}{more}")
+
+
+@dataclass
+class LoadResult:
+    workbook: str
+    source_sha256: str
+    tables: dict[str, Counts] = field(default_factory=dict)
+    rejected: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for counts in self.tables.values():
+            total = total.add(counts)
+        return total
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tenants(conn: psycopg.Connection) -> dict[str, str]:
+    return {slug: str(tid) for slug, tid in conn.execute("select slug, id from tenants where deleted_at is null")}
+
+
+def _with_ids(result: ValidatedSheet, entity: str, key: str, tenants: dict[str, str]) -> tuple[pl.DataFrame, list[Failure], pl.DataFrame]:
+    """Valid rows with tenant_id and a deterministic id; rows naming an unknown tenant become failures."""
+    frame = result.valid
+    if "tenant" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("tenant"))
+    frame = frame.with_columns(pl.col("tenant").fill_null(PLATFORM_TENANT_SLUG))
+    unknown = frame.filter(~pl.col("tenant").is_in(list(tenants)))
+    failures = [Failure(result.file, result.contract.sheet, row, "tenant", result.letters.get("tenant"), slug, "reference",
+                        f"`tenant` must be the slug of an existing tenant; `{slug}` is not one")
+                for row, slug in zip(unknown[ROW], unknown["tenant"])]
+    frame = frame.filter(pl.col("tenant").is_in(list(tenants)))
+    frame = frame.with_columns(
+        pl.col("tenant").replace_strict(tenants, return_dtype=pl.Utf8).alias("tenant_id"),
+        pl.Series("id", [str(deterministic_id(entity, t, k)) for t, k in zip(frame["tenant"], frame[key])],
+                  dtype=pl.Utf8),
+    )
+    return frame, failures, unknown
+
+
+def _lookup(table: str, code_column: str, code: str, tenant: str = "s.tenant_id") -> sql.Composable:
+    """Scalar subquery: the live row of `table` with that code, in the row's tenant or else the platform's."""
+    return sql.SQL(
+        "(select x.id from {table} x where x.{code_column} = {code} and x.deleted_at is null "
+        "and x.tenant_id in ({tenant}, %(platform)s::uuid) order by (x.tenant_id = {tenant}) desc limit 1)"
+    ).format(table=sql.Identifier(table), code_column=sql.Identifier(code_column), code=sql.SQL(code),
+             tenant=sql.SQL(tenant))
+
+
+def _execute_upsert(conn, table, key, columns, select, *, soft_delete, staged, platform) -> Counts:
+    return upsert(conn, table, key, columns, _bind(select, platform), soft_delete=soft_delete, staged=staged)
+
+
+def _bind(select: sql.Composable, platform: str) -> sql.Composable:
+    # Scalar lookups need the platform tenant id; it is bound as a literal because upsert() runs without params.
+    return sql.SQL(select.as_string(None).replace("%(platform)s", sql.Literal(platform).as_string(None))) \
+        if hasattr(select, "as_string") else select
+
+
+def _soft_delete(conn, table, key, stage_name, frame, tenants_used, protected, max_share, sheet) -> int:
+    return soft_delete_missing(conn, table, key, stage_name, tenants_used, protected, max_share, sheet)
+
+
+def _protected_stage(conn, name: str, keys: list[tuple], key_columns: list[str]) -> str | None:
+    if not keys:
+        return None
+    frame = pl.DataFrame(keys, schema={c: pl.Utf8 for c in key_columns}, orient="row")
+    stage(conn, name, frame, {c: "uuid" if c == "tenant_id" else "text" for c in key_columns})
+    return name
+
+
+def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[str, str], *, max_share: float,
+                       rejected_keys: dict[str, list[tuple]]) -> tuple[dict[str, Counts], list[Failure]]:
+    platform = tenants[PLATFORM_TENANT_SLUG]
+    counts: dict[str, Counts] = {}
+    extra_failures: list[Failure] = []
+
+    functions = sheets["functions"].valid.with_columns(
+        pl.Series("id", [str(deterministic_id("org_functions", c)) for c in sheets["functions"].valid["code"]], dtype=pl.Utf8))
+    n = stage(conn, "stage_functions", functions,
+              {"id": "uuid", "code": "text", "name": "text", "description": "text", "color": "text", "display_order": "int"})
+    counts["org_functions"] = _execute_upsert(
+        conn, "org_functions", ["code"], ["id", "code", "name", "description", "color", "display_order"],
+        sql.SQL("select id, code, name, description, color, display_order from stage_functions order by code"),
+        soft_delete=False, staged=n, platform=platform)
+
+    plan = [
+        ("departments", "org_departments", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text",
+                                            "function_code": "text", "description": "text"},
+         ["id", "tenant_id", "code", "name", "function_id", "description"],
+         "select s.id, s.tenant_id, s.code, s.name, (select f.id from org_functions f where f.code = s.function_code), "
+         "s.description from stage_departments s order by s.tenant_id, s.code"),
+        ("roles", "org_roles", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text", "department_code": "text",
+                                "seniority_level": "text", "reports_to_code": "text", "description": "text"},
+         ["id", "tenant_id", "code", "name", "department_id", "seniority_level", "reports_to_role_id", "description"],
+         "select s.id, s.tenant_id, s.code, s.name, {dept}, s.seniority_level, {manager}, s.description "
+         "from stage_roles s order by s.tenant_id, s.code"),
+        ("responsibilities", "org_responsibilities", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text",
+                                                      "category": "text", "description": "text"},
+         ["id", "tenant_id", "code", "name", "category", "description"],
+         "select s.id, s.tenant_id, s.code, s.name, s.category, s.description from stage_responsibilities s "
+         "order by s.tenant_id, s.code"),
+    ]
+    for sheet, table, types, columns, select_text in plan:
+        frame, failures, _unknown = _with_ids(sheets[sheet], table, "code", tenants)
+        extra_failures += failures
+        stage_name = f"stage_{sheet}"
+        n = stage(conn, stage_name, frame, types)
+        select = sql.SQL(select_text).format(
+            dept=_lookup("org_departments", "code", "s.department_code"),
+            manager=_lookup("org_roles", "code", "s.reports_to_code"))
+        counts[table] = _execute_upsert(conn, table, ["tenant_id", "code"], columns, select,
+                                        soft_delete=True, staged=n, platform=platform)
+        protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), ["tenant_id", "code"])
+        counts[table].deleted = soft_delete_missing(conn, table, ["tenant_id", "code"], stage_name,
+                                                    sorted(set(frame["tenant_id"].to_list()) | {platform}),
+                                                    protected, max_share, f"org_structure.xlsx › {sheet}")
+    # Managers inserted in this same load were not visible to the upsert's lookup.
+    conn.execute(_bind(sql.SQL(
+        "update org_roles r set reports_to_role_id = {manager} from stage_roles s "
+        "where r.tenant_id = s.tenant_id and r.code = s.code and r.reports_to_role_id is distinct from {manager}"
+    ).format(manager=_lookup("org_roles", "code", "s.reports_to_code")), platform))
+
+    conn.execute("create temp table link_function_departments on commit drop as "
+                 "select d.function_id, d.id as department_id, d.tenant_id from org_departments d "
+                 "join stage_departments s on s.tenant_id = d.tenant_id and s.code = d.code")
+    counts["function_departments"] = sync_links(conn, "function_departments", "department_id", "function_id",
+                                                "link_function_departments")
+    conn.execute("create temp table link_department_roles on commit drop as "
+                 "select r.department_id, r.id as role_id, r.tenant_id from org_roles r "
+                 "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code where r.department_id is not null")
+    counts["department_roles"] = sync_links(conn, "department_roles", "role_id", "department_id", "link_department_roles")
+    conn.execute("create temp table link_function_roles on commit drop as "
+                 "select d.function_id, r.id as role_id, r.tenant_id from org_roles r "
+                 "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code "
+                 "join org_departments d on d.id = r.department_id")
+    counts["function_roles"] = sync_links(conn, "function_roles", "role_id", "function_id", "link_function_roles")
+
+    links = sheets["role_responsibilities"].valid
+    stage(conn, "stage_role_responsibilities", links,
+          {"role_code": "text", "responsibility_code": "text", "priority": "int"})
+    conn.execute(_bind(sql.SQL(
+        "create temp table link_role_responsibilities on commit drop as "
+        "select r.id as role_id, {resp} as responsibility_id, r.tenant_id, s.priority::smallint as priority "
+        "from stage_role_responsibilities s join org_roles r on r.code = s.role_code and r.deleted_at is null "
+        "and r.tenant_id in (select id from tenants)"
+    ).format(resp=_lookup("org_responsibilities", "code", "s.responsibility_code", tenant="r.tenant_id")), platform))
+    counts["role_responsibilities"] = sync_links(conn, "role_responsibilities", "role_id", "responsibility_id",
+                                                 "link_role_responsibilities", ["priority"])
+    return counts, extra_failures
+
+
+_PERSONA_TYPES = {"id": "uuid", "tenant_id": "uuid", "persona_key": "text", "name": "text", "title": "text",
+                  "function_code": "text", "department_code": "text", "role_code": "text", "seniority_level": "text",
+                  "years_experience": "int", "description": "text", "goals": "text[]", "pain_points": "text[]",
+                  "motivations": "text[]", "tools_used": "text[]", "decision_authority": "text", "visibility": "text"}
+
+
+def load_personas(conn, sheets, tenants, *, max_share, rejected_keys):
+    platform = tenants[PLATFORM_TENANT_SLUG]
+    frame, failures, _ = _with_ids(sheets["personas"], "personas", "persona_key", tenants)
+    n = stage(conn, "stage_personas", frame, _PERSONA_TYPES)
+    select = sql.SQL(
+        "select s.id, s.tenant_id, s.persona_key, s.name, s.title, (select f.id from org_functions f where f.code = s.function_code), "
+        "{dept}, {role}, s.seniority_level, s.years_experience::smallint, s.description, "
+        "coalesce(s.goals, '{{}}'), coalesce(s.pain_points, '{{}}'), coalesce(s.motivations, '{{}}'), "
+        "coalesce(s.tools_used, '{{}}'), s.decision_authority::decision_type, s.visibility::visibility_level "
+        "from stage_personas s order by s.tenant_id, s.persona_key"
+    ).format(dept=_lookup("org_departments", "code", "s.department_code"), role=_lookup("org_roles", "code", "s.role_code"))
+    columns = ["id", "tenant_id", "persona_key", "name", "title", "function_id", "department_id", "role_id",
+               "seniority_level", "years_experience", "description", "goals", "pain_points", "motivations",
+               "tools_used", "decision_authority", "visibility"]
+    counts = _execute_upsert(conn, "personas", ["tenant_id", "persona_key"], columns, select,
+                             soft_delete=True, staged=n, platform=platform)
+    protected = _protected_stage(conn, "protected_personas", rejected_keys.get("personas", []), ["tenant_id", "persona_key"])
+    counts.deleted = soft_delete_missing(conn, "personas", ["tenant_id", "persona_key"], "stage_personas",
+                                         sorted(set(frame["tenant_id"].to_list()) | {platform}), protected, max_share,
+                                         "personas.xlsx › personas")
+    return {"personas": counts}, failures
+
+
+_AGENT_TYPES = {"id": "uuid", "tenant_id": "uuid", "slug": "text", "name": "text", "tagline": "text",
+                "description": "text", "agent_type": "text", "status": "text", "validation_status": "text",
+                "domain_expertise": "text", "data_classification": "text", "visibility": "text", "tier": "int",
+                "model": "text", "temperature": "numeric", "max_tokens": "int", "capabilities": "text[]",
+                "specializations": "text[]", "therapeutic_areas": "text[]", "color": "text",
+                "function_code": "text", "department_code": "text", "role_code": "text"}
+
+
+def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
+    platform = tenants[PLATFORM_TENANT_SLUG]
+    frame, failures, _ = _with_ids(sheets["agents"], "agents", "slug", tenants)
+    n = stage(conn, "stage_agents", frame, _AGENT_TYPES)
+    columns = ["id", "tenant_id", "slug", "name", "tagline", "description", "agent_type", "status", "validation_status",
+               "domain_expertise", "data_classification", "visibility", "tier", "model", "temperature", "max_tokens",
+               "capabilities", "specializations", "therapeutic_areas", "color"]
+    select = sql.SQL(
+        "select s.id, s.tenant_id, s.slug, s.name, s.tagline, s.description, s.agent_type::agent_type, "
+        "s.status::agent_status, s.validation_status::validation_status, s.domain_expertise::domain_expertise, "
+        "s.data_classification::data_classification, s.visibility::visibility_level, s.tier::smallint, s.model, "
+        "s.temperature, s.max_tokens, coalesce(s.capabilities, '{}'), coalesce(s.specializations, '{}'), "
+        "coalesce(s.therapeutic_areas, '{}'), s.color from stage_agents s order by s.tenant_id, s.slug")
+    counts = {"agents": _execute_upsert(conn, "agents", ["tenant_id", "slug"], columns, select,
+                                        soft_delete=True, staged=n, platform=platform)}
+    protected = _protected_stage(conn, "protected_agents", rejected_keys.get("agents", []), ["tenant_id", "slug"])
+    counts["agents"].deleted = soft_delete_missing(conn, "agents", ["tenant_id", "slug"], "stage_agents",
+                                                   sorted(set(frame["tenant_id"].to_list()) | {platform}), protected,
+                                                   max_share, "agents.xlsx › agents")
+    for link, other, lookup in (
+        ("agent_functions", "function_id", sql.SQL("(select f.id from org_functions f where f.code = s.function_code)")),
+        ("agent_departments", "department_id", _lookup("org_departments", "code", "s.department_code")),
+        ("agent_roles", "role_id", _lookup("org_roles", "code", "s.role_code")),
+    ):
+        conn.execute(_bind(sql.SQL(
+            "create temp table {stage} on commit drop as select * from ("
+            "select a.id as agent_id, {lookup} as {other}, a.tenant_id from stage_agents s "
+            "join agents a on a.tenant_id = s.tenant_id and a.slug = s.slug) x where {other} is not null"
+        ).format(stage=sql.Identifier(f"link_{link}"), lookup=lookup, other=sql.Identifier(other)), platform))
+        counts[link] = sync_links(conn, link, "agent_id", other, f"link_{link}")
+    return counts, failures
+
+
+_JTBD_TYPES = {"id": "uuid", "tenant_id": "uuid", "code": "text", "title": "text", "job_statement": "text",
+               "description": "text", "functional_area": "text", "job_category": "text", "frequency": "text",
+               "complexity": "text", "decision_type": "text", "status": "text", "importance": "int",
+               "satisfaction": "int", "success_criteria": "text[]"}
+
+
+def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
+    platform = tenants[PLATFORM_TENANT_SLUG]
+    frame, failures, _ = _with_ids(sheets["jtbds"], "jobs_to_be_done", "code", tenants)
+    n = stage(conn, "stage_jtbds", frame, _JTBD_TYPES)
+    columns = ["id", "tenant_id", "code", "title", "job_statement", "description", "functional_area", "job_category",
+               "frequency", "complexity", "decision_type", "status", "importance", "satisfaction", "success_criteria"]
+    select = sql.SQL(
+        "select s.id, s.tenant_id, s.code, s.title, s.job_statement, s.description, "
+        "s.functional_area::functional_area_type, s.job_category::job_category_type, s.frequency::frequency_type, "
+        "s.complexity::complexity_type, s.decision_type::decision_type, s.status::jtbd_status, "
+        "s.importance::smallint, s.satisfaction::smallint, coalesce(s.success_criteria, '{}') "
+        "from stage_jtbds s order by s.tenant_id, s.code")
+    counts = {"jobs_to_be_done": _execute_upsert(conn, "jobs_to_be_done", ["tenant_id", "code"], columns, select,
+                                                 soft_delete=True, staged=n, platform=platform)}
+    protected = _protected_stage(conn, "protected_jtbds", rejected_keys.get("jtbds", []), ["tenant_id", "code"])
+    counts["jobs_to_be_done"].deleted = soft_delete_missing(
+        conn, "jobs_to_be_done", ["tenant_id", "code"], "stage_jtbds",
+        sorted(set(frame["tenant_id"].to_list()) | {platform}), protected, max_share, "jtbds.xlsx › jtbds")
+    served = frame.select("tenant_id", "code", pl.col("personas").fill_null([])).explode("personas") \
+        .drop_nulls("personas").with_columns(pl.int_range(pl.len()).over("tenant_id", "code").alias("position"))
+    stage(conn, "stage_jtbd_personas", served.rename({"personas": "persona_key"}),
+          {"tenant_id": "uuid", "code": "text", "persona_key": "text", "position": "int"})
+    conn.execute(_bind(sql.SQL(
+        "create temp table link_jtbd_personas on commit drop as select * from ("
+        "select j.id as jtbd_id, {persona} as persona_id, j.tenant_id, bool_or(s.position = 0) as is_primary "
+        "from stage_jtbd_personas s join jobs_to_be_done j on j.tenant_id = s.tenant_id and j.code = s.code "
+        "group by 1, 2, 3) x where persona_id is not null"
+    ).format(persona=sql.SQL(_lookup("personas", "persona_key", "s.persona_key").as_string(None))), platform))
+    counts["jtbd_personas"] = sync_links(conn, "jtbd_personas", "jtbd_id", "persona_id", "link_jtbd_personas",
+                                         ["is_primary"])
+    return counts, failures
+
+
+LOADERS = {
+    "org_structure.xlsx": load_org_structure,
+    "personas.xlsx": load_personas,
+    "agents.xlsx": load_agents,
+    "jtbds.xlsx": load_jtbds,
+}
+
+
+def _row_key(result: ValidatedSheet, record: dict) -> str:
+    key = [str(record.get(k) or "") for k in result.contract.key]
+    return "|".join(key) if all(key) else f"{result.contract.sheet}!{record[ROW]}"
+
+
+def _quarantine_entries(sheets: dict[str, ValidatedSheet], failures: list[Failure],
+                        tenant_rejects: dict[str, pl.DataFrame]) -> list[dict]:
+    by_row: dict[tuple[str, int], list[dict]] = {}
+    for failure in failures:
+        by_row.setdefault((failure.sheet, failure.row), []).append(failure.as_dict())
+    entries = []
+    for sheet_name, result in sheets.items():
+        for frame in (result.rejected, tenant_rejects.get(sheet_name)):
+            if frame is None:
+                continue
+            for record in frame.iter_rows(named=True):
+                entries.append({
+                    "row_key": f"{sheet_name}:{_row_key(result, record)}", "source_file": result.file,
+                    "sheet": result.contract.sheet, "excel_row": record[ROW],
+                    "payload": ledger.payload_json({k: v for k, v in record.items() if k != ROW}),
+                    "failures": by_row.get((result.contract.sheet, record[ROW]), []),
+                })
+    return entries
+
+
+def _rejected_keys(sheets: dict[str, ValidatedSheet], tenants: dict[str, str]) -> dict[str, list[tuple]]:
+    """Natural keys of rejected rows that may already be loaded: the soft delete must not touch them."""
+    keys: dict[str, list[tuple]] = {}
+    for name, result in sheets.items():
+        key = result.contract.key
+        if len(key) != 1 or key[0] not in result.rejected.columns:
+            continue
+        column = key[0]
+        case = (result.contract.model.to_schema().columns[column].metadata or {}).get("case")
+        tenant_col = result.rejected["tenant"] if "tenant" in result.rejected.columns else [None] * result.rejected.height
+        for value, tenant in zip(result.rejected[column], tenant_col):
+            if value is None:
+                continue
+            value = value.lower() if case == "lower" else value.upper() if case == "upper" else value
+            tenant_id = tenants.get((tenant or PLATFORM_TENANT_SLUG).lower())
+            if tenant_id:
+                keys.setdefault(name, []).append((tenant_id, value))
+    return keys
+
+
+def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, ValidatedSheet], *, source_path: Path,
+                  policy: str = "quarantine", run_id: str | None = None,
+                  max_delete_share: float = DEFAULT_MAX_DELETE_SHARE) -> LoadResult:
+    """Load one validated workbook in one transaction; see the module docstring."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
+    sha = file_sha256(source_path)
+    failures = [f for result in sheets.values() for f in result.failures]
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"vital_pipelines:load:{workbook}",))
+        tenants = _tenants(conn)
+        if policy == "strict" and failures:
+            raise ContractViolation(failures)
+        tables, extra = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,
+                                          rejected_keys=_rejected_keys(sheets, tenants))
+        if policy == "strict" and extra:
+            raise ContractViolation(extra)
+        failures += extra
+        tenant_rejects = {}
+        for name, result in sheets.items():
+            rows = {f.row for f in extra if f.sheet == result.contract.sheet}
+            if rows:
+                tenant_rejects[name] = result.valid.filter(pl.col(ROW).is_in(list(rows)))
+        target = workbook.removesuffix(".xlsx")
+        entries = _quarantine_entries(sheets, failures, tenant_rejects)
+        ledger.quarantine(conn, target=target, entries=entries, run_id=run_id)
+        ledger.resolve_quarantine(conn, target=target, still_rejected=[e["row_key"] for e in entries])
+        result = LoadResult(workbook=workbook, source_sha256=sha, tables=tables, rejected=len(entries), failures=failures)
+        ledger.record_load(conn, target=target, source_file=source_path.name, source_sha256=sha, run_id=run_id,
+                           policy=policy, counts=result.total, rejected=result.rejected,
+                           details={"tables": {t: vars(c) for t, c in tables.items()}})
+    return result
