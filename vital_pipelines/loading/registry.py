@@ -304,7 +304,26 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
     return counts, failures
 
 
+def load_matrix(conn, sheets, tenants, *, max_share, rejected_keys):
+    platform = tenants[PLATFORM_TENANT_SLUG]
+    frame = sheets["matrix"].valid
+    frame = frame.with_columns(pl.Series("id", [str(deterministic_id("solution_industry_matrix", s, i))
+                                                for s, i in zip(frame["solution_code"], frame["industry_code"])],
+                                         dtype=pl.Utf8))
+    n = stage(conn, "stage_matrix", frame, {"id": "uuid", "solution_code": "text", "industry_code": "text",
+                                            "is_available": "boolean", "fit_score": "int"})
+    select = sql.SQL(
+        "select s.id, (select x.id from solutions x where x.code = s.solution_code and x.owner_tenant_id = %(platform)s::uuid), "
+        "(select i.id from industries i where i.code = s.industry_code), s.is_available, s.fit_score "
+        "from stage_matrix s order by s.solution_code, s.industry_code")
+    counts = _execute_upsert(conn, "solution_industry_matrix", ["solution_id", "industry_id"],
+                             ["id", "solution_id", "industry_id", "is_available", "fit_score"], select,
+                             soft_delete=False, staged=n, platform=platform)
+    return {"solution_industry_matrix": counts}, []
+
+
 LOADERS = {
+    "solution_industry_matrix.xlsx": load_matrix,
     "org_structure.xlsx": load_org_structure,
     "personas.xlsx": load_personas,
     "agents.xlsx": load_agents,

@@ -1,0 +1,160 @@
+"""Registry assets, one per target table or closely bound group, each with a contract check per sheet.
+
+A contract check fails with ERROR severity and blocks downstream assets when any row is rejected; under the
+default policy `quarantine` the sheet's valid rows are loaded all the same and the rejected ones are kept in
+`quarantined_rows` until a later run accepts them.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from vital_pipelines.defs.common.resources import PostgresResource
+from vital_pipelines.defs.registry.resources import RegistrySource
+from vital_pipelines.loading.registry import (
+    DEFAULT_MAX_DELETE_SHARE, ContractViolation, LoadResult, load_workbook,
+)
+from vital_pipelines.loading.upsert import DeletionGuardError
+from vital_pipelines.spreadsheets import report
+from vital_pipelines.spreadsheets.matrix import validate_matrix
+from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
+from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
+from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+from vital_pipelines.db import DatabaseUnavailable
+
+GROUP = "registry"
+KINDS = {"polars", "postgres"}
+RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+class RegistryLoadConfig(dg.Config):
+    policy: str = "quarantine"
+    """`quarantine`: valid rows load, rejected rows are quarantined. `strict`: any failure and nothing is written."""
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    """Refuse a load that would soft-delete more than this share of a table's live rows."""
+
+
+def _failure_metadata(failures: list[Failure], annotated: Path | None) -> dict:
+    table_rows = [dg.TableRecord({"file": f.file, "sheet": f.sheet, "cell": f.cell, "column": f.column or "",
+                                  "value": "" if f.value is None else str(f.value), "rule": f.rule, "message": f.message})
+                  for f in failures[: report.MAX_TABLE_ROWS]]
+    metadata = {
+        "failures": dg.MetadataValue.int(len(failures)),
+        "what_to_fix": dg.MetadataValue.text(report.summary(failures)),
+        "failing_cells": dg.MetadataValue.md(report.markdown_table(failures)),
+        "failing_cells_table": dg.MetadataValue.table(
+            table_rows, schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in
+                                                       ("file", "sheet", "cell", "column", "value", "rule", "message")])),
+    }
+    if annotated is not None:
+        metadata["annotated_workbook"] = dg.MetadataValue.path(str(annotated))
+    return metadata
+
+
+def _annotate(source: RegistrySource, workbook: str, failures: list[Failure]) -> Path | None:
+    if not failures:
+        return None
+    target = Path(source.reports_dir) / workbook.replace(".xlsx", ".annotated.xlsx")
+    try:
+        return report.annotate_workbook(source.workbook(workbook), failures, target)
+    except Exception:  # the annotated copy is a convenience; the failure table says everything it says
+        return None
+
+
+def _load(context, workbook: str, config: RegistryLoadConfig, postgres: PostgresResource,
+          source: RegistrySource) -> LoadResult:
+    path = source.workbook(workbook)
+    try:
+        if workbook == "solution_industry_matrix.xlsx":
+            sheets = validate_matrix(path, isolated=source.isolated_reader)
+        else:
+            sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
+        with postgres.get_connection() as conn:
+            return load_workbook(conn, workbook, sheets, source_path=path, policy=config.policy,
+                                 run_id=context.run_id, max_delete_share=config.max_delete_share)
+    except (SheetRefused, ContractViolation) as error:
+        annotated = _annotate(source, workbook, error.failures)
+        raise dg.Failure(description=report.summary(error.failures) if isinstance(error, SheetRefused) else str(error),
+                         metadata=_failure_metadata(error.failures, annotated), allow_retries=False) from None
+    except (UnsafeWorkbookError, DeletionGuardError, DatabaseUnavailable) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+
+
+def _materialization(result: LoadResult, tables: list[str]) -> dict:
+    total = result.total
+    per_table = {t: vars(c) for t, c in result.tables.items() if t in tables}
+    main = result.tables[tables[0]]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(main.inserted + main.updated + main.unchanged),
+        "inserted": dg.MetadataValue.int(total.inserted),
+        "updated": dg.MetadataValue.int(total.updated),
+        "unchanged": dg.MetadataValue.int(total.unchanged),
+        "soft_deleted": dg.MetadataValue.int(total.deleted),
+        "rejected": dg.MetadataValue.int(result.rejected),
+        "source_sha256": dg.MetadataValue.text(result.source_sha256),
+        "tables": dg.MetadataValue.json(per_table),
+    }
+
+
+def _check(result: LoadResult, source: RegistrySource, workbook: str, sheet: str, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    failures = [f for f in result.failures if f.sheet == sheet or (sheet == "matrix" and f.sheet == "fit_scores")]
+    annotated = _annotate(source, workbook, [f for f in result.failures]) if failures else None
+    return dg.AssetCheckResult(
+        check_name=f"{sheet}_contract", asset_key=asset_key, passed=not failures,
+        severity=dg.AssetCheckSeverity.ERROR, description=report.summary(failures),
+        metadata=_failure_metadata(failures, annotated),
+    )
+
+
+def _check_spec(sheet: str, asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(f"{sheet}_contract", asset=asset, blocking=True,
+                             description=f"Every row of the `{sheet}` sheet meets its Pandera contract.")
+
+
+ORG_TABLES = ["org_functions", "org_departments", "org_roles", "org_responsibilities"]
+ORG_SHEET_OF = {"org_functions": "functions", "org_departments": "departments", "org_roles": "roles",
+                "org_responsibilities": "responsibilities"}
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(t, group_name=GROUP, kinds=KINDS, deps=["database_schema"],
+                        description=f"{t} (with its junctions), loaded from raw/org_structure.xlsx.")
+           for t in ORG_TABLES],
+    check_specs=[_check_spec(s, t) for t, s in ORG_SHEET_OF.items()]
+    + [_check_spec("role_responsibilities", "org_responsibilities")],
+    retry_policy=RETRY, op_tags={"vital/writes": "registry"},
+)
+def org_structure(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
+                  registry_source: RegistrySource):
+    result = _load(context, "org_structure.xlsx", config, postgres, registry_source)
+    junctions = {"org_departments": ["function_departments"], "org_roles": ["department_roles", "function_roles"],
+                 "org_responsibilities": ["role_responsibilities"]}
+    for table in ORG_TABLES:
+        yield dg.MaterializeResult(asset_key=table, metadata=_materialization(result, [table, *junctions.get(table, [])]))
+    for table, sheet in ORG_SHEET_OF.items():
+        yield _check(result, registry_source, "org_structure.xlsx", sheet, dg.AssetKey(table))
+    yield _check(result, registry_source, "org_structure.xlsx", "role_responsibilities", dg.AssetKey("org_responsibilities"))
+
+
+def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junctions: list[str], description: str):
+    @dg.asset(name=name, group_name=GROUP, kinds=KINDS, deps=deps, description=description,
+              check_specs=[_check_spec(sheet, name)], retry_policy=RETRY, op_tags={"vital/writes": "registry"})
+    def _asset(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
+               registry_source: RegistrySource):
+        result = _load(context, workbook, config, postgres, registry_source)
+        yield dg.MaterializeResult(metadata=_materialization(result, [name, *junctions]))
+        yield _check(result, registry_source, workbook, sheet, dg.AssetKey(name))
+
+    return _asset
+
+
+personas = _registry_asset("personas", "personas.xlsx", "personas", ["database_schema", "org_roles"], [],
+                           "Professional personas, loaded from raw/personas.xlsx.")
+agents = _registry_asset("agents", "agents.xlsx", "agents", ["database_schema", "org_roles"],
+                         ["agent_functions", "agent_departments", "agent_roles"],
+                         "AI agents and their place in the organisation, loaded from raw/agents.xlsx.")
+jobs_to_be_done = _registry_asset("jobs_to_be_done", "jtbds.xlsx", "jtbds", ["database_schema", "personas"],
+                                  ["jtbd_personas"], "Jobs to be done and the personas they serve, from raw/jtbds.xlsx.")
+solution_industry_matrix = _registry_asset(
+    "solution_industry_matrix", "solution_industry_matrix.xlsx", "matrix", ["database_schema"], [],
+    "Which solutions are available for which industries, from raw/solution_industry_matrix.xlsx.")

@@ -1,0 +1,25 @@
+"""Where the registry workbooks are read from and where steward reports are written."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from vital_pipelines import config
+
+
+class RegistrySource(dg.ConfigurableResource):
+    """The folder of registry workbooks, and the folder for annotated copies sent back to stewards."""
+
+    raw_dir: str = Field(default=str(config.RAW_DIR), description="Folder holding the registry workbooks.")
+    reports_dir: str = Field(default=str(config.PROJECT_ROOT / "out" / "steward"),
+                             description="Folder for annotated copies of workbooks that failed their contracts.")
+    isolated_reader: bool = Field(default=True, description="Read workbooks in a memory-limited child process.")
+
+    def workbook(self, name: str) -> Path:
+        return Path(self.raw_dir) / name
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"registry_source": RegistrySource()})

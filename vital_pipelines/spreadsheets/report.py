@@ -1,0 +1,62 @@
+"""What a steward sees: failures as a table and as markdown, a one-sentence summary, and an annotated copy of
+the workbook in which every bad cell is highlighted and carries a comment with the fix.
+
+The annotated copy is written by openpyxl (with defusedxml installed, as DESIGN.md requires). Values are
+never re-typed: a text cell that starts with `=`, `+`, `-` or `@` stays text, so opening the copy cannot run a
+formula a hostile file smuggled in.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+from openpyxl.comments import Comment
+from openpyxl.styles import PatternFill
+
+from vital_pipelines.spreadsheets.validation import Failure
+
+MAX_TABLE_ROWS = 200
+_FILL = PatternFill(start_color="FFFFC7CE", end_color="FFFFC7CE", fill_type="solid")
+
+
+def markdown_table(failures: list[Failure], limit: int = MAX_TABLE_ROWS) -> str:
+    def cell(text) -> str:
+        return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| where | value | rule | what to fix |", "|---|---|---|---|"]
+    lines += [f"| {cell(f.location)} | {cell(f.value)} | {f.rule} | {cell(f.message)} |" for f in failures[:limit]]
+    if len(failures) > limit:
+        lines.append(f"| … | | | {len(failures) - limit} more failure(s) not shown |")
+    return "\n".join(lines)
+
+
+def summary(failures: list[Failure]) -> str:
+    if not failures:
+        return "Every row meets its contract."
+    rows = len({(f.file, f.sheet, f.row) for f in failures})
+    rules = ", ".join(f"{rule} ({n})" for rule, n in Counter(f.rule for f in failures).most_common())
+    files = ", ".join(sorted({f.file for f in failures}))
+    return (f"{len(failures)} problem(s) in {rows} row(s) of {files} — {rules}. Fix the highlighted cells in the "
+            "annotated copy (each has a comment saying what is expected) in the original workbook, then re-run.")
+
+
+def annotate_workbook(source: Path, failures: list[Failure], destination: Path) -> Path:
+    """Copy `source` to `destination`, highlighting and commenting every failing cell."""
+    workbook = openpyxl.load_workbook(source, rich_text=False)
+    by_cell: dict[tuple[str, str], list[Failure]] = {}
+    for failure in failures:
+        if failure.row is None:
+            continue
+        by_cell.setdefault((failure.sheet, f"{failure.letter or 'A'}{failure.row}"), []).append(failure)
+    for (sheet_name, ref), items in by_cell.items():
+        if sheet_name not in workbook.sheetnames:
+            continue
+        cell = workbook[sheet_name][ref]
+        cell.fill = _FILL
+        text = "\n".join(f"[{f.rule}] {f.message}" for f in items)
+        cell.comment = Comment(text[:2000], "vital-pipelines", width=320, height=120)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(destination)
+    return destination
