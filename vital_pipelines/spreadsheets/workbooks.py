@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vital_pipelines.spreadsheets.contracts import AGENTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS
+from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError, inspect_workbook
 from vital_pipelines.spreadsheets.validation import ValidatedSheet, validate_workbook
 
 UPSTREAM = {
@@ -30,12 +31,23 @@ def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True) -> di
     return keys
 
 
-def validate_registry_workbook(path: Path, *, raw_dir: Path | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
-    """Validate one of the registry workbooks by its file name, with references from its siblings."""
+def workbook_kind(path: Path) -> str:
+    """Which registry workbook `path` is: by file name, else by the sheets it holds (`personas (2).xlsx`)."""
     path = Path(path)
-    name = path.name
-    if name not in WORKBOOKS:
-        raise ValueError(f"{name}: not a registry workbook (expected one of {', '.join(REGISTRY_WORKBOOKS)})")
+    if path.name in WORKBOOKS:
+        return path.name
+    sheets = {name.strip().lower() for name in inspect_workbook(path).sheets}
+    for name, contracts in WORKBOOKS.items():
+        if contracts[0].sheet in sheets:
+            return name
+    raise UnsafeWorkbookError(f"{path.name}: not a registry workbook: it has none of the sheets "
+                              f"{', '.join(c[0].sheet for c in WORKBOOKS.values())}.")
+
+
+def validate_registry_workbook(path: Path, *, raw_dir: Path | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
+    """Validate one of the registry workbooks (see `workbook_kind`), with references from its siblings."""
+    path = Path(path)
+    name = workbook_kind(path)
     references = reference_keys(raw_dir or path.parent, name, isolated=isolated)
     return validate_workbook(path, WORKBOOKS[name], references, isolated=isolated)
 

@@ -1,0 +1,88 @@
+"""Blank template workbooks and the documented sheet formats, both generated from the contracts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xlsxwriter
+
+from vital_pipelines.spreadsheets.contracts import CONTRACTS, WORKBOOKS, SheetContract
+
+_KIND_WORDS = {"text": "text", "key": "code / key", "int": "whole number", "float": "number", "bool": "yes/no",
+               "list": "list (`a; b`, one per line, or `{a,b}`)", "enum": "one of a fixed list"}
+
+
+def columns(contract: SheetContract) -> list[dict]:
+    """Per column: name, meaning, type, required, allowed values, example, aliases, references."""
+    described = []
+    for name, column in contract.model.to_schema().columns.items():
+        meta = column.metadata or {}
+        allowed = next((c.statistics.get("allowed_values") for c in column.checks if c.name == "isin"), None)
+        described.append({
+            "name": name, "meaning": column.description or "", "type": _KIND_WORDS[meta.get("kind", "text")],
+            "required": not column.nullable and meta.get("default") is None,
+            "allowed": list(allowed) if allowed else None, "example": meta.get("example", ""),
+            "aliases": meta.get("aliases", []), "default": meta.get("default"), "references": meta.get("references"),
+        })
+    return described
+
+
+def format_markdown() -> str:
+    """The documented format of every registry sheet."""
+    lines = ["# Registry workbook formats", "",
+             "Generated from the Pandera contracts in `vital_pipelines/spreadsheets/contracts.py` "
+             "(`vital-pipelines generate --templates` writes matching blank workbooks).", "",
+             "Headers match case-, space- and punctuation-blind (`Function Code` = `function_code`), and by the "
+             "aliases listed. Cells are trimmed; non-breaking and zero-width spaces are removed. Booleans accept "
+             "TRUE/FALSE, yes/no, t/f, 1/0, ✓/-. Lists accept `a; b`, one item per line, `a, b`, or `{a,b}`.", ""]
+    for workbook, contracts in WORKBOOKS.items():
+        lines.append(f"## {workbook}")
+        for contract in contracts:
+            lines += ["", f"### sheet `{contract.sheet}` (natural key: {', '.join(contract.key)})", "",
+                      "| column | meaning | type | required | allowed values | example | aliases |",
+                      "|---|---|---|---|---|---|---|"]
+            for c in columns(contract):
+                allowed = ", ".join(c["allowed"]) if c["allowed"] else ""
+                if c["references"]:
+                    allowed = f"an existing {c['references']}"
+                required = "yes" if c["required"] else (f"no (default {c['default']})" if c["default"] is not None else "no")
+                lines.append(f"| {c['name']} | {c['meaning']} | {c['type']} | {required} | {allowed} | "
+                             f"{c['example']} | {', '.join(c['aliases'])} |")
+        lines.append("")
+    lines += ["## solution_industry_matrix.xlsx", "",
+              "Sheet `matrix`: solutions as rows (first column), industries as columns (Phrm, Btch, MedD, Payers, "
+              "Digital, Consult, or their full names), `✓` (available) or `-` (not) in every cell. Optional sheet "
+              "`fit_scores`: the same grid with whole numbers 1–10 (empty where not available).", ""]
+    return "\n".join(lines)
+
+
+def write_templates(out_dir: Path) -> list[Path]:
+    """One blank workbook per registry workbook: headers with comments, drop-downs on enum columns."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for workbook_name, contracts in WORKBOOKS.items():
+        path = out_dir / workbook_name.replace(".xlsx", ".template.xlsx")
+        workbook = xlsxwriter.Workbook(str(path))
+        header_format = workbook.add_format({"bold": True, "bg_color": "#DDEBF7"})
+        required_format = workbook.add_format({"bold": True, "bg_color": "#F8CBAD"})
+        for contract in contracts:
+            sheet = workbook.add_worksheet(contract.sheet)
+            for index, c in enumerate(columns(contract)):
+                sheet.write_string(0, index, c["name"], required_format if c["required"] else header_format)
+                note = [c["meaning"], f"Type: {c['type']}.", "Required." if c["required"] else "Optional."]
+                if c["allowed"]:
+                    note.append("Allowed: " + ", ".join(c["allowed"]) + ".")
+                if c["references"]:
+                    note.append(f"Must match an existing {c['references']}.")
+                note.append(f"Example: {c['example']}")
+                sheet.write_comment(0, index, "\n".join(note), {"x_scale": 2, "y_scale": 2})
+                sheet.set_column(index, index, max(14, len(c["name"]) + 2))
+                if c["allowed"] and len(",".join(c["allowed"])) < 255:
+                    sheet.data_validation(1, index, 10_000, index, {"validate": "list", "source": c["allowed"]})
+            sheet.freeze_panes(1, 0)
+        workbook.close()
+        written.append(path)
+    return written
+
+
+__all__ = ["CONTRACTS", "columns", "format_markdown", "write_templates"]
