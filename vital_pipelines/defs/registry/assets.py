@@ -71,7 +71,7 @@ def _load(context, workbook: str, config: RegistryLoadConfig, postgres: Postgres
             sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
         with postgres.get_connection() as conn:
             return load_workbook(conn, workbook, sheets, source_path=path, policy=config.policy,
-                                 run_id=context.run_id, max_delete_share=config.max_delete_share)
+                                 run_id=context.run.run_id, max_delete_share=config.max_delete_share)
     except (SheetRefused, ContractViolation) as error:
         annotated = _annotate(source, workbook, error.failures)
         raise dg.Failure(description=report.summary(error.failures) if isinstance(error, SheetRefused) else str(error),
