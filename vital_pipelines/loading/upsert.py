@@ -15,6 +15,7 @@ from psycopg import sql
 
 ID_NAMESPACE = uuid.UUID("5b0c1c2e-7a51-4d0e-9a55-3f1f6c0e1a01")
 PLATFORM_TENANT_SLUG = "vital-platform"
+ANALYZE_AFTER_ROWS = 500
 
 
 def deterministic_id(entity: str, *key_parts: str) -> uuid.UUID:
@@ -38,17 +39,33 @@ class Counts:
                       self.unchanged + other.unchanged, self.deleted + other.deleted)
 
 
+def _as_copy_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """List columns become PostgreSQL array literals; everything else is written as it is."""
+    literals = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.List):
+            quoted = pl.element().cast(pl.Utf8).str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
+            literals.append(
+                pl.when(pl.col(name).is_null()).then(None)
+                .otherwise(pl.lit("{") + pl.col(name).list.eval(pl.lit('"') + quoted + pl.lit('"')).list.join(",")
+                           + pl.lit("}")).alias(name))
+    return frame.with_columns(literals) if literals else frame
+
+
 def stage(conn: psycopg.Connection, name: str, frame: pl.DataFrame, types: dict[str, str]) -> int:
-    """Create temp table `name` with `types` (column → SQL type) and COPY the frame's columns into it."""
+    """Create temp table `name` with `types` (column → SQL type) and COPY the frame's columns into it as CSV."""
     columns = list(types)
     definition = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in columns)
     conn.execute(sql.SQL("create temp table {} ({}) on commit drop").format(sql.Identifier(name), definition))
     if frame.height == 0:
         return 0
+    # Nulls are unquoted empty fields and every text value is quoted, so NULL and '' never meet (cells are never '').
+    payload = _as_copy_text(frame.select(columns)).write_csv(include_header=False, null_value="",
+                                                             quote_style="non_numeric")
     column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-    with conn.cursor().copy(sql.SQL("copy {} ({}) from stdin").format(sql.Identifier(name), column_list)) as copy:
-        for row in frame.select(columns).iter_rows():
-            copy.write_row(row)
+    with conn.cursor().copy(sql.SQL("copy {} ({}) from stdin with (format csv)").format(
+            sql.Identifier(name), column_list)) as copy:
+        copy.write(payload.encode("utf-8"))
     return frame.height
 
 
@@ -75,22 +92,24 @@ def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[s
         old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(new),
     )
     inserted, updated = conn.execute(query).fetchone()
+    if inserted + updated > ANALYZE_AFTER_ROWS:
+        # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow.
+        conn.execute("set local default_statistics_target = 10")
+        conn.execute(sql.SQL("analyze {}").format(target))
+        conn.execute("reset default_statistics_target")
     return Counts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
 
 
 def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], stage_name: str, tenant_ids: list,
                         protected_stage: str | None, max_share: float, sheet: str) -> int:
     """Soft-delete live rows of the given tenants that the sheet no longer has, unless that is too many."""
-    key_list = sql.SQL(", ").join(map(sql.Identifier, key))
-    missing = sql.SQL(
-        "from {table} t where t.deleted_at is null and t.tenant_id = any(%(tenants)s) "
-        "and ({tkeys}) not in (select {key_list} from {stage}) {protected}"
-    ).format(
-        table=sql.Identifier(table), tkeys=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key),
-        key_list=key_list, stage=sql.Identifier(stage_name),
-        protected=(sql.SQL("and ({tkeys}) not in (select {key_list} from {p})").format(
-            tkeys=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key),
-            key_list=key_list, p=sql.Identifier(protected_stage)) if protected_stage else sql.SQL("")),
+    def absent_from(stage_table: str) -> sql.Composable:
+        matches = sql.SQL(" and ").join(sql.SQL("s.{k} = t.{k}").format(k=sql.Identifier(k)) for k in key)
+        return sql.SQL("and not exists (select 1 from {s} s where {m})").format(s=sql.Identifier(stage_table), m=matches)
+
+    missing = sql.SQL("from {table} t where t.deleted_at is null and t.tenant_id = any(%(tenants)s) {absent} {protected}").format(
+        table=sql.Identifier(table), absent=absent_from(stage_name),
+        protected=absent_from(protected_stage) if protected_stage else sql.SQL(""),
     )
     params = {"tenants": tenant_ids}
     doomed = conn.execute(sql.SQL("select count(*) ") + missing, params).fetchone()[0]

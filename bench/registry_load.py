@@ -1,0 +1,116 @@
+"""Benchmark: read, validate and load the registry workbooks at ×1, ×10 and ×100 into a throw-away database.
+
+    .venv/bin/python bench/registry_load.py [--scales 1 10 100]
+
+Each scale runs in its own process so peak memory is per scale. Reports rows/s for each stage and peak RSS
+(this process; the isolated reader's child reported separately). Needs the local server set up by scripts/setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg import conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vital_pipelines import config  # noqa: E402
+from vital_pipelines.db import apply_schema, connect  # noqa: E402
+from vital_pipelines.loading.registry import load_workbook  # noqa: E402
+from vital_pipelines.spreadsheets.contracts import WORKBOOKS  # noqa: E402
+from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
+from vital_pipelines.spreadsheets.safety import inspect_workbook  # noqa: E402
+from vital_pipelines.spreadsheets.validation import open_sheets, validate_sheet  # noqa: E402
+from vital_pipelines.spreadsheets.workbooks import REGISTRY_WORKBOOKS, UPSTREAM  # noqa: E402
+
+KEYS = {"functions": "code", "departments": "code", "roles": "code", "responsibilities": "code", "personas": "persona_key"}
+
+
+def _database() -> tuple[str, str]:
+    server = conninfo.conninfo_to_dict(config.database_url())
+    name = f"vital_bench_{uuid.uuid4().hex[:8]}"
+    admin = conninfo.make_conninfo(**{**server, "dbname": "postgres"})
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}" template vital_template')
+    return conninfo.make_conninfo(**{**server, "dbname": name}), admin
+
+
+def run_scale(scale: int) -> dict:
+    url, admin = _database()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp)
+            generate(raw, scale=scale)
+            with connect(url) as conn:
+                apply_schema(conn, config.SCHEMA_DIR)
+            totals = {"rows": 0, "read_s": 0.0, "validate_s": 0.0, "load_s": 0.0, "written_rows": 0}
+            references: dict[str, set[str]] = {}
+            for workbook in REGISTRY_WORKBOOKS:
+                path = raw / workbook
+                started = time.perf_counter()
+                raws = open_sheets(path, inspect_workbook(path), WORKBOOKS[workbook])
+                read_done = time.perf_counter()
+                sheets = {}
+                for contract in WORKBOOKS[workbook]:
+                    sheets[contract.sheet] = result = validate_sheet(raws[contract.sheet], contract, references)
+                    if contract.sheet in KEYS:
+                        references[f"{contract.sheet}.{KEYS[contract.sheet]}"] = result.keys(KEYS[contract.sheet])
+                validated = time.perf_counter()
+                with connect(url) as conn:
+                    result = load_workbook(conn, workbook, sheets, source_path=path)
+                loaded = time.perf_counter()
+                assert result.rejected == 0, result.failures[:3]
+                totals["rows"] += sum(s.total_rows for s in sheets.values())
+                totals["written_rows"] += sum(c.inserted for c in result.tables.values())
+                totals["read_s"] += read_done - started
+                totals["validate_s"] += validated - read_done
+                totals["load_s"] += loaded - validated
+        totals.update({
+            "scale": scale,
+            "read_rows_per_s": round(totals["rows"] / totals["read_s"]),
+            "validate_rows_per_s": round(totals["rows"] / totals["validate_s"]),
+            "load_rows_per_s": round(totals["written_rows"] / totals["load_s"]),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "reader_child_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        })
+        return totals
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{conninfo.conninfo_to_dict(url)["dbname"]}" with (force)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_scale(args.one)))
+        return
+    print(f"{'scale':>5} {'rows':>8} {'read s':>7} {'read r/s':>9} {'valid s':>8} {'valid r/s':>9} "
+          f"{'load s':>7} {'load r/s':>9} {'peak MiB':>9} {'reader MiB':>10}")
+    for scale in args.scales:
+        out = subprocess.run([sys.executable, __file__, "--one", str(scale)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if out.returncode:
+            print(out.stderr[-3000:])
+            raise SystemExit(1)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{r['scale']:>5} {r['rows']:>8} {r['read_s']:>7.2f} {r['read_rows_per_s']:>9} {r['validate_s']:>8.2f} "
+              f"{r['validate_rows_per_s']:>9} {r['load_s']:>7.2f} {r['load_rows_per_s']:>9} {r['peak_rss_mib']:>9} "
+              f"{r['reader_child_peak_rss_mib']:>10}")
+
+
+if __name__ == "__main__":
+    main()
