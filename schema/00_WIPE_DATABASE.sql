@@ -28,7 +28,7 @@ drop function if exists
     tenant_read_allowed(uuid), tenant_write_allowed(uuid), tenant_admin_allowed(uuid),
     content_read_allowed(uuid, visibility_level, uuid), set_updated_at(), tenant_path_label(uuid),
     maintain_tenant_hierarchy(), cascade_tenant_hierarchy(), tenant_ancestors(uuid), tenant_descendants(uuid),
-    is_tenant_member_or_ancestor_admin(uuid, uuid), rollup_tenant_usage(date), rollup_subscription_usage(date)
+    is_tenant_member_or_ancestor_admin(uuid), rollup_tenant_usage(date), rollup_subscription_usage(date)
     cascade;
 
 drop type if exists

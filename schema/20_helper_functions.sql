@@ -114,22 +114,13 @@ as $$
     order by descendant.tenant_path
 $$;
 
-create or replace function public.is_tenant_member_or_ancestor_admin(target_tenant uuid, for_user uuid default null)
+-- "Is the current user a member of this tenant, or an owner/admin of one of its ancestors?" — the rule that
+-- governs reading tenant data, under the name application code asks it by.
+create or replace function public.is_tenant_member_or_ancestor_admin(target_tenant uuid)
 returns boolean
 language sql stable security definer
 set search_path = public, pg_temp
-as $$
-    select exists (
-        select 1
-        from tenant_members m
-        join tenants member_tenant on member_tenant.id = m.tenant_id
-        join tenants target on target.id = target_tenant
-        where m.user_id = coalesce(for_user, auth.uid())
-          and m.status = 'active'
-          and (m.tenant_id = target_tenant
-               or (m.role in ('owner', 'admin') and member_tenant.tenant_path @> target.tenant_path))
-    )
-$$;
+as $$ select tenant_read_allowed(target_tenant) $$;
 
 -- Usage roll-ups: idempotent (re-running a day or month replaces its figures).
 create or replace function public.rollup_tenant_usage(usage_day date)

@@ -29,6 +29,11 @@ def _meta(kind: str, example: str, *, aliases: tuple[str, ...] = (), case: str |
             "references": references}
 
 
+def _tenant_field():
+    return pa.Field(nullable=True, str_matches=TENANT_SLUG, description="Owning tenant's slug; empty = the platform.",
+                    metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+
+
 class _Sheet(pa.DataFrameModel):
     class Config:
         strict = False
@@ -60,9 +65,7 @@ class DepartmentsSheet(_Sheet):
                                                      references="functions.code"))
     description: Optional[pl.Utf8] = pa.Field(nullable=True, description="What the department does.",
                                               metadata=_meta("text", "Field-based scientific exchange with experts"))
-    tenant: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=TENANT_SLUG,
-                                         description="Owning tenant's slug; empty = the platform.",
-                                         metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+    tenant: Optional[pl.Utf8] = _tenant_field()
 
 
 class RolesSheet(_Sheet):
@@ -81,9 +84,7 @@ class RolesSheet(_Sheet):
                                                                  references="roles.code"))
     description: Optional[pl.Utf8] = pa.Field(nullable=True, description="What the role does.",
                                               metadata=_meta("text", "Leads scientific exchange with national KOLs"))
-    tenant: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=TENANT_SLUG,
-                                         description="Owning tenant's slug; empty = the platform.",
-                                         metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+    tenant: Optional[pl.Utf8] = _tenant_field()
 
 
 class ResponsibilitiesSheet(_Sheet):
@@ -97,9 +98,7 @@ class ResponsibilitiesSheet(_Sheet):
                                            metadata=_meta("text", "MA"))
     description: Optional[pl.Utf8] = pa.Field(nullable=True, description="What the responsibility involves.",
                                               metadata=_meta("text", "Plan and document scientific exchange with KOLs"))
-    tenant: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=TENANT_SLUG,
-                                         description="Owning tenant's slug; empty = the platform.",
-                                         metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+    tenant: Optional[pl.Utf8] = _tenant_field()
 
 
 class RoleResponsibilitiesSheet(_Sheet):
@@ -146,9 +145,7 @@ class PersonasSheet(_Sheet):
                                                      metadata=_meta("enum", "tactical"))
     visibility: pl.Utf8 = pa.Field(isin=enums.VISIBILITY_LEVEL, description="Who may see the persona.",
                                    metadata=_meta("enum", "tenant", default="tenant"))
-    tenant: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=TENANT_SLUG,
-                                         description="Owning tenant's slug; empty = the platform.",
-                                         metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+    tenant: Optional[pl.Utf8] = _tenant_field()
 
 
 class AgentsSheet(_Sheet):
@@ -197,9 +194,7 @@ class AgentsSheet(_Sheet):
                                                                  references="departments.code"))
     role_code: Optional[pl.Utf8] = pa.Field(nullable=True, description="Role the agent supports.",
                                             metadata=_meta("key", "SR-MSL", case="upper", aliases=("role",), references="roles.code"))
-    tenant: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=TENANT_SLUG,
-                                         description="Owning tenant's slug; empty = the platform.",
-                                         metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+    tenant: Optional[pl.Utf8] = _tenant_field()
 
 
 class JtbdsSheet(_Sheet):
@@ -233,9 +228,7 @@ class JtbdsSheet(_Sheet):
     personas: pl.List(pl.Utf8) = pa.Field(nullable=True, description="Persona keys this job serves; a list.",
                                           metadata=_meta("list", "sarah-chen-senior-msl", aliases=("persona_keys",),
                                                          case="lower", references="personas.persona_key"))
-    tenant: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=TENANT_SLUG,
-                                         description="Owning tenant's slug; empty = the platform.",
-                                         metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+    tenant: Optional[pl.Utf8] = _tenant_field()
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,14 @@ Headers come from the contracts, so the workbooks always match what the pipeline
 
 from __future__ import annotations
 
+import datetime
 import random
 import re
 from pathlib import Path
 
 import xlsxwriter
+
+_FIXED_DATE = datetime.datetime(2025, 11, 13, tzinfo=datetime.timezone.utc)
 
 from vital_pipelines.spreadsheets import catalog
 from vital_pipelines.spreadsheets.contracts import AGENTS, JTBDS, ORG_SHEETS, PERSONAS, SheetContract
@@ -47,16 +50,17 @@ def _org():
     return departments, roles, responsibilities
 
 
-def _write(path: Path, sheets: dict[str, tuple[list[str], list[list]]]) -> None:
+def write_workbook(path: Path, sheets: dict[str, list[list]], *, hidden: tuple[str, ...] = (),
+                   bold_header: bool = False) -> Path:
+    """Write rows (header first) to sheets; None leaves a cell empty and a str is always stored as text."""
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
                                                "strings_to_urls": False})
-    workbook.set_properties({"title": path.stem, "author": "vital-pipelines generator", "created": None})
+    workbook.set_properties({"title": path.stem, "author": "vital-pipelines generator", "created": _FIXED_DATE})
     bold = workbook.add_format({"bold": True})
-    for name, (header, rows) in sheets.items():
+    for name, rows in sheets.items():
         sheet = workbook.add_worksheet(name)
-        sheet.write_row(0, 0, header, bold)
-        for r, row in enumerate(rows, start=1):
+        for r, row in enumerate(rows):
             for c, value in enumerate(row):
                 if value is None or value == "":
                     continue
@@ -65,9 +69,17 @@ def _write(path: Path, sheets: dict[str, tuple[list[str], list[list]]]) -> None:
                 elif isinstance(value, (int, float)):
                     sheet.write_number(r, c, value)
                 else:
-                    sheet.write_string(r, c, str(value))
-        sheet.freeze_panes(1, 0)
+                    sheet.write_string(r, c, str(value), bold if bold_header and r == 0 else None)
+        if bold_header:
+            sheet.freeze_panes(1, 0)
+        if name in hidden:
+            sheet.hide()
     workbook.close()
+    return path
+
+
+def _write(path: Path, sheets: dict[str, tuple[list[str], list[list]]]) -> None:
+    write_workbook(path, {name: [header, *rows] for name, (header, rows) in sheets.items()}, bold_header=True)
 
 
 def _header(contract: SheetContract) -> list[str]:
