@@ -101,8 +101,18 @@ def _bind(select: sql.Composable, platform: str) -> sql.Composable:
         if hasattr(select, "as_string") else select
 
 
-def _soft_delete(conn, table, key, stage_name, frame, tenants_used, protected, max_share, sheet) -> int:
-    return soft_delete_missing(conn, table, key, stage_name, tenants_used, protected, max_share, sheet)
+def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, workbook: str, columns: list[str],
+                     select: sql.Composable, frame: pl.DataFrame, staged: int, platform: str, max_share: float,
+                     rejected_keys: dict[str, list[tuple]]) -> Counts:
+    """Upsert a tenant-owned registry table from `stage_<sheet>`, then soft-delete what left the sheet, sparing
+    rows that were rejected this time (they may be loaded from an earlier run)."""
+    key = ["tenant_id", natural_key]
+    counts = _execute_upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, platform=platform)
+    protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
+    counts.deleted = soft_delete_missing(conn, table, key, f"stage_{sheet}",
+                                         sorted(set(frame["tenant_id"].to_list()) | {platform}), protected,
+                                         max_share, f"{workbook} › {sheet}")
+    return counts
 
 
 def _protected_stage(conn, name: str, keys: list[tuple], key_columns: list[str]) -> str | None:
@@ -214,12 +224,9 @@ def load_personas(conn, sheets, tenants, *, max_share, rejected_keys):
     columns = ["id", "tenant_id", "persona_key", "name", "title", "function_id", "department_id", "role_id",
                "seniority_level", "years_experience", "description", "goals", "pain_points", "motivations",
                "tools_used", "decision_authority", "visibility"]
-    counts = _execute_upsert(conn, "personas", ["tenant_id", "persona_key"], columns, select,
-                             soft_delete=True, staged=n, platform=platform)
-    protected = _protected_stage(conn, "protected_personas", rejected_keys.get("personas", []), ["tenant_id", "persona_key"])
-    counts.deleted = soft_delete_missing(conn, "personas", ["tenant_id", "persona_key"], "stage_personas",
-                                         sorted(set(frame["tenant_id"].to_list()) | {platform}), protected, max_share,
-                                         "personas.xlsx › personas")
+    counts = _upsert_registry(conn, table="personas", natural_key="persona_key", sheet="personas",
+                              workbook="personas.xlsx", columns=columns, select=select, frame=frame, staged=n,
+                              platform=platform, max_share=max_share, rejected_keys=rejected_keys)
     return {"personas": counts}, failures
 
 
@@ -244,12 +251,9 @@ def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
         "s.data_classification::data_classification, s.visibility::visibility_level, s.tier::smallint, s.model, "
         "s.temperature, s.max_tokens, coalesce(s.capabilities, '{}'), coalesce(s.specializations, '{}'), "
         "coalesce(s.therapeutic_areas, '{}'), s.color from stage_agents s order by s.tenant_id, s.slug")
-    counts = {"agents": _execute_upsert(conn, "agents", ["tenant_id", "slug"], columns, select,
-                                        soft_delete=True, staged=n, platform=platform)}
-    protected = _protected_stage(conn, "protected_agents", rejected_keys.get("agents", []), ["tenant_id", "slug"])
-    counts["agents"].deleted = soft_delete_missing(conn, "agents", ["tenant_id", "slug"], "stage_agents",
-                                                   sorted(set(frame["tenant_id"].to_list()) | {platform}), protected,
-                                                   max_share, "agents.xlsx › agents")
+    counts = {"agents": _upsert_registry(conn, table="agents", natural_key="slug", sheet="agents", workbook="agents.xlsx",
+                                         columns=columns, select=select, frame=frame, staged=n, platform=platform,
+                                         max_share=max_share, rejected_keys=rejected_keys)}
     for link, other, lookup in (
         ("agent_functions", "function_id", sql.SQL("(select f.id from org_functions f where f.code = s.function_code)")),
         ("agent_departments", "department_id", _lookup("org_departments", "code", "s.department_code")),
@@ -282,12 +286,9 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
         "s.complexity::complexity_type, s.decision_type::decision_type, s.status::jtbd_status, "
         "s.importance::smallint, s.satisfaction::smallint, coalesce(s.success_criteria, '{}') "
         "from stage_jtbds s order by s.tenant_id, s.code")
-    counts = {"jobs_to_be_done": _execute_upsert(conn, "jobs_to_be_done", ["tenant_id", "code"], columns, select,
-                                                 soft_delete=True, staged=n, platform=platform)}
-    protected = _protected_stage(conn, "protected_jtbds", rejected_keys.get("jtbds", []), ["tenant_id", "code"])
-    counts["jobs_to_be_done"].deleted = soft_delete_missing(
-        conn, "jobs_to_be_done", ["tenant_id", "code"], "stage_jtbds",
-        sorted(set(frame["tenant_id"].to_list()) | {platform}), protected, max_share, "jtbds.xlsx › jtbds")
+    counts = {"jobs_to_be_done": _upsert_registry(
+        conn, table="jobs_to_be_done", natural_key="code", sheet="jtbds", workbook="jtbds.xlsx", columns=columns,
+        select=select, frame=frame, staged=n, platform=platform, max_share=max_share, rejected_keys=rejected_keys)}
     served = frame.select("tenant_id", "code", pl.col("personas").fill_null([])).explode("personas") \
         .drop_nulls("personas").with_columns(pl.int_range(pl.len()).over("tenant_id", "code").alias("position"))
     stage(conn, "stage_jtbd_personas", served.rename({"personas": "persona_key"}),
