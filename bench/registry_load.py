@@ -31,10 +31,9 @@ from vital_pipelines.loading.registry import load_workbook  # noqa: E402
 from vital_pipelines.spreadsheets.contracts import WORKBOOKS  # noqa: E402
 from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
 from vital_pipelines.spreadsheets.safety import inspect_workbook  # noqa: E402
-from vital_pipelines.spreadsheets.validation import open_sheets, validate_sheet  # noqa: E402
+from vital_pipelines.spreadsheets.validation import open_sheets, valid_keys, validate_sheet  # noqa: E402
 from vital_pipelines.spreadsheets.workbooks import REGISTRY_WORKBOOKS, UPSTREAM  # noqa: E402
 
-KEYS = {"functions": "code", "departments": "code", "roles": "code", "responsibilities": "code", "personas": "persona_key"}
 
 
 def _database() -> tuple[str, str]:
@@ -63,9 +62,8 @@ def run_scale(scale: int) -> dict:
                 read_done = time.perf_counter()
                 sheets = {}
                 for contract in WORKBOOKS[workbook]:
-                    sheets[contract.sheet] = result = validate_sheet(raws[contract.sheet], contract, references)
-                    if contract.sheet in KEYS:
-                        references[f"{contract.sheet}.{KEYS[contract.sheet]}"] = result.keys(KEYS[contract.sheet])
+                    sheets[contract.sheet] = validate_sheet(raws[contract.sheet], contract, references)
+                    references.update(valid_keys({contract.sheet: sheets[contract.sheet]}))
                 validated = time.perf_counter()
                 with connect(url) as conn:
                     result = load_workbook(conn, workbook, sheets, source_path=path)

@@ -91,23 +91,13 @@ def _lookup(table: str, code_column: str, code: str, tenant: str = "s.tenant_id"
         table=sql.Identifier(table), code_column=sql.Identifier(code_column), code=sql.SQL(code), tenant=sql.SQL(tenant))
 
 
-def _execute_upsert(conn, table, key, columns, select, *, soft_delete, staged, platform) -> Counts:
-    return upsert(conn, table, key, columns, _bind(select, platform), soft_delete=soft_delete, staged=staged)
-
-
-def _bind(select: sql.Composable, platform: str) -> sql.Composable:
-    # Scalar lookups need the platform tenant id; it is bound as a literal because upsert() runs without params.
-    return sql.SQL(select.as_string(None).replace("%(platform)s", sql.Literal(platform).as_string(None))) \
-        if hasattr(select, "as_string") else select
-
-
 def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, workbook: str, columns: list[str],
                      select: sql.Composable, frame: pl.DataFrame, staged: int, platform: str, max_share: float,
                      rejected_keys: dict[str, list[tuple]]) -> Counts:
     """Upsert a tenant-owned registry table from `stage_<sheet>`, then soft-delete what left the sheet, sparing
     rows that were rejected this time (they may be loaded from an earlier run)."""
     key = ["tenant_id", natural_key]
-    counts = _execute_upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, platform=platform)
+    counts = upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, params={"platform": platform})
     protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
     counts.deleted = soft_delete_missing(conn, table, key, f"stage_{sheet}",
                                          sorted(set(frame["tenant_id"].to_list()) | {platform}), protected,
@@ -133,10 +123,10 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
         pl.Series("id", [str(deterministic_id("org_functions", c)) for c in sheets["functions"].valid["code"]], dtype=pl.Utf8))
     n = stage(conn, "stage_functions", functions,
               {"id": "uuid", "code": "text", "name": "text", "description": "text", "color": "text", "display_order": "int"})
-    counts["org_functions"] = _execute_upsert(
+    counts["org_functions"] = upsert(
         conn, "org_functions", ["code"], ["id", "code", "name", "description", "color", "display_order"],
         sql.SQL("select id, code, name, description, color, display_order from stage_functions order by code"),
-        soft_delete=False, staged=n, platform=platform)
+        soft_delete=False, staged=n, params={"platform": platform})
 
     plan = [
         ("departments", "org_departments", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text",
@@ -163,17 +153,17 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
         select = sql.SQL(select_text).format(
             dept=_lookup("org_departments", "code", "s.department_code"),
             manager=_lookup("org_roles", "code", "s.reports_to_code"))
-        counts[table] = _execute_upsert(conn, table, ["tenant_id", "code"], columns, select,
-                                        soft_delete=True, staged=n, platform=platform)
+        counts[table] = upsert(conn, table, ["tenant_id", "code"], columns, select,
+                                        soft_delete=True, staged=n, params={"platform": platform})
         protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), ["tenant_id", "code"])
         counts[table].deleted = soft_delete_missing(conn, table, ["tenant_id", "code"], stage_name,
                                                     sorted(set(frame["tenant_id"].to_list()) | {platform}),
                                                     protected, max_share, f"org_structure.xlsx › {sheet}")
     # Managers inserted in this same load were not visible to the upsert's lookup.
-    conn.execute(_bind(sql.SQL(
+    conn.execute(sql.SQL(
         "update org_roles r set reports_to_role_id = {manager} from stage_roles s "
         "where r.tenant_id = s.tenant_id and r.code = s.code and r.reports_to_role_id is distinct from {manager}"
-    ).format(manager=_lookup("org_roles", "code", "s.reports_to_code")), platform))
+    ).format(manager=_lookup("org_roles", "code", "s.reports_to_code")), {"platform": platform})
 
     conn.execute("create temp table link_function_departments on commit drop as "
                  "select d.function_id, d.id as department_id, d.tenant_id from org_departments d "
@@ -193,12 +183,12 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
     links = sheets["role_responsibilities"].valid
     stage(conn, "stage_role_responsibilities", links,
           {"role_code": "text", "responsibility_code": "text", "priority": "int"})
-    conn.execute(_bind(sql.SQL(
+    conn.execute(sql.SQL(
         "create temp table link_role_responsibilities on commit drop as "
         "select r.id as role_id, {resp} as responsibility_id, r.tenant_id, s.priority::smallint as priority "
         "from stage_role_responsibilities s join org_roles r on r.code = s.role_code and r.deleted_at is null "
         "and r.tenant_id in (select id from tenants)"
-    ).format(resp=_lookup("org_responsibilities", "code", "s.responsibility_code", tenant="r.tenant_id")), platform))
+    ).format(resp=_lookup("org_responsibilities", "code", "s.responsibility_code", tenant="r.tenant_id")), {"platform": platform})
     counts["role_responsibilities"] = sync_links(conn, "role_responsibilities", "role_id", "responsibility_id",
                                                  "link_role_responsibilities", ["priority"])
     return counts, extra_failures
@@ -259,11 +249,11 @@ def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
         ("agent_departments", "department_id", _lookup("org_departments", "code", "s.department_code")),
         ("agent_roles", "role_id", _lookup("org_roles", "code", "s.role_code")),
     ):
-        conn.execute(_bind(sql.SQL(
+        conn.execute(sql.SQL(
             "create temp table {stage} on commit drop as select * from ("
             "select a.id as agent_id, {lookup} as {other}, a.tenant_id from stage_agents s "
             "join agents a on a.tenant_id = s.tenant_id and a.slug = s.slug) x where {other} is not null"
-        ).format(stage=sql.Identifier(f"link_{link}"), lookup=lookup, other=sql.Identifier(other)), platform))
+        ).format(stage=sql.Identifier(f"link_{link}"), lookup=lookup, other=sql.Identifier(other)), {"platform": platform})
         counts[link] = sync_links(conn, link, "agent_id", other, f"link_{link}")
     return counts, failures
 
@@ -293,12 +283,12 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
         .drop_nulls("personas").with_columns(pl.int_range(pl.len()).over("tenant_id", "code").alias("position"))
     stage(conn, "stage_jtbd_personas", served.rename({"personas": "persona_key"}),
           {"tenant_id": "uuid", "code": "text", "persona_key": "text", "position": "int"})
-    conn.execute(_bind(sql.SQL(
+    conn.execute(sql.SQL(
         "create temp table link_jtbd_personas on commit drop as select * from ("
         "select j.id as jtbd_id, {persona} as persona_id, j.tenant_id, bool_or(s.position = 0) as is_primary "
         "from stage_jtbd_personas s join jobs_to_be_done j on j.tenant_id = s.tenant_id and j.code = s.code "
         "group by 1, 2, 3) x where persona_id is not null"
-    ).format(persona=sql.SQL(_lookup("personas", "persona_key", "s.persona_key").as_string(None))), platform))
+    ).format(persona=_lookup("personas", "persona_key", "s.persona_key")), {"platform": platform})
     counts["jtbd_personas"] = sync_links(conn, "jtbd_personas", "jtbd_id", "persona_id", "link_jtbd_personas",
                                          ["is_primary"])
     return counts, failures
@@ -316,9 +306,9 @@ def load_matrix(conn, sheets, tenants, *, max_share, rejected_keys):
         "select s.id, (select x.id from solutions x where x.code = s.solution_code and x.owner_tenant_id = %(platform)s::uuid), "
         "(select i.id from industries i where i.code = s.industry_code), s.is_available, s.fit_score "
         "from stage_matrix s order by s.solution_code, s.industry_code")
-    counts = _execute_upsert(conn, "solution_industry_matrix", ["solution_id", "industry_id"],
+    counts = upsert(conn, "solution_industry_matrix", ["solution_id", "industry_id"],
                              ["id", "solution_id", "industry_id", "is_available", "fit_score"], select,
-                             soft_delete=False, staged=n, platform=platform)
+                             soft_delete=False, staged=n, params={"platform": platform})
     return {"solution_industry_matrix": counts}, []
 
 

@@ -70,7 +70,7 @@ def stage(conn: psycopg.Connection, name: str, frame: pl.DataFrame, types: dict[
 
 
 def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], select: sql.Composable,
-           *, soft_delete: bool, staged: int) -> Counts:
+           *, soft_delete: bool, staged: int, params: dict | None = None) -> Counts:
     """INSERT … SELECT … ON CONFLICT (key) DO UPDATE only where something differs; counts what happened."""
     updatable = [c for c in columns if c not in key and c != "id"]
     target = sql.Identifier(table)
@@ -91,7 +91,7 @@ def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[s
         key=sql.SQL(", ").join(map(sql.Identifier, key)), assignments=sql.SQL(", ").join(assignments),
         old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(new),
     )
-    inserted, updated = conn.execute(query).fetchone()
+    inserted, updated = conn.execute(query, params).fetchone()
     if inserted + updated > ANALYZE_AFTER_ROWS:
         # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow.
         conn.execute("set local default_statistics_target = 10")

@@ -15,7 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from vital_pipelines.spreadsheets import normalise
-from vital_pipelines.spreadsheets.contracts import CODE, HEX_COLOUR, JTBD_CODE, SLUG, SheetContract
+from vital_pipelines.spreadsheets.contracts import CODE, CONTRACTS, HEX_COLOUR, JTBD_CODE, SLUG, SheetContract
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet, read_sheets
 from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, WorkbookInfo, column_index, inspect_workbook
 
@@ -238,8 +238,6 @@ def _reference_failures(frame: pl.DataFrame, columns: dict[str, pa.Column], lett
 def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[str, set[str]] | None = None,
                    workbook_of: Mapping[str, str] | None = None) -> ValidatedSheet:
     """Type and validate every row of `raw` against `contract`; see the module docstring."""
-    from vital_pipelines.spreadsheets.contracts import CONTRACTS
-
     references = references or {}
     workbook_of = {**{c.sheet: c.workbook for c in CONTRACTS.values()}, **(workbook_of or {})}
     columns = _columns(contract)
@@ -353,10 +351,16 @@ def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
     for contract in contracts:
         result = validate_sheet(raws[contract.sheet], contract, known, workbook_of)
         results[contract.sheet] = result
-        for key in _columns(contract):
-            known[f"{contract.sheet}.{key}"] = result.keys(key) if result.valid[key].dtype != pl.List else set()
+        known.update(valid_keys({contract.sheet: result}))
     return results
 
 
+def valid_keys(results: Mapping[str, ValidatedSheet]) -> dict[str, set[str]]:
+    """`sheet.key` → the keys of the valid rows, for sheets with a one-column natural key: what other sheets
+    may reference."""
+    return {f"{sheet}.{result.contract.key[0]}": result.keys(result.contract.key[0])
+            for sheet, result in results.items() if len(result.contract.key) == 1}
+
+
 __all__ = ["Failure", "SheetRefused", "UnsafeWorkbookError", "ValidatedSheet", "validate_sheet",
-           "open_sheets", "validate_workbook"]
+           "open_sheets", "valid_keys", "validate_workbook"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vital_pipelines.spreadsheets.contracts import AGENTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError, inspect_workbook
-from vital_pipelines.spreadsheets.validation import ValidatedSheet, validate_workbook
+from vital_pipelines.spreadsheets.validation import ValidatedSheet, valid_keys, validate_workbook
 
 UPSTREAM = {
     "org_structure.xlsx": (),
@@ -16,18 +16,14 @@ UPSTREAM = {
     "jtbds.xlsx": ("org_structure.xlsx", "personas.xlsx"),
 }
 REGISTRY_WORKBOOKS = tuple(UPSTREAM)
-_KEY_COLUMNS = {"functions": "code", "departments": "code", "roles": "code", "responsibilities": "code",
-                "personas": "persona_key"}
 
 
 def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True) -> dict[str, set[str]]:
     """Valid keys of every sheet `workbook` references, read from the sibling workbooks in `raw_dir`."""
     keys: dict[str, set[str]] = {}
     for upstream in UPSTREAM[workbook]:
-        for sheet, result in validate_workbook(Path(raw_dir) / upstream, WORKBOOKS[upstream], keys,
-                                               isolated=isolated).items():
-            if sheet in _KEY_COLUMNS:
-                keys[f"{sheet}.{_KEY_COLUMNS[sheet]}"] = result.keys(_KEY_COLUMNS[sheet])
+        keys.update(valid_keys(validate_workbook(Path(raw_dir) / upstream, WORKBOOKS[upstream], keys,
+                                                 isolated=isolated)))
     return keys
 
 

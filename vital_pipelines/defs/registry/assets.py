@@ -96,13 +96,12 @@ def _materialization(result: LoadResult, tables: list[str]) -> dict:
     }
 
 
-def _check(result: LoadResult, source: RegistrySource, workbook: str, sheet: str, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+def _check(result: LoadResult, annotated: Path | None, sheet: str, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
     failures = [f for f in result.failures if f.sheet == sheet or (sheet == "matrix" and f.sheet == "fit_scores")]
-    annotated = _annotate(source, workbook, [f for f in result.failures]) if failures else None
     return dg.AssetCheckResult(
         check_name=f"{sheet}_contract", asset_key=asset_key, passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR, description=report.summary(failures),
-        metadata=_failure_metadata(failures, annotated),
+        metadata=_failure_metadata(failures, annotated if failures else None),
     )
 
 
@@ -131,9 +130,10 @@ def org_structure(context: dg.AssetExecutionContext, config: RegistryLoadConfig,
                  "org_responsibilities": ["role_responsibilities"]}
     for table in ORG_TABLES:
         yield dg.MaterializeResult(asset_key=table, metadata=_materialization(result, [table, *junctions.get(table, [])]))
+    annotated = _annotate(registry_source, "org_structure.xlsx", result.failures)
     for table, sheet in ORG_SHEET_OF.items():
-        yield _check(result, registry_source, "org_structure.xlsx", sheet, dg.AssetKey(table))
-    yield _check(result, registry_source, "org_structure.xlsx", "role_responsibilities", dg.AssetKey("org_responsibilities"))
+        yield _check(result, annotated, sheet, dg.AssetKey(table))
+    yield _check(result, annotated, "role_responsibilities", dg.AssetKey("org_responsibilities"))
 
 
 def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junctions: list[str], description: str):
@@ -143,7 +143,7 @@ def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junct
                registry_source: RegistrySource):
         result = _load(context, workbook, config, postgres, registry_source)
         yield dg.MaterializeResult(metadata=_materialization(result, [name, *junctions]))
-        yield _check(result, registry_source, workbook, sheet, dg.AssetKey(name))
+        yield _check(result, _annotate(registry_source, workbook, result.failures), sheet, dg.AssetKey(name))
 
     return _asset
 
