@@ -1,0 +1,64 @@
+"""Agent profiles as vectors: each live agent's name, tagline, description, capabilities and domains embedded into
+`agents.profile_embedding`, refreshed only where the profile text (or the model) changed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import psycopg
+from pgvector.psycopg import register_vector
+
+from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
+
+
+@dataclass
+class ProfileSync:
+    embedded: int
+    unchanged: int
+    seconds: float = 0.0
+
+
+def profile_text(name: str, tagline: str | None, description: str, domain: str, capabilities: list[str],
+                 specializations: list[str], therapeutic_areas: list[str]) -> str:
+    parts = [f"{name}. {tagline}." if tagline else f"{name}.", description.strip(),
+             f"Domain: {domain.replace('_', ' ')}."]
+    for label, values in (("Capabilities", capabilities), ("Specializations", specializations),
+                          ("Therapeutic areas", therapeutic_areas)):
+        if values:
+            parts.append(f"{label}: {', '.join(values)}.")
+    return " ".join(parts)
+
+
+def profile_sha256(text: str, model: ModelInfo) -> str:
+    """Hash of the embedded text and the model revision that embedded it."""
+    return hashlib.sha256(f"{model.name}@{model.revision}\n{text}".encode("utf-8")).hexdigest()
+
+
+def embed_agent_profiles(conn: psycopg.Connection, embedder: Embedder) -> ProfileSync:
+    """Embed the profiles of live agents whose text or model changed, in one transaction."""
+    import time
+
+    started = time.perf_counter()
+    register_vector(conn)
+    model = embedder.info
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:load:agents.xlsx'))")
+        rows = conn.execute(
+            "select id, name, tagline, description, domain_expertise::text, capabilities, specializations, "
+            "therapeutic_areas, profile_sha256, embedding_model from agents where deleted_at is null order by id"
+        ).fetchall()
+        stale = []
+        for agent_id, name, tagline, description, domain, caps, specs, areas, stored_sha, stored_model in rows:
+            text = profile_text(name, tagline, description, domain, caps, specs, areas)
+            sha = profile_sha256(text, model)
+            if sha != stored_sha or stored_model != model.name:
+                stale.append((agent_id, text, sha))
+        if stale:
+            vectors = embedder.encode([text for _, text, _ in stale])
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "update agents set profile_embedding = %s, embedding_model = %s, profile_sha256 = %s, "
+                    "embedded_at = now() where id = %s",
+                    [(vector, model.name, sha, agent_id) for (agent_id, _, sha), vector in zip(stale, vectors)])
+    return ProfileSync(embedded=len(stale), unchanged=len(rows) - len(stale), seconds=time.perf_counter() - started)

@@ -1,0 +1,293 @@
+"""Keeping `knowledge_sources` / `knowledge_chunks` (pgvector) exactly in step with the documents, and searching them.
+
+A sync plans every document first (extract, chunk, compare with the stored chunks), embeds everything that is
+new in one batched pass, then writes each document in a transaction of its own under an advisory lock. A chunk's
+id is derived from its document, position, content hash and model, so an unchanged chunk keeps its row and its
+vector; a chunk that only moved reuses its stored vector; only new text is embedded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from vital_pipelines.enums import ENUMS
+from vital_pipelines.knowledge.chunking import CHUNKER_VERSION, Chunk, chunk_blocks
+from vital_pipelines.knowledge.documents import Document, ExtractionError, extract
+from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
+from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG, deterministic_id
+
+ConnectionFactory = Callable[[], psycopg.Connection]
+VECTOR_COLUMNS = {"knowledge_chunks": ("embedding", "idx_knowledge_chunks_embedding_hnsw"),
+                  "agents": ("profile_embedding", "idx_agents_profile_embedding_hnsw")}
+
+
+@dataclass
+class DocumentResult:
+    slug: str
+    status: str  # synced | unchanged | failed | removed
+    added: int = 0
+    kept: int = 0
+    removed: int = 0
+    embedded: int = 0
+    tokens_embedded: int = 0
+    error: str | None = None
+    path: str | None = None
+
+
+@dataclass
+class SyncReport:
+    model: ModelInfo
+    documents: list[DocumentResult] = field(default_factory=list)
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(d, attribute) for d in self.documents)
+
+    @property
+    def failed(self) -> list[DocumentResult]:
+        return [d for d in self.documents if d.status == "failed"]
+
+
+@dataclass
+class _Plan:
+    document: Document
+    tenant_id: str
+    solution_id: str | None
+    source_id: str
+    chunks: list[Chunk]
+    chunk_ids: list[str]
+    removed_ids: list[str]
+    added: list[int]
+    vectors: dict[int, np.ndarray]
+    kept: int
+
+
+def chunk_id(source_id: str, chunk: Chunk, model: ModelInfo) -> str:
+    return str(deterministic_id("knowledge_chunks", source_id, str(chunk.index), chunk.sha256, model.name, model.revision))
+
+
+def source_id(tenant_id: str, slug: str) -> str:
+    return str(deterministic_id("knowledge_sources", tenant_id, slug))
+
+
+def ensure_vector_dimension(conn: psycopg.Connection, dimension: int) -> list[str]:
+    """Make the vector columns hold `dimension`; a change drops the old model's vectors (a backfill re-embeds them)
+    and rebuilds the HNSW index. Returns the tables that changed."""
+    changed = []
+    for table, (column, index) in VECTOR_COLUMNS.items():
+        current = conn.execute(
+            "select atttypmod from pg_attribute where attrelid = %s::regclass and attname = %s",
+            (table, column)).fetchone()[0]
+        if current == dimension:
+            continue
+        conn.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.Identifier(table)))
+        conn.execute(sql.SQL("drop index if exists {}").format(sql.Identifier(index)))
+        if table == "knowledge_chunks":
+            conn.execute("delete from knowledge_chunks")
+            conn.execute("update knowledge_sources set status = 'pending', chunk_count = 0 where deleted_at is null")
+        else:
+            conn.execute("update agents set profile_embedding = null, embedding_model = null, profile_sha256 = null, "
+                         "embedded_at = null where profile_embedding is not null")
+        conn.execute(sql.SQL("alter table {t} alter column {c} type vector({d})").format(
+            t=sql.Identifier(table), c=sql.Identifier(column), d=sql.Literal(dimension)))
+        conn.execute(sql.SQL("create index {i} on {t} using hnsw ({c} vector_cosine_ops)").format(
+            i=sql.Identifier(index), t=sql.Identifier(table), c=sql.Identifier(column)))
+        changed.append(table)
+    return changed
+
+
+def _tenants(conn) -> dict[str, str]:
+    return {slug: str(tid) for slug, tid in conn.execute("select slug, id from tenants where deleted_at is null")}
+
+
+def _resolve(conn, document: Document, tenants: dict[str, str]) -> tuple[str, str | None]:
+    front = document.front_matter
+    tenant_slug = str(front.get("tenant") or PLATFORM_TENANT_SLUG).strip().lower()
+    if tenant_slug not in tenants:
+        raise ExtractionError(document.path, f"front matter `tenant` must be the slug of an existing tenant; "
+                                             f"`{tenant_slug}` is not one")
+    visibility = front.get("visibility")
+    if visibility is not None and str(visibility).strip().lower() not in ENUMS["visibility_level"]:
+        raise ExtractionError(document.path, f"front matter `visibility` must be one of "
+                                             f"{', '.join(ENUMS['visibility_level'])}; got `{visibility}`")
+    solution_id = None
+    if front.get("solution"):
+        row = conn.execute("select id from solutions where code = %s and owner_tenant_id = %s",
+                           (str(front["solution"]).strip(), tenants[PLATFORM_TENANT_SLUG])).fetchone()
+        if row is None:
+            raise ExtractionError(document.path, f"front matter `solution` must be the code of a solution; "
+                                                 f"`{front['solution']}` is not one")
+        solution_id = str(row[0])
+    return tenants[tenant_slug], solution_id
+
+
+def _is_current(conn, slug: str, tenant_id: str, file_sha: str, model: ModelInfo) -> bool:
+    row = conn.execute(
+        "select s.status = 'synced' and s.deleted_at is null and s.content_sha256 = %s "
+        "and coalesce(s.front_matter->>'_chunker', '') = %s "
+        "and not exists (select 1 from knowledge_chunks c where c.source_id = s.id "
+        "  and (c.embedding_model is distinct from %s or c.embedding_model_revision is distinct from %s)) "
+        "from knowledge_sources s where s.tenant_id = %s and s.slug = %s",
+        (file_sha, CHUNKER_VERSION, model.name, model.revision, tenant_id, slug)).fetchone()
+    return bool(row and row[0])
+
+
+def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, str], force: bool) -> _Plan | DocumentResult:
+    model = embedder.info
+    try:
+        document = extract(path, slug)
+        tenant_id, solution_id = _resolve(conn, document, tenants)
+    except ExtractionError as error:
+        return DocumentResult(slug, "failed", error=error.reason, path=str(path))
+    if not force and _is_current(conn, slug, tenant_id, document.file_sha256, model):
+        kept = conn.execute("select chunk_count from knowledge_sources where tenant_id = %s and slug = %s",
+                            (tenant_id, slug)).fetchone()[0]
+        return DocumentResult(slug, "unchanged", kept=kept, path=str(path))
+    chunks = chunk_blocks(document.title, document.blocks, count_tokens=embedder.count_tokens,
+                          max_tokens=model.max_tokens)
+    sid = source_id(tenant_id, slug)
+    ids = [chunk_id(sid, chunk, model) for chunk in chunks]
+    stored = {str(i): (sha, m, r) for i, sha, m, r in conn.execute(
+        "select id, content_sha256, embedding_model, embedding_model_revision from knowledge_chunks where source_id = %s",
+        (sid,))}
+    added = [n for n, i in enumerate(ids) if i not in stored]
+    reusable_ids = {sha: i for i, (sha, m, r) in stored.items() if m == model.name and r == model.revision}
+    vectors: dict[int, np.ndarray] = {}
+    wanted = {chunks[n].sha256: n for n in added if chunks[n].sha256 in reusable_ids}
+    if wanted:
+        rows = conn.execute("select content_sha256, embedding from knowledge_chunks where id = any(%s)",
+                            ([uuid.UUID(reusable_ids[sha]) for sha in wanted],)).fetchall()
+        by_sha = {sha: vector for sha, vector in rows}
+        vectors = {n: np.asarray(by_sha[chunks[n].sha256], dtype=np.float32)
+                   for n in added if chunks[n].sha256 in by_sha}
+    return _Plan(document=document, tenant_id=tenant_id, solution_id=solution_id, source_id=sid, chunks=chunks,
+                 chunk_ids=ids, removed_ids=[i for i in stored if i not in set(ids)], added=added,
+                 vectors=vectors, kept=len(chunks) - len(added))
+
+
+def _write(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> None:
+    document = plan.document
+    front = {**document.front_matter, "_chunker": CHUNKER_VERSION}
+    visibility = str(front.get("visibility") or "public").strip().lower()
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"vital_pipelines:knowledge:{document.slug}",))
+        # A document whose tenant changed leaves its old row behind: remove it with its chunks.
+        conn.execute("delete from knowledge_sources where slug = %s and tenant_id <> %s", (document.slug, plan.tenant_id))
+        conn.execute(
+            "insert into knowledge_sources as k (id, tenant_id, slug, title, source_path, source_type, domain, "
+            " solution_id, visibility, content_sha256, byte_size, word_count, chunk_count, front_matter, status, "
+            " extraction_error, last_synced_at, deleted_at) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s::visibility_level, %s, %s, %s, %s, %s, 'synced', null, now(), null) "
+            "on conflict (tenant_id, slug) do update set title = excluded.title, source_path = excluded.source_path, "
+            " source_type = excluded.source_type, domain = excluded.domain, solution_id = excluded.solution_id, "
+            " visibility = excluded.visibility, content_sha256 = excluded.content_sha256, byte_size = excluded.byte_size, "
+            " word_count = excluded.word_count, chunk_count = excluded.chunk_count, front_matter = excluded.front_matter, "
+            " status = 'synced', extraction_error = null, last_synced_at = now(), deleted_at = null",
+            (plan.source_id, plan.tenant_id, document.slug, document.title[:500], _relative(document.path),
+             document.source_type, (str(front["domain"])[:100] if front.get("domain") else None), plan.solution_id,
+             visibility, document.file_sha256, document.byte_size, document.word_count, len(plan.chunks), Jsonb(front)))
+        conn.execute("delete from knowledge_chunks where source_id = %s and not (id = any(%s))",
+                     (plan.source_id, [uuid.UUID(i) for i in plan.chunk_ids]))
+        if plan.added:
+            _copy_chunks(conn, plan, model)
+
+
+def _copy_chunks(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> None:
+    conn.execute(sql.SQL("create temp table stage_chunks (id uuid, chunk_index int, heading_path text[], content text, "
+                         "token_count int, content_sha256 text, embedding vector({})) on commit drop")
+                 .format(sql.Literal(model.dimension)))
+    with conn.cursor().copy("copy stage_chunks from stdin with (format binary)") as copy:
+        copy.set_types(["uuid", "int4", "text[]", "text", "int4", "text", "vector"])
+        for n in plan.added:
+            chunk = plan.chunks[n]
+            copy.write_row((uuid.UUID(plan.chunk_ids[n]), chunk.index, list(chunk.heading_path), chunk.content,
+                            chunk.token_count, chunk.sha256, plan.vectors[n]))
+    # Rows another writer already stored under the same id are identical by construction: keep them.
+    conn.execute(
+        "insert into knowledge_chunks (id, tenant_id, source_id, chunk_index, heading_path, content, token_count, "
+        " content_sha256, embedding, embedding_model, embedding_model_revision, embedding_dimension, embedded_at, metadata) "
+        "select s.id, %s, %s, s.chunk_index, s.heading_path, s.content, s.token_count, s.content_sha256, s.embedding, "
+        " %s, %s, %s, now(), %s from stage_chunks s order by s.chunk_index on conflict (id) do nothing",
+        (plan.tenant_id, plan.source_id, model.name, model.revision, model.dimension,
+         Jsonb({"chunker": CHUNKER_VERSION})))
+
+
+def _relative(path: Path) -> str:
+    from vital_pipelines import config
+
+    try:
+        return path.resolve().relative_to(config.PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _record_failure(conn: psycopg.Connection, result: DocumentResult, tenants: dict[str, str]) -> None:
+    """A document that cannot be read keeps its last good chunks; its source row says why it is stale."""
+    with conn.transaction():
+        conn.execute("update knowledge_sources set status = 'failed', extraction_error = %s where slug = %s "
+                     "and deleted_at is null", (result.error, result.slug))
+
+
+def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embedder: Embedder, *,
+                   force: bool = False, on_progress: Callable[[str], None] | None = None) -> SyncReport:
+    """Bring the given documents (slug → path) up to date; see the module docstring."""
+    started = time.perf_counter()
+    report = SyncReport(model=embedder.info)
+    with connect() as conn:
+        register_vector(conn)
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:knowledge:dimension'))")
+            ensure_vector_dimension(conn, embedder.info.dimension)
+        tenants = _tenants(conn)
+        plans: list[_Plan] = []
+        for slug, path in sorted(documents.items()):
+            outcome = _plan(conn, slug, path, embedder, tenants, force)
+            conn.commit()
+            if isinstance(outcome, DocumentResult):
+                report.documents.append(outcome)
+                if outcome.status == "failed":
+                    _record_failure(conn, outcome, tenants)
+                    if on_progress:
+                        on_progress(f"{path}: {outcome.error}")
+            else:
+                plans.append(outcome)
+        pending = [(plan, n) for plan in plans for n in plan.added if n not in plan.vectors]
+        embed_started = time.perf_counter()
+        vectors = embedder.encode([plan.chunks[n].embed_text for plan, n in pending])
+        report.embed_seconds = time.perf_counter() - embed_started
+        for (plan, n), vector in zip(pending, vectors):
+            plan.vectors[n] = vector
+        for plan in plans:
+            _write(conn, plan, embedder.info)
+            fresh = [n for plan_, n in pending if plan_ is plan]
+            report.documents.append(DocumentResult(
+                plan.document.slug, "synced", added=len(plan.added), kept=plan.kept, removed=len(plan.removed_ids),
+                embedded=len(fresh), tokens_embedded=sum(plan.chunks[n].token_count for n in fresh),
+                path=str(plan.document.path)))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def remove_documents(conn: psycopg.Connection, keep_slugs: Iterable[str]) -> list[str]:
+    """Remove the chunks of every document not in `keep_slugs` and mark its source removed."""
+    keep = sorted(set(keep_slugs))
+    with conn.transaction():
+        gone = [slug for (slug,) in conn.execute(
+            "select slug from knowledge_sources where deleted_at is null and not (slug = any(%s)) order by slug", (keep,))]
+        if gone:
+            conn.execute("delete from knowledge_chunks c using knowledge_sources s where s.id = c.source_id "
+                         "and s.slug = any(%s)", (gone,))
+            conn.execute("update knowledge_sources set status = 'removed', chunk_count = 0, deleted_at = now() "
+                         "where slug = any(%s) and deleted_at is null", (gone,))
+    return gone
