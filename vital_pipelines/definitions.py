@@ -6,10 +6,17 @@ import dagster as dg
 
 from vital_pipelines import config
 
+KNOWLEDGE_CHUNKS = dg.AssetSelection.assets("knowledge_chunks")
+
 refresh_everything = dg.define_asset_job(
     "refresh_everything",
-    selection=dg.AssetSelection.all(),
-    description="Materialise every asset: schema, registries from raw/, knowledge from assets/.",
+    selection=dg.AssetSelection.all() - KNOWLEDGE_CHUNKS,
+    description="Materialise every unpartitioned asset: schema, registries from raw/, the knowledge document "
+                "registry and agent profile vectors. Knowledge chunks follow per document partition.",
+)
+embed_knowledge = dg.define_asset_job(
+    "embed_knowledge", selection=KNOWLEDGE_CHUNKS,
+    description="Chunk, embed and sync knowledge documents (one partition per document).",
 )
 
 
@@ -17,5 +24,5 @@ refresh_everything = dg.define_asset_job(
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=config.PROJECT_ROOT),
-        dg.Definitions(jobs=[refresh_everything]),
+        dg.Definitions(jobs=[refresh_everything, embed_knowledge]),
     )

@@ -174,7 +174,7 @@ def _pdf_blocks(path: Path) -> tuple[dict, list[Block]]:
     text = "\n".join(pages)
     if not text.strip():
         raise ExtractionError(path, "the PDF has no text layer (image-only or scanned; OCR is not supported)")
-    meta = {"title": str(info.get("/Title"))} if info.get("/Title") else {}
+    meta = {key: str(info.get(field)) for key, field in (("title", "/Title"), ("domain", "/Subject")) if info.get(field)}
     return meta, _lines_to_blocks(clean_text(text).split("\n"), outline)
 
 
@@ -250,7 +250,8 @@ def _docx_blocks(path: Path) -> tuple[dict, list[Block]]:
             path_[:] = [(lvl, t) for lvl, t in path_ if lvl < level] + [(level, text)]
         else:
             blocks.append(Block(tuple(t for _, t in path_), text))
-    meta = {"title": document.core_properties.title} if document.core_properties.title else {}
+    properties = document.core_properties
+    meta = {key: value for key, value in (("title", properties.title), ("domain", properties.subject)) if value}
     return meta, blocks
 
 

@@ -78,7 +78,8 @@ class Embedder:
         self.info = ModelInfo(
             name=model_name,
             revision=_weights_revision(location) if Path(str(location)).exists() else "unknown",
-            dimension=int(self.model.get_sentence_embedding_dimension()),
+            dimension=int(getattr(self.model, "get_embedding_dimension", None) and self.model.get_embedding_dimension()
+                          or self.model.get_sentence_embedding_dimension()),
             max_tokens=int(self.model.max_seq_length),
         )
 

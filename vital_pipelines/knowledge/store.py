@@ -20,7 +20,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from vital_pipelines.enums import ENUMS
+from vital_pipelines.enums import VISIBILITY_LEVEL
 from vital_pipelines.knowledge.chunking import CHUNKER_VERSION, Chunk, chunk_blocks
 from vital_pipelines.knowledge.documents import Document, ExtractionError, extract
 from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
@@ -118,9 +118,9 @@ def _resolve(conn, document: Document, tenants: dict[str, str]) -> tuple[str, st
         raise ExtractionError(document.path, f"front matter `tenant` must be the slug of an existing tenant; "
                                              f"`{tenant_slug}` is not one")
     visibility = front.get("visibility")
-    if visibility is not None and str(visibility).strip().lower() not in ENUMS["visibility_level"]:
+    if visibility is not None and str(visibility).strip().lower() not in VISIBILITY_LEVEL:
         raise ExtractionError(document.path, f"front matter `visibility` must be one of "
-                                             f"{', '.join(ENUMS['visibility_level'])}; got `{visibility}`")
+                                             f"{', '.join(VISIBILITY_LEVEL)}; got `{visibility}`")
     solution_id = None
     if front.get("solution"):
         row = conn.execute("select id from solutions where code = %s and owner_tenant_id = %s",

@@ -1,0 +1,54 @@
+"""The embedding model (loaded once per process) and the folder of knowledge documents."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from vital_pipelines import config
+from vital_pipelines.knowledge.documents import discover
+from vital_pipelines.knowledge.embedding import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Embedder
+
+
+class EmbeddingModel(dg.ConfigurableResource):
+    """A sentence-transformers model, loaded when a run starts and shared by every step of that process."""
+
+    model_name: str = Field(default=DEFAULT_MODEL,
+                            description="A sentence-transformers model name or a local model folder.")
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, description="Texts per forward pass.")
+    _embedder: Embedder | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._embedder = _load(self.model_name, self.batch_size)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = _load(self.model_name, self.batch_size)
+        return self._embedder
+
+
+_LOADED: dict[tuple[str, int], Embedder] = {}
+
+
+def _load(model_name: str, batch_size: int) -> Embedder:
+    # Several runs in one process (tests, in-process executors) share one copy of the weights.
+    key = (model_name, batch_size)
+    if key not in _LOADED:
+        _LOADED[key] = Embedder(model_name, batch_size=batch_size)
+    return _LOADED[key]
+
+
+class KnowledgeSource(dg.ConfigurableResource):
+    """The folder whose documents the knowledge base mirrors."""
+
+    knowledge_dir: str = Field(default=str(config.KNOWLEDGE_DIR), description="Folder of knowledge documents.")
+
+    def documents(self) -> dict[str, Path]:
+        folder = Path(self.knowledge_dir)
+        return discover(folder) if folder.is_dir() else {}
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"embedding_model": EmbeddingModel(), "knowledge_source": KnowledgeSource()})
