@@ -8,6 +8,7 @@ import sys
 from vital_pipelines import config
 from vital_pipelines.db import ChangedMigrationError, DatabaseUnavailable, apply_schema, connect
 from vital_pipelines.db.connection import require_extensions
+from vital_pipelines.knowledge.embedding import DEFAULT_MODEL, ModelUnavailable
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -24,7 +25,11 @@ def _schema(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    if args.templates:
+    if args.knowledge:
+        from vital_pipelines.knowledge.rendering import render_corpus
+
+        written = render_corpus(config.ASSETS_DIR / "authoring", config.KNOWLEDGE_DIR)
+    elif args.templates:
         from vital_pipelines.spreadsheets.templates import write_templates
 
         written = write_templates(Path(args.out))
@@ -70,6 +75,47 @@ def _validate(args: argparse.Namespace) -> int:
     return 1
 
 
+def _search(args: argparse.Namespace) -> int:
+    from vital_pipelines.knowledge.embedding import Embedder
+    from vital_pipelines.knowledge.search import embed_query, search_agents, search_chunks
+
+    embedder = Embedder(args.model)
+    vector = embed_query(embedder, args.query)
+    with connect(config.database_url()) as conn:
+        chunks = search_chunks(conn, vector, embedder.info.name, limit=args.limit)
+        agents = search_agents(conn, vector, embedder.info.name, limit=args.agents)
+    if not chunks and not agents:
+        print("Nothing is embedded yet: run scripts/run (or materialise knowledge_chunks and agent_profile_embeddings).")
+        return 1
+    print(f"Knowledge ({len(chunks)} best chunks):")
+    for rank, hit in enumerate(chunks, 1):
+        where = " › ".join(hit.heading_path[1:] if hit.heading_path[:1] == (hit.title,) else hit.heading_path)
+        excerpt = " ".join(hit.content.split())
+        print(f"\n{rank}. {hit.title}{f' › {where}' if where else ''}  [{hit.document}, similarity {hit.similarity:.3f}]")
+        print(f"   {excerpt[:400]}{'…' if len(excerpt) > 400 else ''}")
+    print(f"\nAgents ({len(agents)} best matches):")
+    for rank, agent in enumerate(agents, 1):
+        print(f"{rank}. {agent.name} ({agent.slug}, similarity {agent.similarity:.3f}){f' — {agent.tagline}' if agent.tagline else ''}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vital_pipelines.knowledge.embedding import Embedder
+    from vital_pipelines.knowledge.evaluation import evaluate, load_questions
+
+    embedder = Embedder(args.model)
+    questions = load_questions(Path(args.questions))
+    with connect(config.database_url()) as conn:
+        result = evaluate(conn, embedder, questions, k=5)
+    print(f"{result.questions} questions: recall@1 {result.recall_at_1:.3f}, recall@5 {result.recall_at_5:.3f}, "
+          f"section recall@5 {result.section_recall_at_5:.3f}")
+    for question, expected, got in result.misses:
+        print(f"  miss: {question!r}: expected {expected}, top 5 were {', '.join(got)}")
+    return 0 if result.recall_at_5 >= args.min_recall else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vital-pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -86,7 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", default=str(config.RAW_DIR), help="output folder (default raw/)")
     generate.add_argument("--scale", type=int, default=1, help="multiply personas, agents and JTBDs (×10, ×100)")
     generate.add_argument("--templates", action="store_true", help="write blank template workbooks instead")
+    generate.add_argument("--knowledge", action="store_true",
+                          help="render assets/authoring/*.pdf.md and *.docx.md into assets/knowledge/ instead")
     generate.set_defaults(handler=_generate)
+    search = commands.add_parser("search", help="the knowledge chunks and agents closest to a question")
+    search.add_argument("query", help='e.g. "how do I prepare a pre-submission meeting with FDA?"')
+    search.add_argument("--limit", type=int, default=5, help="chunks to show (default 5)")
+    search.add_argument("--agents", type=int, default=3, help="agents to show (default 3)")
+    search.add_argument("--model", default=DEFAULT_MODEL, help="the embedding model the corpus was embedded with")
+    search.set_defaults(handler=_search)
+    evaluate = commands.add_parser("evaluate", help="recall@1 and recall@5 of the knowledge search on a labelled set")
+    evaluate.add_argument("--questions", default=str(config.ASSETS_DIR / "evaluation" / "knowledge_questions.yaml"))
+    evaluate.add_argument("--model", default=DEFAULT_MODEL)
+    evaluate.add_argument("--min-recall", type=float, default=0.9, help="exit 1 when recall@5 is below this")
+    evaluate.set_defaults(handler=_evaluate)
     return parser
 
 
@@ -94,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (DatabaseUnavailable, ChangedMigrationError) as error:
+    except (DatabaseUnavailable, ChangedMigrationError, ModelUnavailable) as error:
         print(f"vital-pipelines: {error}", file=sys.stderr)
         return 2
 
