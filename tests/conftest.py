@@ -75,3 +75,11 @@ def seed_spec() -> str:
     if not seeds:
         pytest.fail("the schema spec ../shared/seeds/000_*.txt is missing beside the checkout")
     return Path(seeds[0]).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default embedding model, loaded once for the whole session (through the resource's process cache)."""
+    from vital_pipelines.defs.knowledge.resources import EmbeddingModel
+
+    return EmbeddingModel().embedder

@@ -169,11 +169,15 @@ def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, st
         rows = conn.execute("select content_sha256, embedding from knowledge_chunks where id = any(%s)",
                             ([uuid.UUID(reusable_ids[sha]) for sha in wanted],)).fetchall()
         by_sha = {sha: vector for sha, vector in rows}
-        vectors = {n: np.asarray(by_sha[chunks[n].sha256], dtype=np.float32)
+        vectors = {n: _as_array(by_sha[chunks[n].sha256])
                    for n in added if chunks[n].sha256 in by_sha}
     return _Plan(document=document, tenant_id=tenant_id, solution_id=solution_id, source_id=sid, chunks=chunks,
                  chunk_ids=ids, removed_ids=[i for i in stored if i not in set(ids)], added=added,
                  vectors=vectors, kept=len(chunks) - len(added))
+
+
+def _as_array(vector) -> np.ndarray:
+    return np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype=np.float32)
 
 
 def _write(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> None:

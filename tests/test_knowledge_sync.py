@@ -1,0 +1,226 @@
+"""Keeping pgvector in step with the documents, against a real database: first sync, no-op resync, one edited
+paragraph, deletion, unreadable files, a model change, agent profiles, retrieval quality, Dagster assets."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from vital_pipelines import config
+from vital_pipelines.db import apply_schema, connect
+from vital_pipelines.defs.common.resources import PostgresResource
+from vital_pipelines.defs.knowledge import assets as knowledge_assets
+from vital_pipelines.defs.knowledge.partitions import knowledge_documents
+from vital_pipelines.defs.knowledge.resources import EmbeddingModel, KnowledgeSource
+from vital_pipelines.defs.schema.assets import database_schema
+from vital_pipelines.knowledge.documents import discover
+from vital_pipelines.knowledge.evaluation import evaluate, load_questions
+from vital_pipelines.knowledge.store import ensure_vector_dimension, remove_documents, sync_documents
+
+SECTIONS = {
+    "Intake": "Cases arrive from spontaneous reports, studies and the literature. Each is logged on receipt.",
+    "Triage": "Triage decides whether a case is valid and serious. The four minimum criteria must be met.",
+    "Coding": "Events are coded in MedDRA and products in the WHO Drug Dictionary by trained staff.",
+    "Review": "A physician reviews seriousness, expectedness and causality before submission.",
+}
+
+
+def _document(sections: dict[str, str]) -> str:
+    body = "\n\n".join(f"## {heading}\n\n{text}" for heading, text in sections.items())
+    return f"---\ntitle: Case processing\ndomain: pharmacovigilance\n---\n# Case processing\n\n{body}\n"
+
+
+@pytest.fixture
+def url(make_database) -> str:
+    url = make_database()
+    with connect(url) as conn:
+        apply_schema(conn, config.SCHEMA_DIR)
+    return url
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "case-processing.md").write_text(_document(SECTIONS), encoding="utf-8")
+    (folder / "signals.txt").write_text("Signals need validation.\n\nValidated signals are prioritised.", encoding="utf-8")
+    return folder
+
+
+def _sync(url, folder, embedder, **kwargs):
+    return sync_documents(lambda: connect(url), discover(folder), embedder, **kwargs)
+
+
+def _by_slug(report):
+    return {d.slug: d for d in report.documents}
+
+
+def _chunks(url):
+    with connect(url) as conn:
+        return conn.execute(
+            "select s.slug, c.chunk_index, c.content_sha256, c.embedding_model, c.embedding_dimension, "
+            "vector_dims(c.embedding), c.embedded_at from knowledge_chunks c join knowledge_sources s on s.id = c.source_id "
+            "order by 1, 2").fetchall()
+
+
+def test_first_sync_embeds_everything_and_the_second_nothing(url, corpus, embedder):
+    first = _by_slug(_sync(url, corpus, embedder))
+    assert first["case-processing-md"].added == first["case-processing-md"].embedded == 4
+    assert first["signals-txt"].embedded == 1
+    stored = _chunks(url)
+    assert len(stored) == 5
+    assert {(row[3], row[4], row[5]) for row in stored} == {("all-MiniLM-L6-v2", 384, 384)}
+
+    second = _sync(url, corpus, embedder)
+    assert {d.status for d in second.documents} == {"unchanged"}
+    assert second.total("embedded") == 0 and second.total("kept") == 5
+    assert _chunks(url) == stored
+
+
+def test_editing_one_paragraph_re_embeds_exactly_its_chunk(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    before = {(row[0], row[1]): row for row in _chunks(url)}
+    edited = dict(SECTIONS, Coding="Events are coded in MedDRA (current version) and products in WHODrug Global.")
+    (corpus / "case-processing.md").write_text(_document(edited), encoding="utf-8")
+
+    report = _by_slug(_sync(url, corpus, embedder))
+    assert (report["case-processing-md"].embedded, report["case-processing-md"].kept,
+            report["case-processing-md"].removed) == (1, 3, 1)
+    assert report["signals-txt"].status == "unchanged"
+    after = {(row[0], row[1]): row for row in _chunks(url)}
+    changed = [key for key in after if after[key] != before[key]]
+    assert changed == [("case-processing-md", 2)]
+
+
+def test_a_moved_chunk_reuses_its_vector_instead_of_embedding(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    reordered = {k: SECTIONS[k] for k in ("Intake", "Triage", "Review", "Coding")}
+    (corpus / "case-processing.md").write_text(_document(reordered), encoding="utf-8")
+    report = _by_slug(_sync(url, corpus, embedder))["case-processing-md"]
+    assert (report.added, report.embedded) == (2, 0)
+
+
+def test_deleted_documents_lose_their_chunks(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    (corpus / "signals.txt").unlink()
+    with connect(url) as conn:
+        assert remove_documents(conn, discover(corpus)) == ["signals-txt"]
+        status = conn.execute("select status, deleted_at is not null, chunk_count from knowledge_sources "
+                              "where slug = 'signals-txt'").fetchone()
+    assert status == ("removed", True, 0)
+    assert {row[0] for row in _chunks(url)} == {"case-processing-md"}
+
+
+def test_an_unreadable_document_is_reported_and_the_rest_still_loads(url, corpus, embedder):
+    (corpus / "broken.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    (corpus / "other-tenant.md").write_text("---\ntenant: nobody-here\n---\nText.", encoding="utf-8")
+    report = _by_slug(_sync(url, corpus, embedder))
+    assert report["broken-docx"].status == "failed" and "DOCX" in report["broken-docx"].error
+    assert report["other-tenant-md"].status == "failed" and "`nobody-here`" in report["other-tenant-md"].error
+    assert report["case-processing-md"].status == report["signals-txt"].status == "synced"
+
+
+def test_a_model_change_re_embeds_every_chunk(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    retrained = dataclasses.replace(embedder.info, revision="retrained01")
+
+    class _Retrained:
+        info = retrained
+        count_tokens = staticmethod(embedder.count_tokens)
+        encode = staticmethod(embedder.encode)
+
+    report = _sync(url, corpus, _Retrained())
+    assert report.total("embedded") == 5 and report.total("removed") == 5
+    with connect(url) as conn:
+        assert conn.execute("select distinct embedding_model_revision from knowledge_chunks").fetchall() == [("retrained01",)]
+
+
+def test_a_new_dimension_retypes_the_vector_columns_and_rebuilds_the_index(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    with connect(url) as conn:
+        assert ensure_vector_dimension(conn, 8) == ["knowledge_chunks", "agents"]
+        assert conn.execute("select count(*) from knowledge_chunks").fetchone()[0] == 0
+        typmods = dict(conn.execute("select attrelid::regclass::text, atttypmod from pg_attribute where "
+                                    "(attrelid, attname) in (('knowledge_chunks'::regclass, 'embedding'), "
+                                    "('agents'::regclass, 'profile_embedding'))").fetchall())
+        assert typmods == {"knowledge_chunks": 8, "agents": 8}
+        assert "hnsw" in conn.execute("select indexdef from pg_indexes where indexname = "
+                                      "'idx_knowledge_chunks_embedding_hnsw'").fetchone()[0]
+        assert ensure_vector_dimension(conn, 8) == []
+
+
+def test_the_evaluation_set_finds_the_right_document(url, embedder):
+    report = sync_documents(lambda: connect(url), discover(config.KNOWLEDGE_DIR), embedder)
+    assert not report.failed
+    questions = load_questions(config.ASSETS_DIR / "evaluation" / "knowledge_questions.yaml")
+    assert len(questions) >= 40
+    with connect(url) as conn:
+        result = evaluate(conn, embedder, questions)
+    assert result.recall_at_5 >= 0.9, result.misses
+
+
+def test_dagster_assets_register_partitions_embed_and_report(url, corpus):
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"postgres": PostgresResource(database_url=url), "embedding_model": EmbeddingModel(),
+                 "knowledge_source": KnowledgeSource(knowledge_dir=str(corpus))}
+    registry = dg.materialize([database_schema, knowledge_assets.knowledge_sources], resources=resources,
+                              instance=instance)
+    assert sorted(instance.get_dynamic_partitions(knowledge_documents.name)) == ["case-processing-md", "signals-txt"]
+    assert registry.success
+
+    def run_chunks():
+        keys = instance.get_dynamic_partitions(knowledge_documents.name)
+        return dg.materialize([knowledge_assets.knowledge_chunks], resources=resources, instance=instance,
+                              tags={"dagster/asset_partition_range_start": keys[0],
+                                    "dagster/asset_partition_range_end": keys[-1]})
+
+    first = run_chunks().asset_materializations_for_node("knowledge_chunks")
+    assert len(first) == 2
+    meta = first[0].metadata
+    assert (meta["chunks_added"].value, meta["chunks_embedded"].value, meta["model"].value,
+            meta["dimension"].value) == (5, 5, "all-MiniLM-L6-v2", 384)
+    again = run_chunks()
+    assert again.asset_materializations_for_node("knowledge_chunks")[0].metadata["chunks_embedded"].value == 0
+
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    (corpus / "signals.txt").unlink()
+    dg.materialize([knowledge_assets.knowledge_sources], resources=resources, instance=instance)
+    assert sorted(instance.get_dynamic_partitions(knowledge_documents.name)) == ["broken-pdf", "case-processing-md"]
+    result = dg.materialize([knowledge_assets.knowledge_chunks], resources=resources, instance=instance,
+                            partition_key="broken-pdf", raise_on_error=False)
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "broken.pdf" in check.description
+    assert {row[0] for row in _chunks(url)} == {"case-processing-md"}
+
+
+def test_agent_profiles_are_embedded_once(url, embedder):
+    from vital_pipelines.knowledge.agent_profiles import embed_agent_profiles
+    from vital_pipelines.loading.registry import load_workbook
+    from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+    raw = config.RAW_DIR
+    with connect(url) as conn:
+        for workbook in ("org_structure.xlsx", "agents.xlsx"):
+            load_workbook(conn, workbook, validate_registry_workbook(raw / workbook, raw_dir=raw, isolated=False),
+                          source_path=raw / workbook)
+        first = embed_agent_profiles(conn, embedder)
+        second = embed_agent_profiles(conn, embedder)
+        conn.execute("update agents set description = description || ' Now also covers Japan.' "
+                     "where slug = (select min(slug) from agents)")
+        third = embed_agent_profiles(conn, embedder)
+    assert (first.embedded, second.embedded, second.unchanged, third.embedded) == (254, 0, 254, 1)
+
+
+def test_search_cli_prints_document_heading_and_agents(url, corpus, embedder, monkeypatch, capsys):
+    from vital_pipelines import cli
+
+    _sync(url, corpus, embedder)
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert cli.main(["search", "who reviews causality before a case is submitted?", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "1. Case processing › Review  [case-processing-md" in out
+    assert "Agents (0 best matches)" in out
