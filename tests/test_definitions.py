@@ -26,9 +26,12 @@ def test_schema_asset_applies_then_does_nothing(make_database):
     assert (meta[1]["applied"].value, meta[1]["unchanged"].value) == (0, 21)
 
 
-def test_schema_asset_fails_with_the_plain_reason(server_url):
-    resources = {"postgres": PostgresResource(database_url="postgresql://vital@localhost:1/vital")}
+def test_schema_asset_retries_a_refused_connection_then_fails_with_the_plain_reason(server_url):
+    resources = {"postgres": PostgresResource(database_url="postgresql://vital@localhost:1/vital",
+                                              retry_backoff_seconds=0.05)}
     result = dg.materialize([database_schema], resources=resources, raise_on_error=False)
     assert not result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 4
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "not accepting connections" in failure.description

@@ -7,9 +7,10 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = PROJECT_ROOT / "schema"
-RAW_DIR = PROJECT_ROOT / "raw"
 ASSETS_DIR = PROJECT_ROOT / "assets"
-KNOWLEDGE_DIR = ASSETS_DIR / "knowledge"
+# Operators can point the pipeline at a mounted share instead of the checkout's folders.
+RAW_DIR = Path(os.environ.get("VITAL_RAW_DIR") or PROJECT_ROOT / "raw")
+KNOWLEDGE_DIR = Path(os.environ.get("VITAL_KNOWLEDGE_DIR") or ASSETS_DIR / "knowledge")
 
 DEFAULT_DATABASE_URL = "postgresql://vital:vital@localhost:5432/vital"
 

@@ -12,7 +12,12 @@ REQUIRED_EXTENSIONS = ("ltree", "vector")
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database cannot be used; the message says what is wrong and how to fix it."""
+    """The database cannot be used; the message says what is wrong and how to fix it. `transient` is true when
+    the server is down or slow (worth retrying), false for a wrong URL, user, password or database."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 def redact_url(url: str) -> str:
@@ -72,7 +77,10 @@ def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10, **
     try:
         return psycopg.connect(libpq_url, autocommit=autocommit, connect_timeout=connect_timeout, **kwargs)
     except psycopg.OperationalError as error:
-        raise DatabaseUnavailable(_explain(url, error)) from None
+        text = str(error)
+        transient = any(marker in text for marker in ("Connection refused", "timeout", "timed out",
+                                                       "starting up", "shutting down", "too many clients"))
+        raise DatabaseUnavailable(_explain(url, error), transient=transient) from None
 
 
 def require_extensions(conn: psycopg.Connection, names: Iterable[str] = REQUIRED_EXTENSIONS) -> None:

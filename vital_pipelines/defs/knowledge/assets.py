@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from vital_pipelines.db import DatabaseUnavailable
+from vital_pipelines.defs.common.policies import database_errors
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.knowledge.partitions import knowledge_documents
 from vital_pipelines.defs.knowledge.resources import EmbeddingModel, KnowledgeSource
@@ -32,18 +32,15 @@ def register_document_partitions(instance: dg.DagsterInstance, present: list[str
     return added, removed
 
 
-@dg.asset(group_name=GROUP, kinds={"postgres"}, deps=["database_schema"],
+@dg.asset(group_name=GROUP, kinds={"postgres"}, deps=["database_schema"], pool="knowledge",
           description="The registry of knowledge documents: one partition per file in assets/knowledge/; documents "
                       "that disappeared lose their chunks and are marked removed.")
 def knowledge_sources(context: dg.AssetExecutionContext, postgres: PostgresResource,
                       knowledge_source: KnowledgeSource) -> dg.MaterializeResult:
     documents = knowledge_source.documents()
     added, dropped = register_document_partitions(context.instance, list(documents))
-    try:
-        with postgres.get_connection() as conn:
-            removed = remove_documents(conn, documents)
-    except DatabaseUnavailable as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
+    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds), postgres.get_connection() as conn:
+        removed = remove_documents(conn, documents)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(documents),
         "documents": len(documents),
@@ -81,7 +78,7 @@ def _sync_metadata(report: SyncReport) -> dict:
     partitions_def=knowledge_documents, backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[dg.AssetCheckSpec("documents_readable", asset="knowledge_chunks", blocking=False,
                                    description="Every document in the partition could be read.")],
-    op_tags={"vital/writes": "knowledge"}, pool="knowledge",
+    pool="knowledge",
     description="Embedded chunks of each knowledge document (pgvector, HNSW cosine); only new or changed chunks are "
                 "embedded. A backfill over all partitions re-embeds the corpus after a model change.",
 )
@@ -93,14 +90,15 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
     vanished = [key for key in keys if key not in available]
     try:
         embedder = embedding_model.embedder
+    except ModelUnavailable as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds):
         report = sync_documents(postgres.get_connection, wanted, embedder, force=config.force,
                                 on_progress=context.log.warning)
         if vanished:
             with postgres.get_connection() as conn:
                 removed = remove_documents(conn, set(_live_slugs(conn)) - set(vanished))
             context.log.info("removed documents whose files are gone: %s", ", ".join(removed))
-    except (DatabaseUnavailable, ModelUnavailable) as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
     context.log.info("%d chunk(s) embedded in %.1f s; %d kept; %d removed", report.total("embedded"),
                      report.embed_seconds, report.total("kept"), report.total("removed"))
     yield dg.MaterializeResult(metadata=_sync_metadata(report))
@@ -120,17 +118,17 @@ def _live_slugs(conn) -> list[str]:
     return [slug for (slug,) in conn.execute("select slug from knowledge_sources where deleted_at is null")]
 
 
-@dg.asset(group_name=GROUP, kinds={"pgvector", "postgres"}, deps=["agents"], op_tags={"vital/writes": "registry"},
+@dg.asset(group_name=GROUP, kinds={"pgvector", "postgres"}, deps=["agents"], pool="registry",
           description="Each live agent's profile (name, description, capabilities, domains) embedded into "
                       "agents.profile_embedding; only changed profiles are re-embedded.")
 def agent_profile_embeddings(context: dg.AssetExecutionContext, postgres: PostgresResource,
                              embedding_model: EmbeddingModel) -> dg.MaterializeResult:
     try:
         embedder = embedding_model.embedder
-        with postgres.get_connection() as conn:
-            result = embed_agent_profiles(conn, embedder)
-    except (DatabaseUnavailable, ModelUnavailable) as error:
+    except ModelUnavailable as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
+    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds), postgres.get_connection() as conn:
+        result = embed_agent_profiles(conn, embedder)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.embedded + result.unchanged,
         "embedded": result.embedded, "unchanged": result.unchanged,

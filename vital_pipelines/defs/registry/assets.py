@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from vital_pipelines.defs.common.policies import database_errors
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.loading.registry import (
@@ -20,11 +21,10 @@ from vital_pipelines.spreadsheets.matrix import validate_matrix
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
 from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
-from vital_pipelines.db import DatabaseUnavailable
 
 GROUP = "registry"
 KINDS = {"polars", "postgres"}
-RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+POOL = "registry"
 
 
 class RegistryLoadConfig(dg.Config):
@@ -64,6 +64,12 @@ def _annotate(source: RegistrySource, workbook: str, failures: list[Failure]) ->
 def _load(context, workbook: str, config: RegistryLoadConfig, postgres: PostgresResource,
           source: RegistrySource) -> LoadResult:
     path = source.workbook(workbook)
+    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds):
+        return _validate_and_load(context, workbook, path, config, postgres, source)
+
+
+def _validate_and_load(context, workbook: str, path: Path, config: RegistryLoadConfig, postgres: PostgresResource,
+                       source: RegistrySource) -> LoadResult:
     try:
         if workbook == "solution_industry_matrix.xlsx":
             sheets = validate_matrix(path, isolated=source.isolated_reader)
@@ -76,7 +82,7 @@ def _load(context, workbook: str, config: RegistryLoadConfig, postgres: Postgres
         annotated = _annotate(source, workbook, error.failures)
         raise dg.Failure(description=report.summary(error.failures) if isinstance(error, SheetRefused) else str(error),
                          metadata=_failure_metadata(error.failures, annotated), allow_retries=False) from None
-    except (UnsafeWorkbookError, DeletionGuardError, DatabaseUnavailable) as error:
+    except (UnsafeWorkbookError, DeletionGuardError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
 
 
@@ -121,7 +127,7 @@ ORG_SHEET_OF = {"org_functions": "functions", "org_departments": "departments", 
            for t in ORG_TABLES],
     check_specs=[_check_spec(s, t) for t, s in ORG_SHEET_OF.items()]
     + [_check_spec("role_responsibilities", "org_responsibilities")],
-    retry_policy=RETRY, op_tags={"vital/writes": "registry"},
+    pool=POOL,
 )
 def org_structure(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
                   registry_source: RegistrySource):
@@ -138,7 +144,7 @@ def org_structure(context: dg.AssetExecutionContext, config: RegistryLoadConfig,
 
 def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junctions: list[str], description: str):
     @dg.asset(name=name, group_name=GROUP, kinds=KINDS, deps=deps, description=description,
-              check_specs=[_check_spec(sheet, name)], retry_policy=RETRY, op_tags={"vital/writes": "registry"})
+              check_specs=[_check_spec(sheet, name)], pool=POOL)
     def _asset(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
                registry_source: RegistrySource):
         result = _load(context, workbook, config, postgres, registry_source)

@@ -4,8 +4,9 @@
 import dagster as dg
 
 from vital_pipelines import config
-from vital_pipelines.db import ChangedMigrationError, DatabaseUnavailable, apply_schema
+from vital_pipelines.db import ChangedMigrationError, apply_schema
 from vital_pipelines.db.connection import require_extensions
+from vital_pipelines.defs.common.policies import database_errors
 from vital_pipelines.defs.common.resources import PostgresResource
 
 
@@ -15,16 +16,17 @@ class SchemaConfig(dg.Config):
 
 
 @dg.asset(
-    group_name="schema",
+    group_name="schema", pool="schema",
     kinds={"postgres"},
     description="The VITAL.expert gold-standard schema: the phase files in schema/ applied in order, once each.",
 )
 def database_schema(context: dg.AssetExecutionContext, config: SchemaConfig, postgres: PostgresResource) -> dg.MaterializeResult:
     try:
-        with postgres.get_connection() as conn:
+        with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds), \
+                postgres.get_connection() as conn:
             require_extensions(conn)
             result = apply_schema(conn, _schema_dir(), rebuild=config.rebuild)
-    except (DatabaseUnavailable, ChangedMigrationError) as error:
+    except ChangedMigrationError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
     context.log.info(
         "schema: %d file(s) applied, %d unchanged%s",

@@ -1,0 +1,290 @@
+"""Operations: the file sensors, the nightly schedule, retries of transient database failures (and not of contract
+failures), two concurrent loads of one workbook, backfills through the documented CLI commands, and Dagster's
+instance storage in PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+import yaml
+
+from tests.workbooks import edit_cells
+from vital_pipelines import config
+from vital_pipelines.db import apply_schema, connect
+from vital_pipelines.defs.common.resources import PostgresResource
+from vital_pipelines.defs.common.schedules import nightly_refresh
+from vital_pipelines.defs.knowledge.partitions import knowledge_documents
+from vital_pipelines.defs.knowledge.resources import KnowledgeSource
+from vital_pipelines.defs.knowledge.sensors import knowledge_documents_changed
+from vital_pipelines.defs.registry import assets as registry_assets
+from vital_pipelines.defs.registry.resources import RegistrySource
+from vital_pipelines.defs.registry.sensors import raw_workbooks_changed
+from vital_pipelines.definitions import defs
+from vital_pipelines.loading.registry import load_workbook
+from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+REPOSITORY = defs().get_repository_def()
+
+
+@pytest.fixture
+def raw(tmp_path) -> Path:
+    target = tmp_path / "raw"
+    shutil.copytree(config.RAW_DIR, target, ignore=shutil.ignore_patterns("templates"))
+    return target
+
+
+@pytest.fixture
+def url(make_database) -> str:
+    url = make_database()
+    with connect(url) as conn:
+        apply_schema(conn, config.SCHEMA_DIR)
+    return url
+
+
+def _selections(result) -> list[list[str]]:
+    return [sorted(k.to_user_string() for k in request.asset_selection) for request in result.run_requests]
+
+
+def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
+    instance = dg.DagsterInstance.ephemeral()
+    source = RegistrySource(raw_dir=str(raw))
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=REPOSITORY,
+                                          resources={"registry_source": source})
+        return raw_workbooks_changed(context)
+
+    first = tick(None)
+    assert len(first.run_requests) == 5
+    cursor = first.cursor
+    assert isinstance(tick(cursor), dg.SkipReason)
+
+    os.utime(raw / "agents.xlsx", (time.time() + 60, time.time() + 60))
+    assert isinstance(tick(cursor), dg.SkipReason), "a newer modification time alone is not a change"
+
+    edit_cells(raw / "personas.xlsx", "personas", {"D2": "Edited by a steward"})
+    changed = tick(cursor)
+    assert _selections(changed) == [["jobs_to_be_done", "personas"]]
+    assert changed.run_requests[0].tags["vital/trigger"] == "raw/personas.xlsx"
+
+    edit_cells(raw / "org_structure.xlsx", "roles", {"C2": "Renamed role"})
+    org = tick(changed.cursor)
+    assert _selections(org) == [["agent_profile_embeddings", "agents", "jobs_to_be_done", "org_departments",
+                                 "org_functions", "org_responsibilities", "org_roles", "personas"]]
+
+
+def test_knowledge_sensor_keeps_partitions_and_launches_changed_documents(tmp_path):
+    corpus = tmp_path / "knowledge"
+    corpus.mkdir()
+    for name in ("a.md", "b.md"):
+        (corpus / name).write_text(f"# {name}\n\nText of {name}.", encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=REPOSITORY,
+                                          resources={"knowledge_source": KnowledgeSource(knowledge_dir=str(corpus))})
+        result = knowledge_documents_changed(context)
+        if isinstance(result, dg.SensorResult):
+            for request in result.dynamic_partitions_requests:
+                if isinstance(request, dg.AddDynamicPartitionsRequest):
+                    instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+                else:
+                    for key in request.partition_keys:
+                        instance.delete_dynamic_partition(request.partitions_def_name, key)
+        return result
+
+    first = tick(None)
+    assert instance.get_dynamic_partitions(knowledge_documents.name) == ["a-md", "b-md"]
+    (request,) = first.run_requests
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) \
+        == ("a-md", "b-md")
+    assert isinstance(tick(first.cursor), dg.SkipReason)
+
+    (corpus / "b.md").write_text("# b.md\n\nEdited.", encoding="utf-8")
+    edited = tick(first.cursor)
+    assert [(r.partition_key, _selections(edited)[0]) for r in edited.run_requests] == [("b-md", ["knowledge_chunks"])]
+
+    (corpus / "a.md").unlink()
+    removed = tick(edited.cursor)
+    assert instance.get_dynamic_partitions(knowledge_documents.name) == ["b-md"]
+    assert _selections(removed) == [["knowledge_sources"]]
+
+
+def test_nightly_schedule_refreshes_everything_then_every_document(tmp_path):
+    (tmp_path / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home"))
+    instance.add_dynamic_partitions(knowledge_documents.name, ["a-md", "b-md", "c-pdf"])
+    context = dg.build_schedule_context(instance=instance, repository_def=REPOSITORY,
+                                        scheduled_execution_time=datetime(2026, 11, 28, 2, tzinfo=timezone.utc))
+    registry, knowledge = list(nightly_refresh(context))
+    assert "personas" in _selections_of(registry) and "knowledge_chunks" not in _selections_of(registry)
+    assert "knowledge_sources" in _selections_of(registry)
+    assert _selections_of(knowledge) == ["knowledge_chunks"]
+    assert (knowledge.tags["dagster/asset_partition_range_start"],
+            knowledge.tags["dagster/asset_partition_range_end"]) == ("a-md", "c-pdf")
+    assert registry.run_key == "nightly:2026-11-28:registry"
+
+
+def _selections_of(request) -> list[str]:
+    return sorted(k.to_user_string() for k in request.asset_selection)
+
+
+def _registry_resources(url: str, raw: Path, tmp_path: Path, **postgres) -> dict:
+    return {"postgres": PostgresResource(database_url=url, **postgres),
+            "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
+                                              isolated_reader=False)}
+
+
+def _retries(result) -> int:
+    return sum(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+
+
+def test_a_lock_timeout_is_retried_with_backoff_until_the_load_succeeds(url, raw, tmp_path):
+    resources = _registry_resources(url, raw, tmp_path, lock_timeout_seconds=0.3, retry_backoff_seconds=0.5)
+    assert dg.materialize([registry_assets.org_structure], resources=resources).success
+    blocker = connect(url)
+    blocker.execute("lock table personas in access exclusive mode")
+    release = threading.Timer(1.2, blocker.rollback)
+    release.start()
+    try:
+        result = dg.materialize([registry_assets.personas], resources=resources, raise_on_error=False)
+    finally:
+        release.join()
+        blocker.close()
+    assert result.success
+    assert _retries(result) >= 1
+    with connect(url) as conn:
+        assert conn.execute("select count(*) from personas").fetchone()[0] == 335
+
+
+def test_a_contract_failure_is_never_retried(url, raw, tmp_path):
+    edit_cells(raw / "personas.xlsx", "personas", {"O17": "secret"})
+    resources = _registry_resources(url, raw, tmp_path, retry_backoff_seconds=0.05)
+    assert dg.materialize([registry_assets.org_structure], resources=resources).success
+    result = dg.materialize([registry_assets.personas], resources=resources, raise_on_error=False,
+                            run_config={"ops": {"personas": {"config": {"policy": "strict"}}}})
+    assert not result.success and _retries(result) == 0
+    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
+    assert "personas.xlsx › personas › O17" in failure.description
+
+
+def test_two_loads_of_one_workbook_at_once_serialise_to_the_state_of_one(url):
+    raw = config.RAW_DIR
+    with connect(url) as conn:
+        load_workbook(conn, "org_structure.xlsx", validate_registry_workbook(raw / "org_structure.xlsx", raw_dir=raw,
+                                                                             isolated=False),
+                      source_path=raw / "org_structure.xlsx")
+    sheets = validate_registry_workbook(raw / "personas.xlsx", raw_dir=raw, isolated=False)
+    holder = connect(url)
+    holder.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:load:personas.xlsx'))")
+    results, errors = [], []
+
+    def load():
+        try:
+            with connect(url) as conn:
+                results.append(load_workbook(conn, "personas.xlsx", sheets, source_path=raw / "personas.xlsx"))
+        except Exception as error:  # the assertion below reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    with connect(url) as observer:
+        for _ in range(100):
+            waiting = observer.execute("select count(*) from pg_locks where locktype = 'advisory' and not granted").fetchone()[0]
+            if waiting == 2:
+                break
+            time.sleep(0.05)
+    assert waiting == 2, "both loads wait for the lock held by a load already running"
+    holder.rollback()
+    holder.close()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    inserted = sorted(r.tables["personas"].inserted for r in results)
+    unchanged = sorted(r.tables["personas"].unchanged for r in results)
+    assert inserted == [0, 335] and unchanged == [0, 335], "the second load found the first one's rows, untouched"
+    with connect(url) as conn:
+        assert conn.execute("select count(*), count(distinct persona_key) from personas").fetchone() == (335, 335)
+        assert conn.execute("select count(*) from pipeline_loads where target = 'personas'").fetchone()[0] == 2
+
+
+def _cli_env(url: str, home: Path, **extra: str) -> dict:
+    home.mkdir(exist_ok=True)
+    shutil.copy(config.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DATABASE_URL": url, "DAGSTER_HOME": str(home), "HF_HUB_OFFLINE": "1", **extra}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def _dagster(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["dagster", *args, "-m", "vital_pipelines.definitions"], env=env, cwd=config.PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_documented_backfill_commands_reload_chosen_sheets_and_re_embed_the_corpus(url, tmp_path):
+    corpus = tmp_path / "knowledge"
+    corpus.mkdir()
+    for name in ("fda-pre-submission-meetings.md", "orphan-drug-designation.md"):
+        shutil.copy(config.KNOWLEDGE_DIR / name, corpus / name)
+    env = _cli_env(url, tmp_path / "dagster_home", VITAL_KNOWLEDGE_DIR=str(corpus))
+
+    sheets = _dagster("asset", "materialize", "--select", "database_schema,org_functions,org_departments,org_roles,org_responsibilities", env=env)
+    assert sheets.returncode == 0, sheets.stderr[-3000:]
+    registry = _dagster("asset", "materialize", "--select", "knowledge_sources", env=env)
+    assert registry.returncode == 0, registry.stderr[-3000:]
+    backfill = _dagster("asset", "materialize", "--select", "knowledge_chunks", "--partition-range",
+                        "fda-pre-submission-meetings-md...orphan-drug-designation-md", env=env)
+    assert backfill.returncode == 0, backfill.stderr[-3000:]
+    again = _dagster("asset", "materialize", "--select", "personas,jobs_to_be_done", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    with connect(url) as conn:
+        assert conn.execute("select count(*) from personas").fetchone()[0] == 335
+        assert conn.execute("select count(*) from jobs_to_be_done").fetchone()[0] == 338
+        assert conn.execute("select count(distinct source_id) from knowledge_chunks").fetchone()[0] == 2
+        loads = conn.execute("select target, inserted, updated from pipeline_loads order by started_at").fetchall()
+    assert [(target, inserted > 0, updated) for target, inserted, updated in loads[1:]] == [
+        ("personas", True, 0), ("jtbds", True, 0)]
+
+
+def test_dagster_instance_storage_in_its_own_postgres_database(make_database, tmp_path):
+    storage_url = make_database()
+    home = tmp_path / "dagster_pg_home"
+    home.mkdir()
+    shutil.copy(config.PROJECT_ROOT / "dagster.postgres.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_PG_URL"] = storage_url
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            result = dg.materialize([dg.asset(name="probe")(lambda: 1)], instance=instance)
+            assert result.success
+            assert instance.get_run_by_id(result.run_id) is not None
+    finally:
+        del os.environ["DAGSTER_PG_URL"]
+    with psycopg.connect(storage_url) as conn:
+        assert conn.execute("select count(*) from runs where run_id = %s", (result.run_id,)).fetchone()[0] == 1
+        assert conn.execute("select count(*) from event_logs where run_id = %s", (result.run_id,)).fetchone()[0] > 0
+
+
+def test_instance_configuration_bounds_the_queue_and_the_pools():
+    settings = {}
+    for name in ("dagster.yaml", "dagster.postgres.yaml"):
+        settings[name] = yaml.safe_load((config.PROJECT_ROOT / name).read_text())
+    for text in settings.values():
+        assert text["concurrency"]["runs"]["max_concurrent_runs"] >= 1
+        assert text["concurrency"]["pools"]["default_limit"] == 1
+        assert text["run_monitoring"]["enabled"] and text["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+        assert text["run_retries"]["enabled"]
+    pools = {node.name: node.definition.pool for node in defs().resolve_implicit_global_asset_job_def().nodes}
+    assert pools["personas"] == pools["agents"] == pools["org_structure"] == pools["agent_profile_embeddings"] == "registry"
+    assert pools["knowledge_chunks"] == pools["knowledge_sources"] == "knowledge"
