@@ -259,7 +259,9 @@ def test_documented_backfill_commands_reload_chosen_sheets_and_re_embed_the_corp
 
 
 def test_dagster_instance_storage_in_its_own_postgres_database(make_database, tmp_path):
-    storage_url = make_database()
+    params = psycopg.conninfo.conninfo_to_dict(make_database())
+    storage_url = (f"postgresql+psycopg2://{params.get('user', 'vital')}:{params.get('password', '')}@"
+                   f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params['dbname']}")
     home = tmp_path / "dagster_pg_home"
     home.mkdir()
     shutil.copy(config.PROJECT_ROOT / "dagster.postgres.yaml", home / "dagster.yaml")
@@ -271,7 +273,7 @@ def test_dagster_instance_storage_in_its_own_postgres_database(make_database, tm
             assert instance.get_run_by_id(result.run_id) is not None
     finally:
         del os.environ["DAGSTER_PG_URL"]
-    with psycopg.connect(storage_url) as conn:
+    with psycopg.connect(storage_url.replace("+psycopg2", "")) as conn:
         assert conn.execute("select count(*) from runs where run_id = %s", (result.run_id,)).fetchone()[0] == 1
         assert conn.execute("select count(*) from event_logs where run_id = %s", (result.run_id,)).fetchone()[0] > 0
 
