@@ -17,7 +17,7 @@ from psycopg import sql
 
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.upsert import (
-    PLATFORM_TENANT_SLUG, Counts, deterministic_id, soft_delete_missing, stage, sync_links, upsert,
+    PLATFORM_TENANT_SLUG, Counts, deterministic_id, soft_delete_missing, stage, sync_links, tune_for_bulk_load, upsert,
 )
 from vital_pipelines.spreadsheets.reader import ROW
 from vital_pipelines.spreadsheets.validation import Failure, ValidatedSheet
@@ -89,6 +89,37 @@ def _lookup(table: str, code_column: str, code: str, tenant: str = "s.tenant_id"
     probe = "(select x.id from {table} x where x.tenant_id = {tenant} and x.{code_column} = {code} and x.deleted_at is null)"
     return sql.SQL("coalesce(" + probe + ", " + probe.replace("{tenant}", "%(platform)s::uuid") + ")").format(
         table=sql.Identifier(table), code_column=sql.Identifier(code_column), code=sql.SQL(code), tenant=sql.SQL(tenant))
+
+
+def _live_ids(conn, table: str, code_column: str, tenant_ids: list[str] | None) -> pl.DataFrame:
+    """(tenant_id, code, id) of the live rows of `table` in the given tenants (all tenants when None); for
+    org_functions, which has no tenant, tenant_id is null."""
+    ident = sql.Identifier
+    if table == "org_functions":
+        query = sql.SQL("select null::text, {c}, id::text from {t}").format(c=ident(code_column), t=ident(table))
+        params: tuple = ()
+    else:
+        query = sql.SQL("select tenant_id::text, {c}, id::text from {t} where deleted_at is null and tenant_id = any(%s)") \
+            .format(c=ident(code_column), t=ident(table))
+        params = (tenant_ids,)
+    return pl.DataFrame(conn.execute(query, params).fetchall(), orient="row",
+                        schema={"tenant_id": pl.Utf8, "code": pl.Utf8, "id": pl.Utf8})
+
+
+def _resolve(frame: pl.DataFrame, ids: pl.DataFrame, code_column: str, out: str, platform: str) -> pl.DataFrame:
+    """Add `out`: the id of the row whose code is `code_column`, in the row's own tenant, else in the platform's —
+    the same rule as `_lookup`, as two hash joins instead of two index probes per row."""
+    own = ids.select(pl.col("tenant_id"), pl.col("code").alias(code_column), pl.col("id").alias("_own"))
+    shared = ids.filter(pl.col("tenant_id").is_null() | (pl.col("tenant_id") == platform)) \
+        .select(pl.col("code").alias(code_column), pl.col("id").alias("_shared")).unique(code_column, keep="first")
+    joined = frame.join(own, on=["tenant_id", code_column], how="left") if own["tenant_id"].null_count() < own.height \
+        else frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_own"))
+    return joined.join(shared, on=code_column, how="left") \
+        .with_columns(pl.coalesce("_own", "_shared").alias(out)).drop("_own", "_shared")
+
+
+def _tenant_ids(frame: pl.DataFrame, platform: str) -> list[str]:
+    return sorted(set(frame["tenant_id"].to_list()) | {platform})
 
 
 def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, workbook: str, columns: list[str],
@@ -195,7 +226,7 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
 
 
 _PERSONA_TYPES = {"id": "uuid", "tenant_id": "uuid", "persona_key": "text", "name": "text", "title": "text",
-                  "function_code": "text", "department_code": "text", "role_code": "text", "seniority_level": "text",
+                  "function_id": "uuid", "department_id": "uuid", "role_id": "uuid", "seniority_level": "text",
                   "years_experience": "int", "description": "text", "goals": "text[]", "pain_points": "text[]",
                   "motivations": "text[]", "tools_used": "text[]", "decision_authority": "text", "visibility": "text"}
 
@@ -203,14 +234,17 @@ _PERSONA_TYPES = {"id": "uuid", "tenant_id": "uuid", "persona_key": "text", "nam
 def load_personas(conn, sheets, tenants, *, max_share, rejected_keys):
     platform = tenants[PLATFORM_TENANT_SLUG]
     frame, failures, _ = _with_ids(sheets["personas"], "personas", "persona_key", tenants)
+    tenant_ids = _tenant_ids(frame, platform)
+    for table, code, out in (("org_functions", "function_code", "function_id"),
+                             ("org_departments", "department_code", "department_id"), ("org_roles", "role_code", "role_id")):
+        frame = _resolve(frame, _live_ids(conn, table, "code", tenant_ids), code, out, platform)
     n = stage(conn, "stage_personas", frame, _PERSONA_TYPES)
     select = sql.SQL(
-        "select s.id, s.tenant_id, s.persona_key, s.name, s.title, (select f.id from org_functions f where f.code = s.function_code), "
-        "{dept}, {role}, s.seniority_level, s.years_experience::smallint, s.description, "
-        "coalesce(s.goals, '{{}}'), coalesce(s.pain_points, '{{}}'), coalesce(s.motivations, '{{}}'), "
-        "coalesce(s.tools_used, '{{}}'), s.decision_authority::decision_type, s.visibility::visibility_level "
-        "from stage_personas s order by s.tenant_id, s.persona_key"
-    ).format(dept=_lookup("org_departments", "code", "s.department_code"), role=_lookup("org_roles", "code", "s.role_code"))
+        "select s.id, s.tenant_id, s.persona_key, s.name, s.title, s.function_id, s.department_id, s.role_id, "
+        "s.seniority_level, s.years_experience::smallint, s.description, "
+        "coalesce(s.goals, '{}'), coalesce(s.pain_points, '{}'), coalesce(s.motivations, '{}'), "
+        "coalesce(s.tools_used, '{}'), s.decision_authority::decision_type, s.visibility::visibility_level "
+        "from stage_personas s order by s.tenant_id, s.persona_key")
     columns = ["id", "tenant_id", "persona_key", "name", "title", "function_id", "department_id", "role_id",
                "seniority_level", "years_experience", "description", "goals", "pain_points", "motivations",
                "tools_used", "decision_authority", "visibility"]
@@ -224,8 +258,7 @@ _AGENT_TYPES = {"id": "uuid", "tenant_id": "uuid", "slug": "text", "name": "text
                 "description": "text", "agent_type": "text", "status": "text", "validation_status": "text",
                 "domain_expertise": "text", "data_classification": "text", "visibility": "text", "tier": "int",
                 "model": "text", "temperature": "numeric", "max_tokens": "int", "capabilities": "text[]",
-                "specializations": "text[]", "therapeutic_areas": "text[]", "color": "text",
-                "function_code": "text", "department_code": "text", "role_code": "text"}
+                "specializations": "text[]", "therapeutic_areas": "text[]", "color": "text"}
 
 
 def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
@@ -244,16 +277,16 @@ def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
     counts = {"agents": _upsert_registry(conn, table="agents", natural_key="slug", sheet="agents", workbook="agents.xlsx",
                                          columns=columns, select=select, frame=frame, staged=n, platform=platform,
                                          max_share=max_share, rejected_keys=rejected_keys)}
-    for link, other, lookup in (
-        ("agent_functions", "function_id", sql.SQL("(select f.id from org_functions f where f.code = s.function_code)")),
-        ("agent_departments", "department_id", _lookup("org_departments", "code", "s.department_code")),
-        ("agent_roles", "role_id", _lookup("org_roles", "code", "s.role_code")),
-    ):
-        conn.execute(sql.SQL(
-            "create temp table {stage} on commit drop as select * from ("
-            "select a.id as agent_id, {lookup} as {other}, a.tenant_id from stage_agents s "
-            "join agents a on a.tenant_id = s.tenant_id and a.slug = s.slug) x where {other} is not null"
-        ).format(stage=sql.Identifier(f"link_{link}"), lookup=lookup, other=sql.Identifier(other)), {"platform": platform})
+    tenant_ids = _tenant_ids(frame, platform)
+    agents_now = _live_ids(conn, "agents", "slug", tenant_ids).rename({"code": "slug", "id": "agent_id"})
+    owners = frame.select("tenant_id", "slug", "function_code", "department_code", "role_code") \
+        .join(agents_now, on=["tenant_id", "slug"], how="inner")
+    for link, table, code, other in (("agent_functions", "org_functions", "function_code", "function_id"),
+                                     ("agent_departments", "org_departments", "department_code", "department_id"),
+                                     ("agent_roles", "org_roles", "role_code", "role_id")):
+        links = _resolve(owners, _live_ids(conn, table, "code", tenant_ids), code, other, platform) \
+            .filter(pl.col(other).is_not_null()).select("agent_id", other, "tenant_id")
+        stage(conn, f"link_{link}", links, {"agent_id": "uuid", other: "uuid", "tenant_id": "uuid"})
         counts[link] = sync_links(conn, link, "agent_id", other, f"link_{link}")
     return counts, failures
 
@@ -279,16 +312,17 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
     counts = {"jobs_to_be_done": _upsert_registry(
         conn, table="jobs_to_be_done", natural_key="code", sheet="jtbds", workbook="jtbds.xlsx", columns=columns,
         select=select, frame=frame, staged=n, platform=platform, max_share=max_share, rejected_keys=rejected_keys)}
+    tenant_ids = _tenant_ids(frame, platform)
     served = frame.select("tenant_id", "code", pl.col("personas").fill_null([])).explode("personas") \
-        .drop_nulls("personas").with_columns(pl.int_range(pl.len()).over("tenant_id", "code").alias("position"))
-    stage(conn, "stage_jtbd_personas", served.rename({"personas": "persona_key"}),
-          {"tenant_id": "uuid", "code": "text", "persona_key": "text", "position": "int"})
-    conn.execute(sql.SQL(
-        "create temp table link_jtbd_personas on commit drop as select * from ("
-        "select j.id as jtbd_id, {persona} as persona_id, j.tenant_id, bool_or(s.position = 0) as is_primary "
-        "from stage_jtbd_personas s join jobs_to_be_done j on j.tenant_id = s.tenant_id and j.code = s.code "
-        "group by 1, 2, 3) x where persona_id is not null"
-    ).format(persona=_lookup("personas", "persona_key", "s.persona_key")), {"platform": platform})
+        .drop_nulls("personas").with_columns(pl.int_range(pl.len()).over("tenant_id", "code").alias("position")) \
+        .rename({"personas": "persona_key"})
+    jtbds_now = _live_ids(conn, "jobs_to_be_done", "code", tenant_ids).rename({"id": "jtbd_id"})
+    links = _resolve(served.join(jtbds_now, on=["tenant_id", "code"], how="inner"),
+                     _live_ids(conn, "personas", "persona_key", tenant_ids), "persona_key", "persona_id", platform) \
+        .filter(pl.col("persona_id").is_not_null()) \
+        .group_by("jtbd_id", "persona_id", "tenant_id").agg((pl.col("position") == 0).any().alias("is_primary"))
+    stage(conn, "link_jtbd_personas", links,
+          {"jtbd_id": "uuid", "persona_id": "uuid", "tenant_id": "uuid", "is_primary": "boolean"})
     counts["jtbd_personas"] = sync_links(conn, "jtbd_personas", "jtbd_id", "persona_id", "link_jtbd_personas",
                                          ["is_primary"])
     return counts, failures
@@ -374,6 +408,7 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
     sha = file_sha256(source_path)
     failures = [f for result in sheets.values() for f in result.failures]
+    tune_for_bulk_load(conn)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"vital_pipelines:load:{workbook}",))
         tenants = _tenants(conn)

@@ -18,6 +18,24 @@ PLATFORM_TENANT_SLUG = "vital-platform"
 ANALYZE_AFTER_ROWS = 500
 
 
+LOAD_MEMORY = "128MB"
+
+
+def tune_for_bulk_load(conn: psycopg.Connection) -> None:
+    """Give a loading session room to stage and sort in memory: staged sheets of 10^4-10^5 rows otherwise spill
+    temp tables and sorts to disk. `temp_buffers` can only change before the session's first temporary table, so a
+    reused connection keeps what it has."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("set temp_buffers = {}").format(sql.Literal(LOAD_MEMORY)))
+    except psycopg.errors.InvalidParameterValue:
+        pass
+    with conn.transaction():
+        conn.execute(sql.SQL("set work_mem = {}").format(sql.Literal(LOAD_MEMORY)))
+
+
 def deterministic_id(entity: str, *key_parts: str) -> uuid.UUID:
     """The same entity and natural key give the same id in every environment and on every run."""
     return uuid.uuid5(ID_NAMESPACE, "|".join([entity, *key_parts]))
@@ -69,33 +87,42 @@ def stage(conn: psycopg.Connection, name: str, frame: pl.DataFrame, types: dict[
     return frame.height
 
 
+def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], source: sql.Composable,
+                   updatable: list[str], extra_set: list[tuple[str, str]], params: dict | None) -> tuple[int, int]:
+    """UPDATE the rows whose key exists and whose values differ, then INSERT the keys that do not exist. Two plain
+    statements instead of INSERT … ON CONFLICT: no speculative insertion per row, and the caller's advisory lock
+    keeps other loads of the same rows out between the two."""
+    ident = sql.Identifier
+    rows = sql.SQL("({source}) as x ({columns})").format(source=source, columns=sql.SQL(", ").join(map(ident, columns)))
+    same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = x.{k}").format(k=ident(k)) for k in key)
+    updated = 0
+    if updatable or extra_set:
+        assignments = [sql.SQL("{c} = x.{c}").format(c=ident(c)) for c in updatable] + \
+            [sql.SQL("{} = {}").format(ident(c), sql.SQL(v)) for c, v in extra_set]
+        old = [sql.SQL("t.{}").format(ident(c)) for c in updatable] + [sql.SQL("t.{}").format(ident(c)) for c, _ in extra_set]
+        new = [sql.SQL("x.{}").format(ident(c)) for c in updatable] + [sql.SQL(v) for _, v in extra_set]
+        updated = conn.execute(sql.SQL(
+            "update {t} as t set {assignments} from {rows} where {same_key} and ({old}) is distinct from ({new})"
+        ).format(t=ident(table), assignments=sql.SQL(", ").join(assignments), rows=rows, same_key=same_key,
+                 old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(new)), params).rowcount
+    inserted = conn.execute(sql.SQL(
+        "insert into {t} ({columns}) select x.* from {rows} where not exists (select 1 from {t} t where {same_key})"
+    ).format(t=ident(table), columns=sql.SQL(", ").join(map(ident, columns)), rows=rows, same_key=same_key),
+        params).rowcount
+    return inserted, updated
+
+
 def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], select: sql.Composable,
            *, soft_delete: bool, staged: int, params: dict | None = None) -> Counts:
-    """INSERT … SELECT … ON CONFLICT (key) DO UPDATE only where something differs; counts what happened."""
+    """Insert new keys and update existing rows only where something differs (a soft-deleted row comes back);
+    unchanged rows are not touched, so their `updated_at` stays. Counts what happened."""
     updatable = [c for c in columns if c not in key and c != "id"]
-    target = sql.Identifier(table)
-    assignments = [sql.SQL("{} = excluded.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in updatable]
-    old = [sql.SQL("t.{}").format(sql.Identifier(c)) for c in updatable]
-    new = [sql.SQL("excluded.{}").format(sql.Identifier(c)) for c in updatable]
-    if soft_delete:
-        assignments.append(sql.SQL("deleted_at = null"))
-        old.append(sql.SQL("t.deleted_at"))
-        new.append(sql.SQL("null::timestamptz"))
-    query = sql.SQL(
-        "with written as (insert into {target} as t ({columns}) {select} "
-        "on conflict ({key}) do update set {assignments} where ({old}) is distinct from ({new}) "
-        "returning (xmax = 0) as inserted) "
-        "select count(*) filter (where inserted), count(*) filter (where not inserted) from written"
-    ).format(
-        target=target, columns=sql.SQL(", ").join(map(sql.Identifier, columns)), select=select,
-        key=sql.SQL(", ").join(map(sql.Identifier, key)), assignments=sql.SQL(", ").join(assignments),
-        old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(new),
-    )
-    inserted, updated = conn.execute(query, params).fetchone()
+    extra = [("deleted_at", "null::timestamptz")] if soft_delete else []
+    inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params)
     if inserted + updated > ANALYZE_AFTER_ROWS:
         # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow.
         conn.execute("set local default_statistics_target = 10")
-        conn.execute(sql.SQL("analyze {}").format(target))
+        conn.execute(sql.SQL("analyze {}").format(sql.Identifier(table)))
         conn.execute("reset default_statistics_target")
     return Counts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
 
@@ -138,16 +165,9 @@ def sync_links(conn: psycopg.Connection, table: str, owner_column: str, other_co
         "delete from {t} l where l.{o} in (select {o} from {s}) "
         "and not exists (select 1 from {s} s where s.{o} = l.{o} and s.{x} = l.{x})"
     ).format(t=ident(table), o=ident(owner_column), x=ident(other_column), s=ident(stage_name))).rowcount
-    assignments = [sql.SQL("{} = excluded.{}").format(ident(c), ident(c)) for c in ["tenant_id", *extra]]
-    old = sql.SQL(", ").join(sql.SQL("l.{}").format(ident(c)) for c in ["tenant_id", *extra])
-    new = sql.SQL(", ").join(sql.SQL("excluded.{}").format(ident(c)) for c in ["tenant_id", *extra])
-    inserted, updated = conn.execute(sql.SQL(
-        "with written as (insert into {t} as l ({cols}) select {cols} from {s} order by {o}, {x} "
-        "on conflict ({o}, {x}) do update set {assign} where ({old}) is distinct from ({new}) "
-        "returning (xmax = 0) as inserted) "
-        "select count(*) filter (where inserted), count(*) filter (where not inserted) from written"
-    ).format(t=ident(table), cols=sql.SQL(", ").join(map(ident, columns)), s=ident(stage_name),
-             o=ident(owner_column), x=ident(other_column), assign=sql.SQL(", ").join(assignments),
-             old=old, new=new)).fetchone()
+    source = sql.SQL("select {cols} from {s} order by {o}, {x}").format(
+        cols=sql.SQL(", ").join(map(ident, columns)), s=ident(stage_name), o=ident(owner_column), x=ident(other_column))
+    inserted, updated = _write_changes(conn, table, [owner_column, other_column], columns, source,
+                                       ["tenant_id", *extra], [], None)
     total = conn.execute(sql.SQL("select count(*) from {}").format(ident(stage_name))).fetchone()[0]
     return Counts(inserted=inserted, updated=updated, unchanged=total - inserted - updated, deleted=removed)
