@@ -48,13 +48,32 @@ def make_database(server_url: str) -> Iterator[Callable[[], str]]:
             admin.execute(f'drop database if exists "{name}" with (force)')
 
 
-@pytest.fixture(scope="session")
-def schema_url(make_database) -> str:
-    """A session database with the whole schema applied once."""
-    url = make_database()
+def _with_schema(url: str) -> str:
     with connect(url) as conn:
         apply_schema(conn, config.SCHEMA_DIR)
     return url
+
+
+@pytest.fixture(scope="session")
+def schema_url(make_database) -> str:
+    """A session database with the whole schema applied once."""
+    return _with_schema(make_database())
+
+
+@pytest.fixture
+def fresh_url(make_database) -> str:
+    """A database of its own with the whole schema applied, for a test whose loads commit."""
+    return _with_schema(make_database())
+
+
+@pytest.fixture
+def raw(tmp_path) -> Path:
+    """A copy of raw/ (templates left out) that a test may edit."""
+    import shutil
+
+    target = tmp_path / "raw"
+    shutil.copytree(config.RAW_DIR, target, ignore=shutil.ignore_patterns("templates"))
+    return target
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import dagster as dg
 import pytest
 
 from tests.workbooks import delete_rows, edit_cells
-from vital_pipelines import config
-from vital_pipelines.db import apply_schema, connect
+from vital_pipelines.db import connect
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry import assets as registry_assets
 from vital_pipelines.defs.registry.resources import RegistrySource
@@ -22,21 +21,6 @@ from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
 
 REGISTRY = [database_schema, registry_assets.org_structure, registry_assets.personas, registry_assets.agents,
             registry_assets.jobs_to_be_done, registry_assets.solution_industry_matrix]
-
-
-@pytest.fixture
-def raw(tmp_path) -> Path:
-    target = tmp_path / "raw"
-    shutil.copytree(config.RAW_DIR, target, ignore=shutil.ignore_patterns("templates"))
-    return target
-
-
-@pytest.fixture
-def fresh_url(make_database) -> str:
-    url = make_database()
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
-    return url
 
 
 def _materialize(url: str, raw: Path, tmp_path: Path, policy: str = "quarantine", selection=None):

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from vital_pipelines import config
-from vital_pipelines.db import apply_schema, connect
+from vital_pipelines.db import connect
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.knowledge import assets as knowledge_assets
 from vital_pipelines.defs.knowledge.partitions import knowledge_documents
@@ -34,11 +34,8 @@ def _document(sections: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def url(make_database) -> str:
-    url = make_database()
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
-    return url
+def url(fresh_url) -> str:
+    return fresh_url
 
 
 @pytest.fixture

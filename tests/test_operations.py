@@ -20,7 +20,7 @@ import yaml
 
 from tests.workbooks import edit_cells
 from vital_pipelines import config
-from vital_pipelines.db import apply_schema, connect
+from vital_pipelines.db import connect
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.common.schedules import nightly_refresh
 from vital_pipelines.defs.knowledge.partitions import knowledge_documents
@@ -37,18 +37,8 @@ REPOSITORY = defs().get_repository_def()
 
 
 @pytest.fixture
-def raw(tmp_path) -> Path:
-    target = tmp_path / "raw"
-    shutil.copytree(config.RAW_DIR, target, ignore=shutil.ignore_patterns("templates"))
-    return target
-
-
-@pytest.fixture
-def url(make_database) -> str:
-    url = make_database()
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
-    return url
+def url(fresh_url) -> str:
+    return fresh_url
 
 
 def _selections(result) -> list[list[str]]:

@@ -236,7 +236,7 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _record_failure(conn: psycopg.Connection, result: DocumentResult, tenants: dict[str, str]) -> None:
+def _record_failure(conn: psycopg.Connection, result: DocumentResult) -> None:
     """A document that cannot be read keeps its last good chunks; its source row says why it is stale."""
     with conn.transaction():
         conn.execute("update knowledge_sources set status = 'failed', extraction_error = %s where slug = %s "
@@ -261,7 +261,7 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
             if isinstance(outcome, DocumentResult):
                 report.documents.append(outcome)
                 if outcome.status == "failed":
-                    _record_failure(conn, outcome, tenants)
+                    _record_failure(conn, outcome)
                     if on_progress:
                         on_progress(f"{path}: {outcome.error}")
             else:
