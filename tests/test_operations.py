@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -246,6 +247,36 @@ def test_documented_backfill_commands_reload_chosen_sheets_and_re_embed_the_corp
         loads = conn.execute("select target, inserted, updated from pipeline_loads order by started_at").fetchall()
     assert [(target, inserted > 0, updated) for target, inserted, updated in loads[1:]] == [
         ("personas", True, 0), ("jtbds", True, 0)]
+
+
+@pytest.mark.slow
+def test_a_killed_run_gives_its_pool_slot_back(url, raw, tmp_path):
+    from vital_pipelines.defs.common.housekeeping import release_abandoned_runs
+
+    home = tmp_path / "dagster_home"
+    env = _cli_env(url, home, VITAL_RAW_DIR=str(raw))
+    holder = connect(url)
+    holder.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:load:personas.xlsx'))")
+    worker = subprocess.Popen(["dagster", "asset", "materialize", "--select", "personas", "-m", "vital_pipelines.definitions"],
+                              env=env, cwd=config.PROJECT_ROOT, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        for _ in range(240):
+            if instance.event_log_storage.get_concurrency_info("registry").claimed_slots:
+                break
+            time.sleep(0.25)
+        assert instance.event_log_storage.get_concurrency_info("registry").claimed_slots, "the load holds the pool slot"
+        assert release_abandoned_runs(instance) == [], "a live run is left alone"
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        holder.rollback()
+        holder.close()
+    (released,) = release_abandoned_runs(instance)
+    assert instance.get_run_by_id(released).status == dg.DagsterRunStatus.FAILURE
+    assert not instance.event_log_storage.get_concurrency_info("registry").claimed_slots
+    assert release_abandoned_runs(instance) == []
 
 
 def test_dagster_instance_storage_in_its_own_postgres_database(make_database, tmp_path):
