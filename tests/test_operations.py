@@ -56,7 +56,9 @@ def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
         return raw_workbooks_changed(context)
 
     first = tick(None)
-    assert len(first.run_requests) == 5
+    assert _selections(first) == [["agent_profile_embeddings", "agents", "jobs_to_be_done", "org_departments",
+                                   "org_functions", "org_responsibilities", "org_roles", "personas",
+                                   "solution_industry_matrix"]]
     cursor = first.cursor
     assert isinstance(tick(cursor), dg.SkipReason)
 
