@@ -124,7 +124,7 @@ def _pack(pieces: list[_Piece], budget: int, overlap_tokens: int, count: TokenCo
 def chunk_blocks(title: str, blocks: list[Block], *, count_tokens: TokenCounter, max_tokens: int,
                  overlap_tokens: int = DEFAULT_OVERLAP_TOKENS) -> list[Chunk]:
     """Chunks of a document whose embedded text (heading context + content) is at most `max_tokens` tokens."""
-    chunks: list[Chunk] = []
+    drafts: list[tuple[tuple[str, ...], str, str]] = []
     for headings, section in groupby(blocks, key=lambda block: block.headings):
         paragraphs = [block.text for block in section]
         context = heading_context(title, headings)
@@ -135,15 +135,16 @@ def chunk_blocks(title: str, blocks: list[Block], *, count_tokens: TokenCounter,
         # One token for the line break between context and content, a small margin for tokenizer joins.
         budget = max_tokens - SPECIAL_TOKENS - context_tokens - 1 - 4
         for group in _pack(_pieces(paragraphs, budget, count_tokens), budget, overlap_tokens, count_tokens):
-            content = _join(group)
-            chunks.append(_make_chunk(len(chunks), headings, context, content, count_tokens))
-    return _fit(chunks, max_tokens, count_tokens)
+            drafts.append((headings, context, _join(group)))
+    return _fit(_make_chunks(drafts, count_tokens), max_tokens, count_tokens)
 
 
-def _make_chunk(index: int, headings: tuple[str, ...], context: str, content: str, count: TokenCounter) -> Chunk:
-    embed_text = f"{context}\n{content}" if context else content
-    return Chunk(index=index, heading_path=headings, content=content, embed_text=embed_text,
-                 token_count=count([embed_text])[0], sha256=hashlib.sha256(embed_text.encode("utf-8")).hexdigest())
+def _make_chunks(drafts: list[tuple[tuple[str, ...], str, str]], count: TokenCounter) -> list[Chunk]:
+    """Chunks from (headings, context, content), their exact token counts taken in one tokenizer call."""
+    texts = [f"{context}\n{content}" if context else content for _, context, content in drafts]
+    return [Chunk(index=i, heading_path=headings, content=content, embed_text=text, token_count=tokens,
+                  sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+            for i, ((headings, _, content), text, tokens) in enumerate(zip(drafts, texts, count(texts)))]
 
 
 def _fit(chunks: list[Chunk], max_tokens: int, count: TokenCounter) -> list[Chunk]:
@@ -157,6 +158,6 @@ def _fit(chunks: list[Chunk], max_tokens: int, count: TokenCounter) -> list[Chun
         context = chunk.embed_text[: len(chunk.embed_text) - len(chunk.content)].rstrip("\n")
         words = chunk.content.split()
         halves = [" ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2:])]
-        fitted.extend(_fit([_make_chunk(0, chunk.heading_path, context, half, count) for half in halves if half],
+        fitted.extend(_fit(_make_chunks([(chunk.heading_path, context, half) for half in halves if half], count),
                            max_tokens, count))
     return [Chunk(i, c.heading_path, c.content, c.embed_text, c.token_count, c.sha256) for i, c in enumerate(fitted)]
