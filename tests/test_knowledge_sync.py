@@ -182,8 +182,12 @@ def test_dagster_assets_register_partitions_embed_and_report(url, corpus):
     again = run_chunks()
     assert again.asset_materializations_for_node("knowledge_chunks")[0].metadata["chunks_embedded"].value == 0
 
-    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
     (corpus / "signals.txt").unlink()
+    gone = dg.materialize([knowledge_assets.knowledge_chunks], resources=resources, instance=instance,
+                          partition_key="signals-txt")
+    assert gone.success and {row[0] for row in _chunks(url)} == {"case-processing-md"}
+
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
     dg.materialize([knowledge_assets.knowledge_sources], resources=resources, instance=instance)
     assert sorted(instance.get_dynamic_partitions(knowledge_documents.name)) == ["broken-pdf", "case-processing-md"]
     result = dg.materialize([knowledge_assets.knowledge_chunks], resources=resources, instance=instance,

@@ -284,14 +284,21 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
 
 
 def remove_documents(conn: psycopg.Connection, keep_slugs: Iterable[str]) -> list[str]:
-    """Remove the chunks of every document not in `keep_slugs` and mark its source removed."""
+    """Remove the chunks of every live document not in `keep_slugs` and mark its source removed."""
     keep = sorted(set(keep_slugs))
-    with conn.transaction():
-        gone = [slug for (slug,) in conn.execute(
-            "select slug from knowledge_sources where deleted_at is null and not (slug = any(%s)) order by slug", (keep,))]
-        if gone:
+    gone = [slug for (slug,) in conn.execute(
+        "select slug from knowledge_sources where deleted_at is null and not (slug = any(%s)) order by slug", (keep,))]
+    return drop_documents(conn, gone)
+
+
+def drop_documents(conn: psycopg.Connection, slugs: Iterable[str]) -> list[str]:
+    """Remove the chunks of these documents and mark their sources removed, in one transaction."""
+    gone = sorted(set(slugs))
+    if gone:
+        with conn.transaction():
             conn.execute("delete from knowledge_chunks c using knowledge_sources s where s.id = c.source_id "
                          "and s.slug = any(%s)", (gone,))
             conn.execute("update knowledge_sources set status = 'removed', chunk_count = 0, deleted_at = now() "
                          "where slug = any(%s) and deleted_at is null", (gone,))
+    conn.commit()
     return gone

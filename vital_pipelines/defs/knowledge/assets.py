@@ -10,7 +10,7 @@ from vital_pipelines.defs.knowledge.partitions import knowledge_documents
 from vital_pipelines.defs.knowledge.resources import EmbeddingModel, KnowledgeSource
 from vital_pipelines.knowledge.agent_profiles import embed_agent_profiles
 from vital_pipelines.knowledge.embedding import ModelUnavailable
-from vital_pipelines.knowledge.store import SyncReport, remove_documents, sync_documents
+from vital_pipelines.knowledge.store import SyncReport, drop_documents, remove_documents, sync_documents
 
 GROUP = "knowledge"
 
@@ -97,8 +97,8 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
                                 on_progress=context.log.warning)
         if vanished:
             with postgres.get_connection() as conn:
-                removed = remove_documents(conn, set(_live_slugs(conn)) - set(vanished))
-            context.log.info("removed documents whose files are gone: %s", ", ".join(removed))
+                drop_documents(conn, vanished)
+            context.log.info("removed documents whose files are gone: %s", ", ".join(vanished))
     context.log.info("%d chunk(s) embedded in %.1f s; %d kept; %d removed", report.total("embedded"),
                      report.embed_seconds, report.total("kept"), report.total("removed"))
     yield dg.MaterializeResult(metadata=_sync_metadata(report))
@@ -112,10 +112,6 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
             "\n".join(["| file | reason |", "|---|---|"] + [f"| {d.path} | {d.error} |" for d in failed]))
             if failed else dg.MetadataValue.text("none")},
     )
-
-
-def _live_slugs(conn) -> list[str]:
-    return [slug for (slug,) in conn.execute("select slug from knowledge_sources where deleted_at is null")]
 
 
 @dg.asset(group_name=GROUP, kinds={"pgvector", "postgres"}, deps=["agents"], pool="registry",
