@@ -100,6 +100,14 @@ def test_a_moved_chunk_reuses_its_vector_instead_of_embedding(url, corpus, embed
     assert (report.added, report.embedded) == (2, 0)
 
 
+def test_reembed_embeds_every_chunk_again_in_place(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    before = {(row[0], row[1]): row[2] for row in _chunks(url)}
+    report = _sync(url, corpus, embedder, reembed=True)
+    assert report.total("embedded") == report.total("added") == 5 and report.total("kept") == 0
+    assert {(row[0], row[1]): row[2] for row in _chunks(url)} == before
+
+
 def test_deleted_documents_lose_their_chunks(url, corpus, embedder):
     _sync(url, corpus, embedder)
     (corpus / "signals.txt").unlink()

@@ -71,6 +71,7 @@ class _Plan:
     added: list[int]
     vectors: dict[int, np.ndarray]
     kept: int
+    replace_all: bool = False
 
 
 def chunk_id(source_id: str, chunk: Chunk, model: ModelInfo) -> str:
@@ -143,14 +144,15 @@ def _is_current(conn, slug: str, tenant_id: str, file_sha: str, model: ModelInfo
     return bool(row and row[0])
 
 
-def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, str], force: bool) -> _Plan | DocumentResult:
+def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, str], force: bool,
+          reembed: bool) -> _Plan | DocumentResult:
     model = embedder.info
     try:
         document = extract(path, slug)
         tenant_id, solution_id = _resolve(conn, document, tenants)
     except ExtractionError as error:
         return DocumentResult(slug, "failed", error=error.reason, path=str(path))
-    if not force and _is_current(conn, slug, tenant_id, document.file_sha256, model):
+    if not (force or reembed) and _is_current(conn, slug, tenant_id, document.file_sha256, model):
         kept = conn.execute("select chunk_count from knowledge_sources where tenant_id = %s and slug = %s",
                             (tenant_id, slug)).fetchone()[0]
         return DocumentResult(slug, "unchanged", kept=kept, path=str(path))
@@ -161,6 +163,10 @@ def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, st
     stored = {str(i): (sha, m, r) for i, sha, m, r in conn.execute(
         "select id, content_sha256, embedding_model, embedding_model_revision from knowledge_chunks where source_id = %s",
         (sid,))}
+    if reembed:
+        return _Plan(document=document, tenant_id=tenant_id, solution_id=solution_id, source_id=sid, chunks=chunks,
+                     chunk_ids=ids, removed_ids=list(stored), added=list(range(len(chunks))), vectors={}, kept=0,
+                     replace_all=True)
     added = [n for n, i in enumerate(ids) if i not in stored]
     reusable_ids = {sha: i for i, (sha, m, r) in stored.items() if m == model.name and r == model.revision}
     vectors: dict[int, np.ndarray] = {}
@@ -201,8 +207,11 @@ def _write(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> None:
             (plan.source_id, plan.tenant_id, document.slug, document.title[:500], _relative(document.path),
              document.source_type, (str(front["domain"])[:100] if front.get("domain") else None), plan.solution_id,
              visibility, document.file_sha256, document.byte_size, document.word_count, len(plan.chunks), Jsonb(front)))
-        conn.execute("delete from knowledge_chunks where source_id = %s and not (id = any(%s))",
-                     (plan.source_id, [uuid.UUID(i) for i in plan.chunk_ids]))
+        if plan.replace_all:
+            conn.execute("delete from knowledge_chunks where source_id = %s", (plan.source_id,))
+        else:
+            conn.execute("delete from knowledge_chunks where source_id = %s and not (id = any(%s))",
+                         (plan.source_id, [uuid.UUID(i) for i in plan.chunk_ids]))
         if plan.added:
             _copy_chunks(conn, plan, model)
 
@@ -244,8 +253,10 @@ def _record_failure(conn: psycopg.Connection, result: DocumentResult) -> None:
 
 
 def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embedder: Embedder, *,
-                   force: bool = False, on_progress: Callable[[str], None] | None = None) -> SyncReport:
-    """Bring the given documents (slug → path) up to date; see the module docstring."""
+                   force: bool = False, reembed: bool = False,
+                   on_progress: Callable[[str], None] | None = None) -> SyncReport:
+    """Bring the given documents (slug → path) up to date; see the module docstring. `force` re-chunks documents
+    whose file and model are unchanged (still reusing stored vectors); `reembed` embeds every chunk again."""
     started = time.perf_counter()
     report = SyncReport(model=embedder.info)
     with connect() as conn:
@@ -256,7 +267,7 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
         tenants = _tenants(conn)
         plans: list[_Plan] = []
         for slug, path in sorted(documents.items()):
-            outcome = _plan(conn, slug, path, embedder, tenants, force)
+            outcome = _plan(conn, slug, path, embedder, tenants, force, reembed)
             conn.commit()
             if isinstance(outcome, DocumentResult):
                 report.documents.append(outcome)

@@ -18,6 +18,8 @@ GROUP = "knowledge"
 class KnowledgeSyncConfig(dg.Config):
     force: bool = False
     """Re-chunk documents even where file and model are unchanged (vectors of unchanged chunks are still reused)."""
+    reembed: bool = False
+    """Embed every chunk again, reusing nothing (e.g. after replacing the model's weights under the same name)."""
 
 
 def register_document_partitions(instance: dg.DagsterInstance, present: list[str]) -> tuple[list[str], list[str]]:
@@ -93,7 +95,7 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
     except ModelUnavailable as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
     with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds):
-        report = sync_documents(postgres.get_connection, wanted, embedder, force=config.force,
+        report = sync_documents(postgres.get_connection, wanted, embedder, force=config.force, reembed=config.reembed,
                                 on_progress=context.log.warning)
         if vanished:
             with postgres.get_connection() as conn:
