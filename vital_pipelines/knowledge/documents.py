@@ -7,7 +7,6 @@ with its path and the reason; callers report it and carry on with the rest of th
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import frontmatter
 import yaml
+
+from vital_pipelines.files import file_sha256
 
 SOURCE_TYPES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf", ".docx": "docx"}
 FRONT_MATTER_FIELDS = ("title", "domain", "solution", "visibility", "tenant")
@@ -72,10 +73,6 @@ def discover(folder: Path) -> dict[str, Path]:
         if path.suffix.lower() in SOURCE_TYPES:
             found[document_slug(relative.as_posix())] = path
     return found
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)

@@ -24,7 +24,7 @@ from vital_pipelines.enums import VISIBILITY_LEVEL
 from vital_pipelines.knowledge.chunking import CHUNKER_VERSION, Chunk, chunk_blocks
 from vital_pipelines.knowledge.documents import Document, ExtractionError, extract
 from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
-from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG, deterministic_id
+from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG, deterministic_id, tenant_ids_by_slug
 
 ConnectionFactory = Callable[[], psycopg.Connection]
 VECTOR_COLUMNS = {"knowledge_chunks": ("embedding", "idx_knowledge_chunks_embedding_hnsw"),
@@ -106,10 +106,6 @@ def ensure_vector_dimension(conn: psycopg.Connection, dimension: int) -> list[st
             i=sql.Identifier(index), t=sql.Identifier(table), c=sql.Identifier(column)))
         changed.append(table)
     return changed
-
-
-def _tenants(conn) -> dict[str, str]:
-    return {slug: str(tid) for slug, tid in conn.execute("select slug, id from tenants where deleted_at is null")}
 
 
 def _resolve(conn, document: Document, tenants: dict[str, str]) -> tuple[str, str | None]:
@@ -264,7 +260,7 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:knowledge:dimension'))")
             ensure_vector_dimension(conn, embedder.info.dimension)
-        tenants = _tenants(conn)
+        tenants = tenant_ids_by_slug(conn)
         plans: list[_Plan] = []
         for slug, path in sorted(documents.items()):
             outcome = _plan(conn, slug, path, embedder, tenants, force, reembed)

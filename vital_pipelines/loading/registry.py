@@ -7,7 +7,6 @@ strict/quarantine policy, the ledger and the quarantine.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +14,11 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.upsert import (
-    PLATFORM_TENANT_SLUG, Counts, deterministic_id, soft_delete_missing, stage, sync_links, tune_for_bulk_load, upsert,
+    PLATFORM_TENANT_SLUG, Counts, deterministic_id, soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load,
+    upsert,
 )
 from vital_pipelines.spreadsheets.reader import ROW
 from vital_pipelines.spreadsheets.validation import Failure, ValidatedSheet
@@ -50,18 +51,6 @@ class LoadResult:
         for counts in self.tables.values():
             total = total.add(counts)
         return total
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _tenants(conn: psycopg.Connection) -> dict[str, str]:
-    return {slug: str(tid) for slug, tid in conn.execute("select slug, id from tenants where deleted_at is null")}
 
 
 def _with_ids(result: ValidatedSheet, entity: str, key: str, tenants: dict[str, str]) -> tuple[pl.DataFrame, list[Failure], pl.DataFrame]:
@@ -411,7 +400,7 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
     tune_for_bulk_load(conn)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"vital_pipelines:load:{workbook}",))
-        tenants = _tenants(conn)
+        tenants = tenant_ids_by_slug(conn)
         if policy == "strict" and failures:
             raise ContractViolation(failures)
         tables, extra = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,

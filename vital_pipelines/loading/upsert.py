@@ -36,6 +36,11 @@ def tune_for_bulk_load(conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("set work_mem = {}").format(sql.Literal(LOAD_MEMORY)))
 
 
+def tenant_ids_by_slug(conn: psycopg.Connection) -> dict[str, str]:
+    """Every live tenant's id, by slug: rows name their tenant by slug in sheets and front matter."""
+    return {slug: str(tid) for slug, tid in conn.execute("select slug, id from tenants where deleted_at is null")}
+
+
 def deterministic_id(entity: str, *key_parts: str) -> uuid.UUID:
     """The same entity and natural key give the same id in every environment and on every run."""
     return uuid.uuid5(ID_NAMESPACE, "|".join([entity, *key_parts]))

@@ -8,7 +8,7 @@ import dagster as dg
 
 from vital_pipelines.defs.knowledge.partitions import knowledge_documents
 from vital_pipelines.defs.knowledge.resources import KnowledgeSource
-from vital_pipelines.knowledge.documents import file_sha256
+from vital_pipelines.files import file_sha256
 
 
 @dg.sensor(target=dg.AssetSelection.assets("knowledge_sources", "knowledge_chunks"), minimum_interval_seconds=60,

@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from vital_pipelines.defs.registry.resources import RegistrySource
-from vital_pipelines.knowledge.documents import file_sha256
+from vital_pipelines.files import file_sha256
 
 WORKBOOK_ASSETS = {
     "org_structure.xlsx": ["org_functions", "org_departments", "org_roles", "org_responsibilities"],
