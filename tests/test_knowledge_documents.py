@@ -99,6 +99,13 @@ def _corrupt_docx(tmp_path: Path) -> Path:
     return target
 
 
+def _zip_bomb_docx(tmp_path: Path) -> Path:
+    target = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", "<w:document>" + " " * 50_000_000 + "</w:document>")
+    return target
+
+
 def _written(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -108,10 +115,11 @@ def _written(path: Path, text: str) -> Path:
     (lambda a, t: _encrypted_pdf(a, t), "encrypted"),
     (lambda a, t: _image_only_pdf(t), "no text layer"),
     (lambda a, t: _corrupt_docx(t), "DOCX"),
+    (lambda a, t: _zip_bomb_docx(t), "zip bomb"),
     (lambda a, t: _written(t / "truncated.pdf", "%PDF-1.7\n1 0 obj <<"), "PDF"),
     (lambda a, t: _written(t / "empty.md", ""), "empty"),
     (lambda a, t: _written(t / "bad.md", "---\ntitle: [unclosed\n---\nText."), "front matter"),
-], ids=["encrypted-pdf", "image-only-pdf", "corrupt-docx", "truncated-pdf", "empty", "bad-front-matter"])
+], ids=["encrypted-pdf", "image-only-pdf", "corrupt-docx", "zip-bomb-docx", "truncated-pdf", "empty", "bad-front-matter"])
 def test_unreadable_files_raise_with_path_and_reason(authored, tmp_path, make, reason):
     path = make(authored, tmp_path)
     with pytest.raises(ExtractionError) as raised:

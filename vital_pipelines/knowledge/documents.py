@@ -228,6 +228,15 @@ def _docx_blocks(path: Path) -> tuple[dict, list[Block]]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError, check_zip_package
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            check_zip_package(path, archive, kind="document")
+    except zipfile.BadZipFile:
+        raise ExtractionError(path, "the DOCX is damaged or not a Word document (not a zip package)") from None
+    except UnsafeWorkbookError as error:
+        raise ExtractionError(path, str(error).removeprefix(f"{path.name}: ")) from None
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:

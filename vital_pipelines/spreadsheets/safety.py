@@ -85,14 +85,15 @@ def _range_cells(ref: str) -> int:
     return (abs(column_index(c2) - column_index(c1)) + 1) * (abs(r2 - r1) + 1)
 
 
-def _check_zip(path: Path, archive: zipfile.ZipFile, limits: Limits) -> None:
+def check_zip_package(path: Path, archive: zipfile.ZipFile, limits: Limits = Limits(), kind: str = "workbook") -> None:
+    """Refuse an Office package (xlsx, docx) whose entry count, decompressed size or compression ratio is absurd."""
     entries = archive.infolist()
     if len(entries) > limits.max_zip_entries:
-        raise UnsafeWorkbookError(f"{path.name}: the workbook package holds {len(entries)} files "
+        raise UnsafeWorkbookError(f"{path.name}: the {kind} package holds {len(entries)} files "
                                   f"(limit {limits.max_zip_entries}); refusing to read it.")
     total = sum(e.file_size for e in entries)
     if total > limits.max_uncompressed_bytes:
-        raise UnsafeWorkbookError(f"{path.name}: the workbook decompresses to {total:,} bytes "
+        raise UnsafeWorkbookError(f"{path.name}: the {kind} decompresses to {total:,} bytes "
                                   f"(limit {limits.max_uncompressed_bytes:,}); refusing to read it.")
     for entry in entries:
         if entry.compress_size and entry.file_size / entry.compress_size > limits.max_compression_ratio \
@@ -171,7 +172,7 @@ def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
                                   "'Excel Workbook (*.xlsx)'.")
     try:
         with zipfile.ZipFile(path) as archive:
-            _check_zip(path, archive, limits)
+            check_zip_package(path, archive, limits)
             names = set(archive.namelist())
             if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
                 raise UnsafeWorkbookError(f"{path.name}: a zip file but not an Excel workbook (no xl/workbook.xml).")
