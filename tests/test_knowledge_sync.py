@@ -128,6 +128,19 @@ def test_an_unreadable_document_is_reported_and_the_rest_still_loads(url, corpus
     assert report["case-processing-md"].status == report["signals-txt"].status == "synced"
 
 
+def test_a_tenants_document_stays_with_the_tenant_unless_it_says_otherwise(url, corpus, embedder):
+    (corpus / "acme-notes.md").write_text("---\ntenant: acme-pharma\n---\nInternal launch notes.", encoding="utf-8")
+    (corpus / "acme-public.md").write_text("---\ntenant: acme-pharma\nvisibility: public\n---\nShared.",
+                                           encoding="utf-8")
+    _sync(url, corpus, embedder)
+    with connect(url) as conn:
+        rows = dict(conn.execute("select s.slug, s.visibility::text || '/' || t.slug from knowledge_sources s "
+                                 "join tenants t on t.id = s.tenant_id").fetchall())
+    assert rows["acme-notes-md"] == "tenant/acme-pharma"
+    assert rows["acme-public-md"] == "public/acme-pharma"
+    assert rows["signals-txt"] == "public/vital-platform"
+
+
 def test_a_model_change_re_embeds_every_chunk(url, corpus, embedder):
     _sync(url, corpus, embedder)
     retrained = dataclasses.replace(embedder.info, revision="retrained01")

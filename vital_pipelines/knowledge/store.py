@@ -72,6 +72,7 @@ class _Plan:
     vectors: dict[int, np.ndarray]
     kept: int
     replace_all: bool = False
+    platform_owned: bool = True
 
 
 def chunk_id(source_id: str, chunk: Chunk, model: ModelInfo) -> str:
@@ -159,10 +160,11 @@ def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, st
     stored = {str(i): (sha, m, r) for i, sha, m, r in conn.execute(
         "select id, content_sha256, embedding_model, embedding_model_revision from knowledge_chunks where source_id = %s",
         (sid,))}
+    platform_owned = tenant_id == tenants[PLATFORM_TENANT_SLUG]
     if reembed:
         return _Plan(document=document, tenant_id=tenant_id, solution_id=solution_id, source_id=sid, chunks=chunks,
                      chunk_ids=ids, removed_ids=list(stored), added=list(range(len(chunks))), vectors={}, kept=0,
-                     replace_all=True)
+                     replace_all=True, platform_owned=platform_owned)
     added = [n for n, i in enumerate(ids) if i not in stored]
     reusable_ids = {sha: i for i, (sha, m, r) in stored.items() if m == model.name and r == model.revision}
     vectors: dict[int, np.ndarray] = {}
@@ -175,7 +177,7 @@ def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, st
                    for n in added if chunks[n].sha256 in by_sha}
     return _Plan(document=document, tenant_id=tenant_id, solution_id=solution_id, source_id=sid, chunks=chunks,
                  chunk_ids=ids, removed_ids=[i for i in stored if i not in set(ids)], added=added,
-                 vectors=vectors, kept=len(chunks) - len(added))
+                 vectors=vectors, kept=len(chunks) - len(added), platform_owned=platform_owned)
 
 
 def _as_array(vector) -> np.ndarray:
@@ -185,7 +187,8 @@ def _as_array(vector) -> np.ndarray:
 def _write(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> None:
     document = plan.document
     front = {**document.front_matter, "_chunker": CHUNKER_VERSION}
-    visibility = str(front.get("visibility") or "public").strip().lower()
+    # Without front matter, the platform's documents are shared with everyone; a tenant's stay with that tenant.
+    visibility = str(front.get("visibility") or ("public" if plan.platform_owned else "tenant")).strip().lower()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"vital_pipelines:knowledge:{document.slug}",))
         # A document whose tenant changed leaves its old row behind: remove it with its chunks.
