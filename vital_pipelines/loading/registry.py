@@ -17,7 +17,7 @@ from psycopg import sql
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.upsert import (
-    PLATFORM_TENANT_SLUG, Counts, deterministic_id, soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load,
+    PLATFORM_TENANT_SLUG, Counts, deterministic_id, deterministic_id_strings, soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load,
     upsert,
 )
 from vital_pipelines.spreadsheets.reader import ROW
@@ -66,7 +66,7 @@ def _with_ids(result: ValidatedSheet, entity: str, key: str, tenants: dict[str, 
     frame = frame.filter(pl.col("tenant").is_in(list(tenants)))
     frame = frame.with_columns(
         pl.col("tenant").replace_strict(tenants, return_dtype=pl.Utf8).alias("tenant_id"),
-        pl.Series("id", [str(deterministic_id(entity, t, k)) for t, k in zip(frame["tenant"], frame[key])],
+        pl.Series("id", deterministic_id_strings(entity, frame["tenant"].to_list(), frame[key].to_list()),
                   dtype=pl.Utf8),
     )
     return frame, failures, unknown
