@@ -235,6 +235,9 @@ def test_agent_profiles_are_embedded_once(url, embedder):
                      "where slug = (select min(slug) from agents)")
         third = embed_agent_profiles(conn, embedder)
     assert (first.embedded, second.embedded, second.unchanged, third.embedded) == (254, 0, 254, 1)
+    with connect(url) as conn:
+        provenance = conn.execute("select distinct metadata->'profile_embedding' from agents").fetchall()
+    assert provenance == [({"model": "all-MiniLM-L6-v2", "revision": embedder.info.revision, "dimension": 384},)]
 
 
 def test_search_cli_prints_document_heading_and_agents(url, corpus, embedder, monkeypatch, capsys):

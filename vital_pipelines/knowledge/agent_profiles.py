@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg.types.json import Jsonb
 
 from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
 
@@ -57,8 +58,11 @@ def embed_agent_profiles(conn: psycopg.Connection, embedder: Embedder) -> Profil
         if stale:
             vectors = embedder.encode([text for _, text, _ in stale])
             with conn.cursor() as cursor:
+                # The table has a column for the model's name; revision and dimension go beside it in metadata.
+                provenance = Jsonb({"profile_embedding": {"model": model.name, "revision": model.revision,
+                                                          "dimension": model.dimension}})
                 cursor.executemany(
                     "update agents set profile_embedding = %s, embedding_model = %s, profile_sha256 = %s, "
-                    "embedded_at = now() where id = %s",
-                    [(vector, model.name, sha, agent_id) for (agent_id, _, sha), vector in zip(stale, vectors)])
+                    "embedded_at = now(), metadata = metadata || %s where id = %s",
+                    [(vector, model.name, sha, provenance, agent_id) for (agent_id, _, sha), vector in zip(stale, vectors)])
     return ProfileSync(embedded=len(stale), unchanged=len(rows) - len(stale), seconds=time.perf_counter() - started)
