@@ -13,7 +13,7 @@ from vital_pipelines import config
 from vital_pipelines.db import connect
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.knowledge import assets as knowledge_assets
-from vital_pipelines.defs.knowledge.partitions import knowledge_documents
+from vital_pipelines.defs.knowledge.partitions import knowledge_documents, range_tags
 from vital_pipelines.defs.knowledge.resources import EmbeddingModel, KnowledgeSource
 from vital_pipelines.defs.schema.assets import database_schema
 from vital_pipelines.knowledge.documents import discover
@@ -192,8 +192,7 @@ def test_dagster_assets_register_partitions_embed_and_report(url, corpus):
     def run_chunks():
         keys = instance.get_dynamic_partitions(knowledge_documents.name)
         return dg.materialize([knowledge_assets.knowledge_chunks], resources=resources, instance=instance,
-                              tags={"dagster/asset_partition_range_start": keys[0],
-                                    "dagster/asset_partition_range_end": keys[-1]})
+                              tags=range_tags(keys[0], keys[-1]))
 
     first = run_chunks().asset_materializations_for_node("knowledge_chunks")
     assert len(first) == 2

@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from vital_pipelines.enums import VISIBILITY_LEVEL
+from vital_pipelines.files import file_sha256
 from vital_pipelines.knowledge.chunking import CHUNKER_VERSION, Chunk, chunk_blocks
 from vital_pipelines.knowledge.documents import Document, ExtractionError, extract
 from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
@@ -130,29 +131,31 @@ def _resolve(conn, document: Document, tenants: dict[str, str]) -> tuple[str, st
     return tenants[tenant_slug], solution_id
 
 
-def _is_current(conn, slug: str, tenant_id: str, file_sha: str, model: ModelInfo) -> bool:
+def _current_chunk_count(conn, slug: str, file_sha: str, model: ModelInfo) -> int | None:
+    """The chunk count of a live, synced source with this file content, chunker and model; None when it must be
+    (re)synced. Checked before extraction, so an unchanged corpus is not even parsed (a document's tenant comes
+    from its own content, so the same bytes cannot belong elsewhere)."""
     row = conn.execute(
-        "select s.status = 'synced' and s.deleted_at is null and s.content_sha256 = %s "
-        "and coalesce(s.front_matter->>'_chunker', '') = %s "
+        "select s.chunk_count from knowledge_sources s where s.slug = %s and s.deleted_at is null "
+        "and s.status = 'synced' and s.content_sha256 = %s and coalesce(s.front_matter->>'_chunker', '') = %s "
         "and not exists (select 1 from knowledge_chunks c where c.source_id = s.id "
-        "  and (c.embedding_model is distinct from %s or c.embedding_model_revision is distinct from %s)) "
-        "from knowledge_sources s where s.tenant_id = %s and s.slug = %s",
-        (file_sha, CHUNKER_VERSION, model.name, model.revision, tenant_id, slug)).fetchone()
-    return bool(row and row[0])
+        "  and (c.embedding_model is distinct from %s or c.embedding_model_revision is distinct from %s))",
+        (slug, file_sha, CHUNKER_VERSION, model.name, model.revision)).fetchone()
+    return row[0] if row else None
 
 
 def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, str], force: bool,
           reembed: bool) -> _Plan | DocumentResult:
     model = embedder.info
+    if not (force or reembed) and path.is_file():
+        kept = _current_chunk_count(conn, slug, file_sha256(path), model)
+        if kept is not None:
+            return DocumentResult(slug, "unchanged", kept=kept, path=str(path))
     try:
         document = extract(path, slug)
         tenant_id, solution_id = _resolve(conn, document, tenants)
     except ExtractionError as error:
         return DocumentResult(slug, "failed", error=error.reason, path=str(path))
-    if not (force or reembed) and _is_current(conn, slug, tenant_id, document.file_sha256, model):
-        kept = conn.execute("select chunk_count from knowledge_sources where tenant_id = %s and slug = %s",
-                            (tenant_id, slug)).fetchone()[0]
-        return DocumentResult(slug, "unchanged", kept=kept, path=str(path))
     chunks = chunk_blocks(document.title, document.blocks, count_tokens=embedder.count_tokens,
                           max_tokens=model.max_tokens)
     sid = source_id(tenant_id, slug)

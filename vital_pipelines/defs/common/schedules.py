@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from vital_pipelines.defs.knowledge.partitions import partition_range
+from vital_pipelines.defs.knowledge.partitions import document_range, range_tags
 
 EVERYTHING_BUT_CHUNKS = dg.AssetSelection.all() - dg.AssetSelection.assets("knowledge_chunks")
 
@@ -17,10 +17,8 @@ def nightly_refresh(context: dg.ScheduleEvaluationContext):
     yield dg.RunRequest(run_key=f"nightly:{day}:registry",
                         asset_selection=sorted(EVERYTHING_BUT_CHUNKS.resolve(graph), key=lambda k: k.to_user_string()),
                         tags={"vital/trigger": "nightly"})
-    documents = partition_range(context.instance)
-    if documents:
-        first, last = documents.split("...")
+    bounds = document_range(context.instance)
+    if bounds:
         yield dg.RunRequest(run_key=f"nightly:{day}:knowledge", asset_selection=[dg.AssetKey("knowledge_chunks")],
-                            tags={"vital/trigger": "nightly", "dagster/asset_partition_range_start": first,
-                                  "dagster/asset_partition_range_end": last})
+                            tags={"vital/trigger": "nightly", **range_tags(*bounds)})
 

@@ -5,11 +5,17 @@ import dagster as dg
 knowledge_documents = dg.DynamicPartitionsDefinition(name="knowledge_documents")
 
 
-def partition_range(instance: dg.DagsterInstance) -> str | None:
-    """`first...last` over every registered document, for `dagster asset materialize --partition-range`."""
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover the partitions first..last (the asset's single-run backfill policy)."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def document_range(instance: dg.DagsterInstance) -> tuple[str, str] | None:
+    """The first and last registered document, or None when there is none."""
     keys = instance.get_dynamic_partitions(knowledge_documents.name)
-    return f"{keys[0]}...{keys[-1]}" if keys else None
+    return (keys[0], keys[-1]) if keys else None
 
 
 if __name__ == "__main__":
-    print(partition_range(dg.DagsterInstance.get()) or "")
+    bounds = document_range(dg.DagsterInstance.get())
+    print(f"{bounds[0]}...{bounds[1]}" if bounds else "")

@@ -6,7 +6,7 @@ import json
 
 import dagster as dg
 
-from vital_pipelines.defs.knowledge.partitions import knowledge_documents
+from vital_pipelines.defs.knowledge.partitions import knowledge_documents, range_tags
 from vital_pipelines.defs.knowledge.resources import KnowledgeSource
 from vital_pipelines.files import file_sha256
 
@@ -36,9 +36,7 @@ def knowledge_documents_changed(context: dg.SensorEvaluationContext, knowledge_s
         requests.append(dg.RunRequest(
             run_key=f"documents:{hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:16]}",
             asset_selection=[dg.AssetKey("knowledge_chunks")],
-            tags={"vital/trigger": f"assets/knowledge ({len(changed)} documents)",
-                  "dagster/asset_partition_range_start": ordered[0],
-                  "dagster/asset_partition_range_end": ordered[-1]}))
+            tags={"vital/trigger": f"assets/knowledge ({len(changed)} documents)", **range_tags(ordered[0], ordered[-1])}))
     if removed:
         requests.append(dg.RunRequest(run_key=f"removed:{','.join(removed)}:{len(current)}",
                                       asset_selection=[dg.AssetKey("knowledge_sources")],
