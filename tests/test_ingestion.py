@@ -3,6 +3,8 @@ the deletion guard, and a round trip of every value."""
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -52,9 +54,13 @@ def _counts(url):
             select 'agent_roles', count(*) from agent_roles""").fetchall())
 
 
-def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path):
+def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="vital_pipelines.loading.referential")
     first = _materialize(fresh_url, raw, tmp_path)
     assert first.success
+    # The committed workbooks are large enough for the set-based foreign-key checks (tests/test_referential.py).
+    for table in ("personas", "agents", "jobs_to_be_done", "jtbd_personas", "agent_roles"):
+        assert re.search(rf"\s{table}: \d+ new rows, \d+ foreign key\(s\) checked set-based", caplog.text), table
     counts = _counts(fresh_url)
     assert (counts["agents"], counts["personas"], counts["jobs_to_be_done"]) == (254, 335, 338)
     assert (counts["solution_industry_matrix"], counts["unavailable"]) == (30, 5)

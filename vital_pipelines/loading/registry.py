@@ -121,7 +121,7 @@ def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, workbook
     protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
     counts.deleted = soft_delete_missing(conn, table, key, f"stage_{sheet}",
                                          sorted(set(frame["tenant_id"].to_list()) | {platform}), protected,
-                                         max_share, f"{workbook} › {sheet}")
+                                         max_share, f"{workbook} › {sheet}", frame.select(key).n_unique())
     return counts
 
 
@@ -178,7 +178,8 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
         protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), ["tenant_id", "code"])
         counts[table].deleted = soft_delete_missing(conn, table, ["tenant_id", "code"], stage_name,
                                                     sorted(set(frame["tenant_id"].to_list()) | {platform}),
-                                                    protected, max_share, f"org_structure.xlsx › {sheet}")
+                                                    protected, max_share, f"org_structure.xlsx › {sheet}",
+                                                    frame.select("tenant_id", "code").n_unique())
     # Managers inserted in this same load were not visible to the upsert's lookup.
     conn.execute(sql.SQL(
         "update org_roles r set reports_to_role_id = {manager} from stage_roles s "

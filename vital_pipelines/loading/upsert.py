@@ -14,6 +14,8 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from vital_pipelines.loading.referential import insert_rows
+
 ID_NAMESPACE = uuid.UUID("5b0c1c2e-7a51-4d0e-9a55-3f1f6c0e1a01")
 PLATFORM_TENANT_SLUG = "vital-platform"
 ANALYZE_AFTER_ROWS = 500
@@ -108,28 +110,34 @@ def stage(conn: psycopg.Connection, name: str, frame: pl.DataFrame, types: dict[
 
 
 def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], source: sql.Composable,
-                   updatable: list[str], extra_set: list[tuple[str, str]], params: dict | None) -> tuple[int, int]:
-    """UPDATE the rows whose key exists and whose values differ, then INSERT the keys that do not exist. Two plain
-    statements instead of INSERT … ON CONFLICT: no speculative insertion per row, and the caller's advisory lock
-    keeps other loads of the same rows out between the two."""
+                   updatable: list[str], extra_set: list[tuple[str, str]], params: dict | None,
+                   source_rows: int | None = None) -> tuple[int, int]:
+    """Set aside the source rows whose key is not in the table, UPDATE the existing rows whose values differ (not
+    needed when all `source_rows` are new), then INSERT the rows set aside. Plain statements instead of INSERT … ON
+    CONFLICT: no speculative insertion per row, and the caller's advisory lock keeps other loads of the same rows
+    out. The new rows are evaluated once, into a temp table, because the referential check reads them again."""
     ident = sql.Identifier
     rows = sql.SQL("({source}) as x ({columns})").format(source=source, columns=sql.SQL(", ").join(map(ident, columns)))
     same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = x.{k}").format(k=ident(k)) for k in key)
+    absent = sql.SQL("select x.* from {rows} where not exists (select 1 from {t} t where {same_key})").format(
+        rows=rows, t=ident(table), same_key=same_key)
+    batch = ident(f"new_{table}")
+    conn.execute(sql.SQL("create temp table {batch} on commit drop as select {cols} from {t} with no data").format(
+        batch=batch, cols=sql.SQL(", ").join(map(ident, columns)), t=ident(table)))
+    new = conn.execute(sql.SQL("insert into {} ").format(batch) + absent, params).rowcount
     updated = 0
-    if updatable or extra_set:
+    if (updatable or extra_set) and new != source_rows:
         assignments = [sql.SQL("{c} = x.{c}").format(c=ident(c)) for c in updatable] + \
             [sql.SQL("{} = {}").format(ident(c), sql.SQL(v)) for c, v in extra_set]
         old = [sql.SQL("t.{}").format(ident(c)) for c in updatable] + [sql.SQL("t.{}").format(ident(c)) for c, _ in extra_set]
-        new = [sql.SQL("x.{}").format(ident(c)) for c in updatable] + [sql.SQL(v) for _, v in extra_set]
+        changed = [sql.SQL("x.{}").format(ident(c)) for c in updatable] + [sql.SQL(v) for _, v in extra_set]
         updated = conn.execute(sql.SQL(
             "update {t} as t set {assignments} from {rows} where {same_key} and ({old}) is distinct from ({new})"
         ).format(t=ident(table), assignments=sql.SQL(", ").join(assignments), rows=rows, same_key=same_key,
-                 old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(new)), params).rowcount
-    inserted = conn.execute(sql.SQL(
-        "insert into {t} ({columns}) select x.* from {rows} where not exists (select 1 from {t} t where {same_key})"
-    ).format(t=ident(table), columns=sql.SQL(", ").join(map(ident, columns)), rows=rows, same_key=same_key),
-        params).rowcount
-    return inserted, updated
+                 old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(changed)), params).rowcount
+    insert_rows(conn, table, columns, sql.SQL("select * from {}").format(batch), new, None)
+    conn.execute(sql.SQL("drop table {}").format(batch))
+    return new, updated
 
 
 def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], select: sql.Composable,
@@ -138,7 +146,7 @@ def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[s
     unchanged rows are not touched, so their `updated_at` stays. Counts what happened."""
     updatable = [c for c in columns if c not in key and c != "id"]
     extra = [("deleted_at", "null::timestamptz")] if soft_delete else []
-    inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params)
+    inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params, staged)
     if inserted + updated > ANALYZE_AFTER_ROWS:
         # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow.
         conn.execute("set local default_statistics_target = 10")
@@ -148,8 +156,17 @@ def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[s
 
 
 def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], stage_name: str, tenant_ids: list,
-                        protected_stage: str | None, max_share: float, sheet: str) -> int:
-    """Soft-delete live rows of the given tenants that the sheet no longer has, unless that is too many."""
+                        protected_stage: str | None, max_share: float, sheet: str,
+                        staged_keys: int | None = None) -> int:
+    """Soft-delete live rows of the given tenants that the sheet no longer has, unless that is too many.
+
+    `staged_keys`, the number of distinct keys staged, allows a shortcut: after the upsert every staged key is
+    live, so when the tenants have exactly that many live rows none is missing from the sheet."""
+    params = {"tenants": tenant_ids}
+    live = conn.execute(sql.SQL("select count(*) from {} where deleted_at is null and tenant_id = any(%(tenants)s)")
+                        .format(sql.Identifier(table)), params).fetchone()[0]
+    if staged_keys is not None and live == staged_keys:
+        return 0
     def absent_from(stage_table: str) -> sql.Composable:
         matches = sql.SQL(" and ").join(sql.SQL("s.{k} = t.{k}").format(k=sql.Identifier(k)) for k in key)
         return sql.SQL("and not exists (select 1 from {s} s where {m})").format(s=sql.Identifier(stage_table), m=matches)
@@ -158,12 +175,9 @@ def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], st
         table=sql.Identifier(table), absent=absent_from(stage_name),
         protected=absent_from(protected_stage) if protected_stage else sql.SQL(""),
     )
-    params = {"tenants": tenant_ids}
     doomed = conn.execute(sql.SQL("select count(*) ") + missing, params).fetchone()[0]
     if not doomed:
         return 0
-    live = conn.execute(sql.SQL("select count(*) from {} where deleted_at is null and tenant_id = any(%(tenants)s)")
-                        .format(sql.Identifier(table)), params).fetchone()[0]
     if doomed > max_share * live:
         raise DeletionGuardError(
             f"Refusing to load {sheet}: it would soft-delete {doomed} of {live} live {table} rows "
@@ -181,6 +195,7 @@ def sync_links(conn: psycopg.Connection, table: str, owner_column: str, other_co
     extra = extra_columns or []
     columns = [owner_column, other_column, "tenant_id", *extra]
     ident = sql.Identifier
+    total = conn.execute(sql.SQL("select count(*) from {}").format(ident(stage_name))).fetchone()[0]
     removed = conn.execute(sql.SQL(
         "delete from {t} l where l.{o} in (select {o} from {s}) "
         "and not exists (select 1 from {s} s where s.{o} = l.{o} and s.{x} = l.{x})"
@@ -188,6 +203,5 @@ def sync_links(conn: psycopg.Connection, table: str, owner_column: str, other_co
     source = sql.SQL("select {cols} from {s} order by {o}, {x}").format(
         cols=sql.SQL(", ").join(map(ident, columns)), s=ident(stage_name), o=ident(owner_column), x=ident(other_column))
     inserted, updated = _write_changes(conn, table, [owner_column, other_column], columns, source,
-                                       ["tenant_id", *extra], [], None)
-    total = conn.execute(sql.SQL("select count(*) from {}").format(ident(stage_name))).fetchone()[0]
+                                       ["tenant_id", *extra], [], None, total)
     return Counts(inserted=inserted, updated=updated, unchanged=total - inserted - updated, deleted=removed)

@@ -1,0 +1,132 @@
+"""Set-based foreign-key checks for bulk inserts: same guarantees as the per-row triggers, or the ordinary path."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from vital_pipelines.db import connect
+from vital_pipelines.loading import referential
+from vital_pipelines.loading.referential import MissingReferenceError, bulk_insert_eligible, insert_rows
+
+CHILD_COLUMNS = ["id", "parent_id", "note"]
+
+
+def _tables(conn: psycopg.Connection) -> None:
+    conn.execute("create table ref_parent (id int primary key, label text)")
+    conn.execute("create table ref_child (id int primary key, parent_id int references ref_parent (id), note text)")
+    conn.execute("insert into ref_parent select g, 'parent ' || g from generate_series(1, 300) g")
+
+
+def _children(first: int, count: int, parent: str = "1 + g % 300") -> sql.Composable:
+    return sql.SQL("select g, " + parent + ", 'child ' || g from generate_series({}, {}) g").format(
+        sql.Literal(first), sql.Literal(first + count - 1))
+
+
+@pytest.fixture
+def bulk_log(caplog):
+    caplog.set_level(logging.DEBUG, logger=referential.__name__)
+    return caplog
+
+
+def test_the_test_server_lets_the_loader_skip_row_triggers(db):
+    # scripts/setup grants it; without the grant every test below would pass on the per-row path alone.
+    assert referential.may_skip_row_triggers(db)
+
+
+def test_a_large_insert_is_checked_set_based_and_the_session_fires_triggers_again(db, bulk_log):
+    _tables(db)
+    insert_rows(db, "ref_child", CHILD_COLUMNS, _children(1, 500), 500)
+    assert "ref_child: 500 new rows, 1 foreign key(s) checked set-based" in bulk_log.text
+    assert db.execute("select count(*), count(distinct parent_id) from ref_child").fetchone() == (500, 300)
+    assert db.execute("show session_replication_role").fetchone()[0] == "origin"
+    # The constraint itself is untouched: the next ordinary insert is checked row by row.
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("insert into ref_child values (9999, 4242, 'dangling')")
+
+
+def test_a_missing_parent_is_refused_before_anything_is_written(db):
+    _tables(db)
+    db.execute("create temp table wanted as " + _children(1, 400, "case when g in (7, 8) then 900 + g else 1 end")
+               .as_string(db))
+    with db.transaction(), pytest.raises(MissingReferenceError) as refused:
+        with db.transaction():
+            insert_rows(db, "ref_child", CHILD_COLUMNS, sql.SQL("select * from wanted"), 400)
+    message = str(refused.value)
+    assert "ref_child: 2 distinct value(s) of (parent_id) refer to no row of public.ref_parent" in message
+    assert "constraint ref_child_parent_id_fkey" in message and "907" in message and "908" in message
+    assert db.execute("select count(*) from ref_child").fetchone()[0] == 0
+    assert db.execute("show session_replication_role").fetchone()[0] == "origin"
+
+
+def test_a_small_batch_takes_the_ordinary_path(db, bulk_log):
+    _tables(db)
+    insert_rows(db, "ref_child", CHILD_COLUMNS, _children(1, referential.BULK_CHECK_MIN_ROWS - 1),
+                referential.BULK_CHECK_MIN_ROWS - 1)
+    assert "checked set-based" not in bulk_log.text
+    assert db.execute("select count(*) from ref_child").fetchone()[0] == referential.BULK_CHECK_MIN_ROWS - 1
+
+
+def test_referenced_parents_stay_locked_until_the_load_commits(fresh_url):
+    with connect(fresh_url, autocommit=True) as setup:
+        _tables(setup)
+    loader = connect(fresh_url)
+    other = connect(fresh_url, autocommit=True)
+    try:
+        insert_rows(loader, "ref_child", CHILD_COLUMNS, _children(1, 200, "5"), 200)
+        other.execute("set lock_timeout = '300ms'")
+        # Another session can neither delete nor re-key the parent the uncommitted rows refer to...
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute("delete from ref_parent where id = 5")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute("update ref_parent set id = 5005 where id = 5")
+        # ...but may change its other columns, and delete a parent nobody refers to, as with per-row checks.
+        assert other.execute("update ref_parent set label = 'renamed' where id = 5").rowcount == 1
+        assert other.execute("delete from ref_parent where id = 6").rowcount == 1
+        loader.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            other.execute("delete from ref_parent where id = 5")
+    finally:
+        loader.close()
+        other.close()
+
+
+def test_tables_the_set_based_check_cannot_cover_take_the_ordinary_path(db, bulk_log):
+    _tables(db)
+    db.execute("create table ref_audit (child_id int)")
+    db.execute("create function ref_audit_insert() returns trigger language plpgsql as "
+               "$$ begin insert into ref_audit values (new.id); return new; end $$")
+    db.execute("create trigger audit_children after insert on ref_child for each row execute function ref_audit_insert()")
+    assert bulk_insert_eligible(db, "ref_child", CHILD_COLUMNS) is None
+    insert_rows(db, "ref_child", CHILD_COLUMNS, _children(1, 300), 300)
+    assert db.execute("select count(*) from ref_audit").fetchone()[0] == 300, "the user trigger must still fire"
+    assert "checked set-based" not in bulk_log.text
+
+    db.execute("create table ref_tree (id int primary key, parent_id int references ref_tree (id))")
+    assert bulk_insert_eligible(db, "ref_tree", ["id", "parent_id"]) is None, "a row may refer to its neighbour"
+
+    db.execute("create table ref_defaulted (id int primary key, parent_id int default 1 references ref_parent (id))")
+    assert bulk_insert_eligible(db, "ref_defaulted", ["id"]) is None, "the default is a reference nobody checked"
+    assert [fk.columns for fk in bulk_insert_eligible(db, "ref_defaulted", ["id", "parent_id"])] == [("parent_id",)]
+
+
+def test_a_role_without_the_setting_privilege_takes_the_ordinary_path(db):
+    db.execute("set local role anon")
+    assert not referential.may_skip_row_triggers(db)
+    db.execute("reset role")
+
+
+def test_composite_keys_are_checked_column_for_column(db):
+    db.execute("create table ref_pair (a int, b int, primary key (a, b))")
+    db.execute("insert into ref_pair select g, g + 1 from generate_series(1, 200) g")
+    db.execute("create table ref_pair_child (id int primary key, a int, b int, foreign key (a, b) references ref_pair)")
+    rows = sql.SQL("select g, g, g + 1 from generate_series(1, 150) g")
+    insert_rows(db, "ref_pair_child", ["id", "a", "b"], rows, 150)
+    assert db.execute("select count(*) from ref_pair_child").fetchone()[0] == 150
+    crossed = sql.SQL("select g + 1000, g, case when g = 3 then 3 else g + 1 end from generate_series(1, 150) g")
+    with db.transaction(), pytest.raises(MissingReferenceError, match=r"1 distinct value\(s\) of \(a, b\).*\('3', '3'\)"):
+        with db.transaction():
+            insert_rows(db, "ref_pair_child", ["id", "a", "b"], crossed, 150)
