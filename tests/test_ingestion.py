@@ -67,6 +67,7 @@ def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path, c
     assert counts["org_departments"] == 39 and counts["org_roles"] == 77 and counts["agent_roles"] == 254
     assert all(e.passed for e in first.get_asset_check_evaluations())
     assert _metadata(first, "agents")["inserted"].value == 254 * 4
+    assert _metadata(first, "agents")["foreign_key_checks"].value == "set-based for inserts of 100+ rows"
     with connect(fresh_url) as conn:
         stamp = conn.execute("select max(updated_at) from agents").fetchone()[0]
 

@@ -130,3 +130,17 @@ def test_composite_keys_are_checked_column_for_column(db):
     with db.transaction(), pytest.raises(MissingReferenceError, match=r"1 distinct value\(s\) of \(a, b\).*\('3', '3'\)"):
         with db.transaction():
             insert_rows(db, "ref_pair_child", ["id", "a", "b"], crossed, 150)
+
+
+def test_a_load_that_fails_inside_the_skipped_trigger_window_leaves_the_session_firing_them(db):
+    _tables(db)
+    db.execute("alter table ref_child add constraint short_note check (length(note) < 12)")
+    with db.transaction(), pytest.raises(psycopg.errors.CheckViolation):
+        with db.transaction():
+            insert_rows(db, "ref_child", CHILD_COLUMNS, _children(1, 200), 200)
+            # 'child 100000' breaks the check while the per-row triggers are off.
+            insert_rows(db, "ref_child", CHILD_COLUMNS, _children(100_000, 200), 200)
+    assert db.execute("show session_replication_role").fetchone()[0] == "origin"
+    assert db.execute("select count(*) from ref_child").fetchone()[0] == 0
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("insert into ref_child values (1, 4242, 'dangling')")

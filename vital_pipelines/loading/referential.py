@@ -69,6 +69,13 @@ def may_skip_row_triggers(conn: psycopg.Connection) -> bool:
     return bool(conn.execute("select has_parameter_privilege('session_replication_role', 'SET')").fetchone()[0])
 
 
+def foreign_key_checks(conn: psycopg.Connection) -> str:
+    """How this session's large inserts have their foreign keys checked, in words for run metadata."""
+    if may_skip_row_triggers(conn):
+        return f"set-based for inserts of {BULK_CHECK_MIN_ROWS}+ rows"
+    return "per-row triggers (this role may not set session_replication_role)"
+
+
 def bulk_insert_eligible(conn: psycopg.Connection, table: str, columns: list[str]) -> list[ForeignKey] | None:
     """The table's foreign keys when an insert of `columns` may use the set-based check (see the module docstring),
     else None."""
