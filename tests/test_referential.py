@@ -144,3 +144,32 @@ def test_a_load_that_fails_inside_the_skipped_trigger_window_leaves_the_session_
     assert db.execute("select count(*) from ref_child").fetchone()[0] == 0
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         db.execute("insert into ref_child values (1, 4242, 'dangling')")
+
+
+def test_deferred_keys_and_parents_the_role_cannot_lock_take_the_ordinary_path(db):
+    _tables(db)
+    db.execute("create table ref_later (id int primary key, "
+               "parent_id int references ref_parent (id) deferrable initially deferred)")
+    assert bulk_insert_eligible(db, "ref_later", ["id", "parent_id"]) is None, "checked at commit, not now"
+    db.execute("grant select on ref_parent to authenticated")
+    db.execute("revoke update on ref_parent from authenticated")
+    db.execute("set local role authenticated")
+    [key] = referential.foreign_keys(db, "ref_child")
+    assert not key.parent_lockable and not key.checkable_set_based, "FOR KEY SHARE needs UPDATE on the parent"
+    db.execute("reset role")
+
+
+def test_parents_hidden_by_row_level_security_are_left_to_the_per_row_check(db, bulk_log):
+    # The per-row check ignores row-level security; a lookup by this role would not, so it must not decide alone.
+    _tables(db)
+    db.execute("alter table ref_parent enable row level security")
+    db.execute("alter table ref_parent force row level security")
+    db.execute("create policy only_low on ref_parent using (id <= 150)")
+    assert db.execute("select count(*) from ref_parent").fetchone()[0] == 150
+    insert_rows(db, "ref_child", CHILD_COLUMNS, _children(1, 300), 300)
+    assert "checked set-based" not in bulk_log.text
+    assert db.execute("select count(*), count(distinct parent_id) from ref_child").fetchone() == (300, 300)
+    with db.transaction(), pytest.raises(psycopg.errors.ForeignKeyViolation):
+        with db.transaction():
+            insert_rows(db, "ref_child", CHILD_COLUMNS, _children(1000, 200, "case when g = 1100 then 4242 else 1 end"),
+                        200)

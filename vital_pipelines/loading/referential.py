@@ -1,16 +1,18 @@
 """Set-based foreign-key checks for bulk inserts.
 
 PostgreSQL checks a foreign key with one trigger call per inserted row and key: a ×100 registry load makes about
-600,000 of them, which costs more than writing the rows. For a large insert the loader can instead check every
-foreign key of the new rows with one statement per constraint — the distinct referenced keys, looked up and locked
-`FOR KEY SHARE` exactly as the per-row triggers would lock them — and then insert with the per-row triggers
-skipped (`session_replication_role = replica`, transaction-local). The constraints stay in the catalog and go on
-guarding every other writer.
+600,000 of them, about a quarter of its time. For a large insert the loader instead checks every foreign key of the
+new rows in one statement — the distinct referenced keys, looked up and locked `FOR KEY SHARE` exactly as the
+per-row triggers would lock them — and then inserts with the per-row triggers skipped
+(`session_replication_role = replica`, transaction-local, for that one statement). The constraints stay in the
+catalog and go on guarding every other writer.
 
-The bulk path is taken only when it is provably equivalent: the session may set `session_replication_role`
-(superuser, or PostgreSQL 15's `GRANT SET ON PARAMETER`); the only triggers the insert would fire are foreign-key
-checks; no foreign key refers to the table itself (a row could refer to another row of the same statement); and
-every foreign-key column is either inserted or has no default. Otherwise the rows are inserted the ordinary way.
+The set-based path is taken only where it decides exactly what the per-row checks would: the session may set
+`session_replication_role` (superuser, or PostgreSQL 15's `GRANT SET ON PARAMETER`); the only triggers the insert
+would fire are foreign-key checks, and the table has no rules; no key refers to the table itself (a row could refer
+to another row of the same statement), is deferred, or is a multi-column MATCH FULL key; every foreign-key column
+is inserted or has no default; and the role may read and lock each parent. A parent hidden by row-level security
+(which the per-row check ignores) is left to the per-row check. Otherwise the rows are inserted the ordinary way.
 """
 
 from __future__ import annotations
@@ -38,13 +40,27 @@ class ForeignKey:
     parent: tuple[str, str]
     parent_columns: tuple[str, ...]
     refers_to_itself: bool
+    deferrable: bool
+    match_full: bool
+    parent_lockable: bool
+    parent_row_security: bool
+
+    @property
+    def checkable_set_based(self) -> bool:
+        """The set-based check decides exactly what the per-row one would: checked now (not deferred), MATCH
+        SIMPLE semantics, and a parent this role may read and lock."""
+        return (not self.refers_to_itself and not self.deferrable and self.parent_lockable
+                and not (self.match_full and len(self.columns) > 1))
 
 
 def foreign_keys(conn: psycopg.Connection, table: str) -> list[ForeignKey]:
     """The foreign keys declared on `table` (a name in the search path), columns in constraint order."""
     rows = conn.execute(
         """
-        select c.conname, c.confrelid = c.conrelid,
+        select c.conname, c.confrelid = c.conrelid, c.condeferrable, c.confmatchtype = 'f',
+               (select bool_and(has_column_privilege(c.confrelid, k, 'SELECT')) from unnest(c.confkey) k)
+                   and has_any_column_privilege(c.confrelid, 'UPDATE'),
+               row_security_active(c.confrelid),
                array(select a.attname::text from unnest(c.conkey) with ordinality k(attnum, n)
                      join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum order by k.n),
                pn.nspname::text, pc.relname::text,
@@ -56,8 +72,9 @@ def foreign_keys(conn: psycopg.Connection, table: str) -> list[ForeignKey]:
         where c.contype = 'f' and c.conrelid = %s::regclass
         order by c.conname
         """, (table,)).fetchall()
-    return [ForeignKey(name, tuple(cols), (schema, parent), tuple(pcols), self_ref)
-            for name, self_ref, cols, schema, parent, pcols in rows]
+    return [ForeignKey(name, tuple(cols), (schema, parent), tuple(pcols), self_ref, deferrable, match_full, lockable,
+                       row_security)
+            for name, self_ref, deferrable, match_full, lockable, row_security, cols, schema, parent, pcols in rows]
 
 
 def may_skip_row_triggers(conn: psycopg.Connection) -> bool:
@@ -82,7 +99,7 @@ def bulk_insert_eligible(conn: psycopg.Connection, table: str, columns: list[str
     if not may_skip_row_triggers(conn):
         return None
     keys = foreign_keys(conn, table)
-    if any(fk.refers_to_itself for fk in keys):
+    if not all(fk.checkable_set_based for fk in keys):
         return None
     other_insert_triggers = conn.execute(
         """
@@ -104,13 +121,14 @@ def bulk_insert_eligible(conn: psycopg.Connection, table: str, columns: list[str
 
 
 def check_and_lock_references(conn: psycopg.Connection, table: str, keys: list[ForeignKey], columns: list[str],
-                              new_rows: sql.Composable, params: dict | None = None) -> None:
+                              new_rows: sql.Composable, params: dict | None = None) -> bool:
     """In one statement, evaluating `new_rows` (a query returning `columns` of `table`, in that order) once:
     for each foreign key, the distinct non-null keys the rows refer to, and the parent rows found for them, locked
     `FOR KEY SHARE` as the per-row check would lock them. Raises MissingReferenceError naming the constraint and a
-    few missing keys when a parent is absent."""
+    few missing keys when a parent is absent — unless row-level security filters that parent table for this role
+    (the per-row check ignores it): then False says "not decided here, let the per-row check decide"."""
     if not keys:
-        return
+        return True
     ident = sql.Identifier
     used = sorted({c for fk in keys for c in fk.columns})
     parts = [sql.SQL("n as materialized (select {} from {})").format(
@@ -129,9 +147,12 @@ def check_and_lock_references(conn: psycopg.Connection, table: str, keys: list[F
     found = conn.execute(sql.SQL("with {} select {}").format(sql.SQL(", ").join(parts), sql.SQL(", ").join(counts)),
                          params).fetchone()
     for fk, referenced, locked in zip(keys, found[0::2], found[1::2]):
+        if locked != referenced and fk.parent_row_security:
+            return False
         if locked != referenced:
             raise MissingReferenceError(_describe_missing(conn, table, fk, _named(new_rows, columns), params,
                                                           referenced - locked))
+    return True
 
 
 def _named(rows: sql.Composable, columns: list[str]) -> sql.Composable:
@@ -161,13 +182,14 @@ def insert_rows(conn: psycopg.Connection, table: str, columns: list[str], new_ro
     if not rows:
         return
     keys = bulk_insert_eligible(conn, table, columns) if rows >= BULK_CHECK_MIN_ROWS else None
-    if keys is not None:
-        check_and_lock_references(conn, table, keys, columns, new_rows, params)
+    set_based = keys is not None and check_and_lock_references(conn, table, keys, columns, new_rows, params)
+    if set_based:
         log.debug("%s: %d new rows, %d foreign key(s) checked set-based", table, rows, len(keys))
+        previous = conn.execute("select current_setting('session_replication_role')").fetchone()[0]
         conn.execute("set local session_replication_role = replica")
     conn.execute(sql.SQL("insert into {t} ({cols}) ").format(
         t=sql.Identifier(table), cols=sql.SQL(", ").join(map(sql.Identifier, columns))) + new_rows, params)
-    if keys is not None:
-        # SET LOCAL also ends with the transaction or a rolled-back savepoint, but the rest of the load must fire
-        # its triggers.
-        conn.execute("set local session_replication_role = origin")
+    if set_based:
+        # Transaction-local, so a failed insert ends it with the transaction (or the rolled-back savepoint); after a
+        # good one the rest of the load must fire its triggers again.
+        conn.execute("select set_config('session_replication_role', %s, true)", (previous,))
