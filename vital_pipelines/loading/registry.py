@@ -93,15 +93,8 @@ def _live_ids(conn, table: str, code_column: str, tenant_ids: list[str] | None) 
         query = sql.SQL("select tenant_id::text, {c}, id::text from {t} where deleted_at is null and tenant_id = any(%s)") \
             .format(c=ident(code_column), t=ident(table))
         params = (tenant_ids,)
-    # COPY … TO as CSV read by polars: 5× faster than fetching 10^4-10^5 tuples through Python.
-    buffer = bytearray()
-    with conn.cursor().copy(sql.SQL("copy ({}) to stdout with (format csv)").format(query), params) as copy:
-        for block in copy:
-            buffer += block
-    schema = {"tenant_id": pl.Utf8, "code": pl.Utf8, "id": pl.Utf8}
-    if not buffer:
-        return pl.DataFrame(schema=schema)
-    return pl.read_csv(bytes(buffer), has_header=False, new_columns=list(schema), schema=schema)
+    return pl.DataFrame(conn.execute(query, params).fetchall(), orient="row",
+                        schema={"tenant_id": pl.Utf8, "code": pl.Utf8, "id": pl.Utf8})
 
 
 def _resolve(frame: pl.DataFrame, ids: pl.DataFrame, code_column: str, out: str, platform: str) -> pl.DataFrame:
