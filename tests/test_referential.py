@@ -151,10 +151,17 @@ def test_deferred_keys_and_parents_the_role_cannot_lock_take_the_ordinary_path(d
     db.execute("create table ref_later (id int primary key, "
                "parent_id int references ref_parent (id) deferrable initially deferred)")
     assert bulk_insert_eligible(db, "ref_later", ["id", "parent_id"]) is None, "checked at commit, not now"
+    # A key left out of the insert (no default) is null in every new row: it does not count, whatever it is.
+    db.execute("alter table ref_child add column later_id int references ref_parent (id) deferrable initially deferred")
+    assert [fk.columns for fk in bulk_insert_eligible(db, "ref_child", CHILD_COLUMNS)] == [("parent_id",)]
+    db.execute("create table ref_pair (a int, b int, primary key (a, b))")
+    db.execute("create table ref_full (id int primary key, a int, b int, foreign key (a, b) references ref_pair match full)")
+    assert bulk_insert_eligible(db, "ref_full", ["id", "a"]) is None, "MATCH FULL refuses a half-null key row by row"
+    assert bulk_insert_eligible(db, "ref_full", ["id"]) == []
     db.execute("grant select on ref_parent to authenticated")
     db.execute("revoke update on ref_parent from authenticated")
     db.execute("set local role authenticated")
-    [key] = referential.foreign_keys(db, "ref_child")
+    [key] = [fk for fk in referential.foreign_keys(db, "ref_child") if fk.columns == ("parent_id",)]
     assert not key.parent_lockable and not key.checkable_set_based, "FOR KEY SHARE needs UPDATE on the parent"
     db.execute("reset role")
 
@@ -173,3 +180,22 @@ def test_parents_hidden_by_row_level_security_are_left_to_the_per_row_check(db, 
         with db.transaction():
             insert_rows(db, "ref_child", CHILD_COLUMNS, _children(1000, 200, "case when g = 1100 then 4242 else 1 end"),
                         200)
+
+
+def test_the_least_privilege_loader_role_loads_with_set_based_checks(fresh_url, bulk_log):
+    from psycopg import conninfo
+
+    from vital_pipelines import config
+    from vital_pipelines.loading.registry import load_workbook
+    from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+    # scripts/setup creates vital_loader (owns nothing, acts through service_role) and grants it the setting.
+    loader_url = conninfo.make_conninfo(fresh_url, user="vital_loader", password="vital_loader")
+    for workbook in ("org_structure.xlsx", "agents.xlsx"):
+        sheets = validate_registry_workbook(config.RAW_DIR / workbook, isolated=False)
+        with connect(loader_url) as conn:
+            assert conn.execute("select current_user").fetchone()[0] == "vital_loader"
+            result = load_workbook(conn, workbook, sheets, source_path=config.RAW_DIR / workbook)
+    assert result.tables["agents"].inserted == 254 and result.foreign_key_checks.startswith("set-based")
+    for table in ("agents", "agent_functions", "agent_departments", "agent_roles"):
+        assert f" {table}: 254 new rows" in bulk_log.text, table

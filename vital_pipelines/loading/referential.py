@@ -9,10 +9,12 @@ catalog and go on guarding every other writer.
 
 The set-based path is taken only where it decides exactly what the per-row checks would: the session may set
 `session_replication_role` (superuser, or PostgreSQL 15's `GRANT SET ON PARAMETER`); the only triggers the insert
-would fire are foreign-key checks, and the table has no rules; no key refers to the table itself (a row could refer
-to another row of the same statement), is deferred, or is a multi-column MATCH FULL key; every foreign-key column
-is inserted or has no default; and the role may read and lock each parent. A parent hidden by row-level security
-(which the per-row check ignores) is left to the per-row check. Otherwise the rows are inserted the ordinary way.
+would fire are foreign-key checks, and the table has no rules; of the keys whose columns are all inserted, none
+refers to the table itself (a row could refer to another row of the same statement), is deferred, or is a
+multi-column MATCH FULL key, and the role may read and lock each parent; a key left out of the insert has no
+defaulted column (and, if MATCH FULL, no column given), so it is null in every new row. A parent hidden by
+row-level security (which the per-row check ignores) is left to the per-row check. Otherwise the rows are inserted
+the ordinary way.
 """
 
 from __future__ import annotations
@@ -98,9 +100,6 @@ def bulk_insert_eligible(conn: psycopg.Connection, table: str, columns: list[str
     else None."""
     if not may_skip_row_triggers(conn):
         return None
-    keys = foreign_keys(conn, table)
-    if not all(fk.checkable_set_based for fk in keys):
-        return None
     other_insert_triggers = conn.execute(
         """
         select count(*) from pg_trigger
@@ -114,10 +113,19 @@ def bulk_insert_eligible(conn: psycopg.Connection, table: str, columns: list[str
     defaulted = {name for name, in conn.execute(
         "select attname::text from pg_attribute where attrelid = %s::regclass and atthasdef and not attisdropped",
         (table,))}
-    if any(c not in columns and c in defaulted for fk in keys for c in fk.columns):
-        return None
-    # A key with a column left out of the insert is null in every new row (no default), so there is nothing to check.
-    return [fk for fk in keys if all(c in columns for c in fk.columns)]
+    checked = []
+    for fk in foreign_keys(conn, table):
+        inserted = [c in columns for c in fk.columns]
+        if all(inserted):
+            if not fk.checkable_set_based:
+                return None
+            checked.append(fk)
+        elif any(c in defaulted for c, given in zip(fk.columns, inserted) if not given):
+            return None  # the default is a reference nobody would check
+        elif fk.match_full and any(inserted):
+            return None  # partly null under MATCH FULL is an error only the per-row check raises
+        # Otherwise the key is null in every new row: nothing to check, whatever its parent.
+    return checked
 
 
 def check_and_lock_references(conn: psycopg.Connection, table: str, keys: list[ForeignKey], columns: list[str],
