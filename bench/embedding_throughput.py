@@ -14,31 +14,18 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from pathlib import Path
-
-import psycopg
-from psycopg import conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vital_pipelines import config  # noqa: E402
-from vital_pipelines.db import apply_schema, connect  # noqa: E402
+from vital_pipelines.db import connect  # noqa: E402
+from vital_pipelines.db.scratch import scratch_database  # noqa: E402
 from vital_pipelines.knowledge.chunking import chunk_blocks  # noqa: E402
 from vital_pipelines.knowledge.documents import discover, extract  # noqa: E402
 from vital_pipelines.knowledge.embedding import Embedder  # noqa: E402
 from vital_pipelines.knowledge.store import sync_documents  # noqa: E402
-
-
-def _database(admin: str, server: dict) -> tuple[str, str]:
-    name = f"vital_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}" template vital_template')
-    url = conninfo.make_conninfo(**{**server, "dbname": name})
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
-    return name, url
 
 
 def main() -> None:
@@ -56,22 +43,16 @@ def main() -> None:
     tokens = sum(embedder.count_tokens(texts))
     embedder.model.encode(texts[:64], batch_size=embedder.batch_size)
 
-    server = conninfo.conninfo_to_dict(config.database_url())
-    admin = conninfo.make_conninfo(**{**server, "dbname": "postgres"})
     bare, stage, whole = [], [], []
     for _ in range(args.repeats):
         started = time.perf_counter()
         embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, convert_to_numpy=True)
         bare.append(time.perf_counter() - started)
-        name, url = _database(admin, server)
-        try:
+        with scratch_database(config.database_url(), "vital_bench", schema_dir=config.SCHEMA_DIR) as url:
             report = sync_documents(lambda: connect(url), documents, embedder)
             assert report.total("embedded") == len(texts), (report.total("embedded"), len(texts))
             stage.append(report.embed_seconds)
             whole.append(report.seconds)
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'drop database "{name}" with (force)')
 
     def rates(seconds: float) -> dict:
         return {"seconds": round(seconds, 2), "chunks_per_s": round(len(texts) / seconds, 1),

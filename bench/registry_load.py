@@ -18,17 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-
-import psycopg
-from psycopg import conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vital_pipelines import config  # noqa: E402
-from vital_pipelines.db import apply_schema, connect  # noqa: E402
+from vital_pipelines.db import connect  # noqa: E402
+from vital_pipelines.db.scratch import scratch_database  # noqa: E402
 from vital_pipelines.loading.registry import load_workbook  # noqa: E402
 from vital_pipelines.spreadsheets.contracts import WORKBOOKS  # noqa: E402
 from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
@@ -37,28 +34,9 @@ from vital_pipelines.spreadsheets.validation import open_sheets, valid_keys, val
 from vital_pipelines.spreadsheets.workbooks import REGISTRY_WORKBOOKS  # noqa: E402
 
 
-
-def _database() -> tuple[str, str]:
-    server = conninfo.conninfo_to_dict(config.database_url())
-    name = f"vital_bench_{uuid.uuid4().hex[:8]}"
-    admin = conninfo.make_conninfo(**{**server, "dbname": "postgres"})
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}" template vital_template')
-    url = conninfo.make_conninfo(**{**server, "dbname": name})
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
-    return url, admin
-
-
-def _drop(url: str, admin: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{conninfo.conninfo_to_dict(url)["dbname"]}" with (force)')
-
-
 def _load_all(validated: dict, raw: Path) -> tuple[float, int]:
     """Load every workbook into a fresh database; (seconds spent in the loads, rows written)."""
-    url, admin = _database()
-    try:
+    with scratch_database(config.database_url(), "vital_bench", schema_dir=config.SCHEMA_DIR) as url:
         seconds, written = 0.0, 0
         for workbook, sheets in validated.items():
             started = time.perf_counter()
@@ -68,8 +46,6 @@ def _load_all(validated: dict, raw: Path) -> tuple[float, int]:
             assert result.rejected == 0, result.failures[:3]
             written += sum(c.inserted for c in result.tables.values())
         return seconds, written
-    finally:
-        _drop(url, admin)
 
 
 def run_scale(scale: int, repeat: int) -> dict:

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import conninfo
 
 from vital_pipelines import config
 from vital_pipelines.db import apply_schema, connect
-
-TEMPLATE_DATABASE = "vital_template"
-
-
-def _with_dbname(url: str, dbname: str) -> str:
-    params = conninfo.conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return conninfo.make_conninfo(**params)
+from vital_pipelines.db.scratch import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -32,20 +23,15 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def make_database(server_url: str) -> Iterator[Callable[[], str]]:
     """Create empty databases (extensions only) that are dropped when the session ends."""
-    admin_url = _with_dbname(server_url, "postgres")
     created: list[str] = []
 
     def make() -> str:
-        name = f"vital_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'create database "{name}" template {TEMPLATE_DATABASE}')
-        created.append(name)
-        return _with_dbname(server_url, name)
+        created.append(create_database(server_url, f"vital_test_{os.getpid()}"))
+        return created[-1]
 
     yield make
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        for name in created:
-            admin.execute(f'drop database if exists "{name}" with (force)')
+    for url in created:
+        drop_database(url)
 
 
 def _with_schema(url: str) -> str:

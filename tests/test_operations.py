@@ -22,6 +22,7 @@ import yaml
 from tests.workbooks import edit_cells
 from vital_pipelines import config
 from vital_pipelines.db import connect
+from vital_pipelines.db.locks import lock_for_transaction, workbook_lock
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.common.schedules import nightly_refresh
 from vital_pipelines.defs.knowledge.partitions import knowledge_documents
@@ -179,7 +180,7 @@ def test_two_loads_of_one_workbook_at_once_serialise_to_the_state_of_one(url):
                       source_path=raw / "org_structure.xlsx")
     sheets = validate_registry_workbook(raw / "personas.xlsx", raw_dir=raw, isolated=False)
     holder = connect(url)
-    holder.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:load:personas.xlsx'))")
+    lock_for_transaction(holder, workbook_lock("personas.xlsx"))
     results, errors = [], []
 
     def load():
@@ -258,7 +259,7 @@ def test_a_killed_run_gives_its_pool_slot_back(url, raw, tmp_path):
     home = tmp_path / "dagster_home"
     env = _cli_env(url, home, VITAL_RAW_DIR=str(raw))
     holder = connect(url)
-    holder.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:load:personas.xlsx'))")
+    lock_for_transaction(holder, workbook_lock("personas.xlsx"))
     worker = subprocess.Popen(["dagster", "asset", "materialize", "--select", "personas", "-m", "vital_pipelines.definitions"],
                               env=env, cwd=config.PROJECT_ROOT, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

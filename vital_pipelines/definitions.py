@@ -5,12 +5,11 @@ from __future__ import annotations
 import dagster as dg
 
 from vital_pipelines import config
-
-KNOWLEDGE_CHUNKS = dg.AssetSelection.assets("knowledge_chunks")
+from vital_pipelines.defs.knowledge.partitions import KNOWLEDGE_CHUNKS, UNPARTITIONED_ASSETS
 
 refresh_everything = dg.define_asset_job(
     "refresh_everything",
-    selection=dg.AssetSelection.all() - KNOWLEDGE_CHUNKS,
+    selection=UNPARTITIONED_ASSETS,
     description="Materialise every unpartitioned asset: schema, registries from raw/, the knowledge document "
                 "registry and agent profile vectors. Knowledge chunks follow per document partition.",
 )

@@ -102,3 +102,12 @@ def require_extensions(conn: psycopg.Connection, names: Iterable[str] = REQUIRED
             f"The PostgreSQL server lacks the extension(s) {', '.join(missing)} that the schema needs: {hint}, "
             f"or on Supabase enable them under Database › Extensions."
         )
+
+
+def use_vector_types(conn: psycopg.Connection) -> None:
+    """Let this connection send and receive pgvector values; registered once per connection (pgvector's
+    registration runs four catalog queries each time)."""
+    if conn.adapters.types.get("vector") is None:
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psycopg
 
+from vital_pipelines.db.locks import lock_for_transaction
+
 WIPE_FILE = "00_WIPE_DATABASE.sql"
 _PHASE_FILE = re.compile(r"^\d{2}_[A-Za-z0-9_]+\.sql$")
 _LOCK_KEY = "vital_pipelines:schema"
@@ -67,7 +69,7 @@ def apply_schema(conn: psycopg.Connection, schema_dir: Path, *, rebuild: bool = 
     """Apply every phase file that is new, in one transaction; see the module docstring for changed files."""
     files = phase_files(schema_dir)
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_LOCK_KEY,))
+        lock_for_transaction(conn, _LOCK_KEY)
         conn.execute(_CREATE_LEDGER)
         ledger = dict(conn.execute("select filename, checksum from public.schema_migrations").fetchall())
         sums = {p.name: checksum(p) for p in files}

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
+from vital_pipelines.db.connection import use_vector_types
+from vital_pipelines.db.locks import lock_for_transaction, workbook_lock
 from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
 
 
@@ -38,13 +40,12 @@ def profile_sha256(text: str, model: ModelInfo) -> str:
 
 def embed_agent_profiles(conn: psycopg.Connection, embedder: Embedder) -> ProfileSync:
     """Embed the profiles of live agents whose text or model changed, in one transaction."""
-    import time
-
     started = time.perf_counter()
-    register_vector(conn)
+    use_vector_types(conn)
     model = embedder.info
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:load:agents.xlsx'))")
+        # The agents' own load rewrites the profile text: one at a time.
+        lock_for_transaction(conn, workbook_lock("agents.xlsx"))
         rows = conn.execute(
             "select id, name, tagline, description, domain_expertise::text, capabilities, specializations, "
             "therapeutic_areas, profile_sha256, embedding_model from agents where deleted_at is null order by id"

@@ -93,6 +93,11 @@ def _paragraphs(text: str) -> list[str]:
     return [" ".join(p.split()) for p in re.split(r"\n\s*\n", clean_text(text)) if p.strip()]
 
 
+def _enter_heading(path: list[tuple[int, str]], level: int, title: str) -> None:
+    """A heading closes every open heading at its level or deeper, then opens itself."""
+    path[:] = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
+
+
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
@@ -115,7 +120,7 @@ def _markdown_blocks(body: str) -> list[Block]:
         if heading:
             flush()
             level = len(heading.group(1))
-            path[:] = [(lvl, title) for lvl, title in path if lvl < level] + [(level, heading.group(2).strip())]
+            _enter_heading(path, level, heading.group(2).strip())
         elif re.match(r"^\s*([-*+]|\d+[.)])\s+", line) and buffer and buffer[-1].strip():
             buffer.append("\n" + line)
         else:
@@ -213,7 +218,7 @@ def _lines_to_blocks(lines: list[str], heading_levels: dict[str, int]) -> list[B
         level = heading_levels.get(line)
         if level is not None:
             flush()
-            path[:] = [(lvl, t) for lvl, t in path if lvl < level] + [(level, line)]
+            _enter_heading(path, level, line)
             continue
         paragraph.append(line)
         if line.endswith((".", ":", "?", "!")) and len(line) < 0.8 * width:
@@ -253,7 +258,7 @@ def _docx_blocks(path: Path) -> tuple[dict, list[Block]]:
         match = re.match(r"Heading (\d)", style)
         if match or style == "Title":
             level = int(match.group(1)) if match else 1
-            path_[:] = [(lvl, t) for lvl, t in path_ if lvl < level] + [(level, text)]
+            _enter_heading(path_, level, text)
         else:
             blocks.append(Block(tuple(t for _, t in path_), text))
     properties = document.core_properties
@@ -261,8 +266,9 @@ def _docx_blocks(path: Path) -> tuple[dict, list[Block]]:
     return meta, blocks
 
 
-def extract(path: Path, slug: str) -> Document:
-    """Read one document into clean blocks; raises `ExtractionError` when it cannot be read."""
+def extract(path: Path, slug: str, *, sha256: str | None = None) -> Document:
+    """Read one document into clean blocks; raises `ExtractionError` when it cannot be read. `sha256`: the file's
+    hash when the caller has already computed it."""
     source_type = SOURCE_TYPES.get(path.suffix.lower())
     if source_type is None:
         raise ExtractionError(path, f"unsupported file type {path.suffix!r} (supported: {', '.join(sorted(SOURCE_TYPES))})")
@@ -284,7 +290,7 @@ def extract(path: Path, slug: str) -> Document:
     front = {k: (str(v) if k in FRONT_MATTER_FIELDS else v) for k, v in meta.items()}
     front["title"] = title
     return Document(slug=slug, path=path, source_type=source_type, title=title, front_matter=_jsonable(front),
-                    blocks=blocks, file_sha256=file_sha256(path), byte_size=size)
+                    blocks=blocks, file_sha256=sha256 or file_sha256(path), byte_size=size)
 
 
 def _first_heading(blocks: list[Block]) -> str | None:

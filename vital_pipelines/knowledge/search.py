@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 
+from vital_pipelines.db.connection import use_vector_types
 from vital_pipelines.knowledge.embedding import Embedder
 
 
@@ -33,7 +33,7 @@ def embed_query(embedder: Embedder, query: str) -> np.ndarray:
 
 
 def search_chunks(conn: psycopg.Connection, vector: np.ndarray, model_name: str, *, limit: int = 5) -> list[ChunkHit]:
-    register_vector(conn)
+    use_vector_types(conn)
     rows = conn.execute(
         "select s.slug, s.title, c.heading_path, c.content, 1 - (c.embedding <=> %(q)s) "
         "from knowledge_chunks c join knowledge_sources s on s.id = c.source_id "
@@ -44,7 +44,7 @@ def search_chunks(conn: psycopg.Connection, vector: np.ndarray, model_name: str,
 
 
 def search_agents(conn: psycopg.Connection, vector: np.ndarray, model_name: str, *, limit: int = 3) -> list[AgentHit]:
-    register_vector(conn)
+    use_vector_types(conn)
     rows = conn.execute(
         "select slug, name, tagline, 1 - (profile_embedding <=> %(q)s) from agents "
         "where deleted_at is null and embedding_model = %(model)s order by profile_embedding <=> %(q)s limit %(limit)s",

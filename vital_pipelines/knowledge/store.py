@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from vital_pipelines import config
+from vital_pipelines.db.connection import use_vector_types
+from vital_pipelines.db.locks import VECTOR_DIMENSION_LOCK, knowledge_document_lock, lock_for_transaction
 from vital_pipelines.enums import VISIBILITY_LEVEL
 from vital_pipelines.files import file_sha256
 from vital_pipelines.knowledge.chunking import CHUNKER_VERSION, Chunk, chunk_blocks
@@ -147,12 +149,13 @@ def _current_chunk_count(conn, slug: str, file_sha: str, model: ModelInfo) -> in
 def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, str], force: bool,
           reembed: bool) -> _Plan | DocumentResult:
     model = embedder.info
-    if not (force or reembed) and path.is_file():
-        kept = _current_chunk_count(conn, slug, file_sha256(path), model)
+    sha = file_sha256(path) if path.is_file() else None
+    if not (force or reembed) and sha is not None:
+        kept = _current_chunk_count(conn, slug, sha, model)
         if kept is not None:
             return DocumentResult(slug, "unchanged", kept=kept, path=str(path))
     try:
-        document = extract(path, slug)
+        document = extract(path, slug, sha256=sha)
         tenant_id, solution_id = _resolve(conn, document, tenants)
     except ExtractionError as error:
         return DocumentResult(slug, "failed", error=error.reason, path=str(path))
@@ -193,7 +196,7 @@ def _write(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> None:
     # Without front matter, the platform's documents are shared with everyone; a tenant's stay with that tenant.
     visibility = str(front.get("visibility") or ("public" if plan.platform_owned else "tenant")).strip().lower()
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"vital_pipelines:knowledge:{document.slug}",))
+        lock_for_transaction(conn, knowledge_document_lock(document.slug))
         # A document whose tenant changed leaves its old row behind: remove it with its chunks.
         conn.execute("delete from knowledge_sources where slug = %s and tenant_id <> %s", (document.slug, plan.tenant_id))
         conn.execute(
@@ -239,8 +242,6 @@ def _copy_chunks(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> Non
 
 
 def _relative(path: Path) -> str:
-    from vital_pipelines import config
-
     try:
         return path.resolve().relative_to(config.PROJECT_ROOT).as_posix()
     except ValueError:
@@ -262,9 +263,9 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
     started = time.perf_counter()
     report = SyncReport(model=embedder.info)
     with connect() as conn:
-        register_vector(conn)
+        use_vector_types(conn)
         with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(hashtext('vital_pipelines:knowledge:dimension'))")
+            lock_for_transaction(conn, VECTOR_DIMENSION_LOCK)
             ensure_vector_dimension(conn, embedder.info.dimension)
         tenants = tenant_ids_by_slug(conn)
         plans: list[_Plan] = []
@@ -279,7 +280,9 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
                         on_progress(f"{path}: {outcome.error}")
             else:
                 plans.append(outcome)
-        pending = [(plan, n) for plan in plans for n in plan.added if n not in plan.vectors]
+        # Chunks with no stored vector to reuse, per plan; all of them embedded in one batched pass.
+        fresh = {id(plan): [n for n in plan.added if n not in plan.vectors] for plan in plans}
+        pending = [(plan, n) for plan in plans for n in fresh[id(plan)]]
         embed_started = time.perf_counter()
         vectors = embedder.encode([plan.chunks[n].embed_text for plan, n in pending])
         report.embed_seconds = time.perf_counter() - embed_started
@@ -287,10 +290,10 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
             plan.vectors[n] = vector
         for plan in plans:
             _write(conn, plan, embedder.info)
-            fresh = [n for plan_, n in pending if plan_ is plan]
+            embedded = fresh[id(plan)]
             report.documents.append(DocumentResult(
                 plan.document.slug, "synced", added=len(plan.added), kept=plan.kept, removed=len(plan.removed_ids),
-                embedded=len(fresh), tokens_embedded=sum(plan.chunks[n].token_count for n in fresh),
+                embedded=len(embedded), tokens_embedded=sum(plan.chunks[n].token_count for n in embedded),
                 path=str(plan.document.path)))
     report.seconds = time.perf_counter() - started
     return report

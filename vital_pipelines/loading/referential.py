@@ -145,12 +145,9 @@ def check_and_lock_references(conn: psycopg.Connection, table: str, keys: list[F
     for i, fk in enumerate(keys):
         refs, locked = ident(f"refs_{i}"), ident(f"locked_{i}")
         parts.append(sql.SQL("{refs} as materialized (select distinct {cols} from n where {not_null})").format(
-            refs=refs, cols=sql.SQL(", ").join(map(ident, fk.columns)),
-            not_null=sql.SQL(" and ").join(sql.SQL("{} is not null").format(ident(c)) for c in fk.columns)))
+            refs=refs, cols=sql.SQL(", ").join(map(ident, fk.columns)), not_null=_not_null(fk, "n")))
         parts.append(sql.SQL("{locked} as (select 1 from {parent} p join {refs} r on {joined} for key share of p)").format(
-            locked=locked, parent=ident(*fk.parent), refs=refs,
-            joined=sql.SQL(" and ").join(sql.SQL("p.{} = r.{}").format(ident(p), ident(c))
-                                         for c, p in zip(fk.columns, fk.parent_columns))))
+            locked=locked, parent=ident(*fk.parent), refs=refs, joined=_matches_parent(fk, "r")))
         counts += [sql.SQL("(select count(*) from {})").format(refs), sql.SQL("(select count(*) from {})").format(locked)]
     found = conn.execute(sql.SQL("with {} select {}").format(sql.SQL(", ").join(parts), sql.SQL(", ").join(counts)),
                          params).fetchone()
@@ -167,6 +164,19 @@ def _named(rows: sql.Composable, columns: list[str]) -> sql.Composable:
     return sql.SQL("({}) as n ({})").format(rows, sql.SQL(", ").join(map(sql.Identifier, columns)))
 
 
+def _not_null(fk: ForeignKey, alias: str) -> sql.Composable:
+    """MATCH SIMPLE: a row with any of the key's columns null refers to nothing."""
+    return sql.SQL(" and ").join(sql.SQL("{}.{} is not null").format(sql.Identifier(alias), sql.Identifier(c))
+                                 for c in fk.columns)
+
+
+def _matches_parent(fk: ForeignKey, alias: str) -> sql.Composable:
+    """The parent row `p` that the key's columns of row `alias` refer to."""
+    return sql.SQL(" and ").join(sql.SQL("p.{} = {}.{}").format(sql.Identifier(p), sql.Identifier(alias),
+                                                                sql.Identifier(c))
+                                 for c, p in zip(fk.columns, fk.parent_columns))
+
+
 def _describe_missing(conn: psycopg.Connection, table: str, fk: ForeignKey, named_rows: sql.Composable,
                       params: dict | None, count: int) -> str:
     ident = sql.Identifier
@@ -174,10 +184,8 @@ def _describe_missing(conn: psycopg.Connection, table: str, fk: ForeignKey, name
         "select distinct {cols} from {rows} where {not_null} "
         "and not exists (select 1 from {parent} p where {match}) limit {limit}"
     ).format(cols=sql.SQL(", ").join(sql.SQL("n.{}").format(ident(c)) for c in fk.columns), rows=named_rows,
-             not_null=sql.SQL(" and ").join(sql.SQL("n.{} is not null").format(ident(c)) for c in fk.columns),
-             parent=ident(*fk.parent), limit=sql.Literal(SAMPLE),
-             match=sql.SQL(" and ").join(sql.SQL("p.{} = n.{}").format(ident(p), ident(c))
-                                         for c, p in zip(fk.columns, fk.parent_columns))), params).fetchall()
+             not_null=_not_null(fk, "n"), parent=ident(*fk.parent), limit=sql.Literal(SAMPLE),
+             match=_matches_parent(fk, "n")), params).fetchall()
     examples = ", ".join(str(row[0]) if len(row) == 1 else str(tuple(map(str, row))) for row in sample)
     return (f"{table}: {count} distinct value(s) of ({', '.join(fk.columns)}) refer to no row of "
             f"{'.'.join(fk.parent)} (constraint {fk.name}); for example {examples}")

@@ -14,6 +14,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from vital_pipelines.db.locks import lock_for_transaction, workbook_lock
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.referential import foreign_key_checks
@@ -402,7 +403,7 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
     failures = [f for result in sheets.values() for f in result.failures]
     tune_for_bulk_load(conn)
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"vital_pipelines:load:{workbook}",))
+        lock_for_transaction(conn, workbook_lock(workbook))
         tenants = tenant_ids_by_slug(conn)
         if policy == "strict" and failures:
             raise ContractViolation(failures)

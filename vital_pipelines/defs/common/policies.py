@@ -8,20 +8,20 @@ import dagster as dg
 
 from vital_pipelines.db import DatabaseUnavailable
 from vital_pipelines.db.transient import is_transient
+from vital_pipelines.defs.common.resources import PostgresResource
 
 MAX_TRANSIENT_RETRIES = 4
-BACKOFF_BASE_SECONDS = 2.0
 
 
 @contextmanager
-def database_errors(context: dg.AssetExecutionContext, *, backoff_base_seconds: float = BACKOFF_BASE_SECONDS) -> Iterator[None]:
-    """Transient database failures become a retry after 2, 4, 8, 16 s (then a plain failure); an unusable database
-    fails the step at once."""
+def database_errors(context: dg.AssetExecutionContext, postgres: PostgresResource) -> Iterator[None]:
+    """Transient database failures become a retry after 2, 4, 8, 16 s (`postgres.retry_backoff_seconds`, doubling;
+    then a plain failure); an unusable database fails the step at once."""
     try:
         yield
     except Exception as error:
         if is_transient(error) and context.retry_number < MAX_TRANSIENT_RETRIES:
-            wait = backoff_base_seconds * 2 ** context.retry_number
+            wait = postgres.retry_backoff_seconds * 2 ** context.retry_number
             context.log.warning("transient database failure (%s); retrying in %.0f s", _first_line(error), wait)
             raise dg.RetryRequested(max_retries=MAX_TRANSIENT_RETRIES, seconds_to_wait=wait) from error
         if isinstance(error, DatabaseUnavailable):

@@ -2,9 +2,7 @@
 
 import dagster as dg
 
-from vital_pipelines.defs.knowledge.partitions import document_range, range_tags
-
-EVERYTHING_BUT_CHUNKS = dg.AssetSelection.all() - dg.AssetSelection.assets("knowledge_chunks")
+from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS, document_range, range_tags
 
 
 @dg.schedule(cron_schedule="0 2 * * *", execution_timezone="UTC", target=dg.AssetSelection.all(),
@@ -15,7 +13,7 @@ def nightly_refresh(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
     graph = context.repository_def.asset_graph
     yield dg.RunRequest(run_key=f"nightly:{day}:registry",
-                        asset_selection=sorted(EVERYTHING_BUT_CHUNKS.resolve(graph), key=lambda k: k.to_user_string()),
+                        asset_selection=sorted(UNPARTITIONED_ASSETS.resolve(graph), key=lambda k: k.to_user_string()),
                         tags={"vital/trigger": "nightly"})
     bounds = document_range(context.instance)
     if bounds:

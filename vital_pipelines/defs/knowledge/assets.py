@@ -22,6 +22,14 @@ class KnowledgeSyncConfig(dg.Config):
     """Embed every chunk again, reusing nothing (e.g. after replacing the model's weights under the same name)."""
 
 
+def _loaded(embedding_model: EmbeddingModel):
+    """The model, or a failure that says why it cannot be loaded (retrying would not help)."""
+    try:
+        return embedding_model.embedder
+    except ModelUnavailable as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+
+
 def register_document_partitions(instance: dg.DagsterInstance, present: list[str]) -> tuple[list[str], list[str]]:
     """Make the `knowledge_documents` partitions exactly the present documents; returns (added, removed)."""
     existing = set(instance.get_dynamic_partitions(knowledge_documents.name))
@@ -41,7 +49,7 @@ def knowledge_sources(context: dg.AssetExecutionContext, postgres: PostgresResou
                       knowledge_source: KnowledgeSource) -> dg.MaterializeResult:
     documents = knowledge_source.documents()
     added, dropped = register_document_partitions(context.instance, list(documents))
-    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds), postgres.get_connection() as conn:
+    with database_errors(context, postgres), postgres.get_connection() as conn:
         removed = remove_documents(conn, documents)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(documents),
@@ -90,11 +98,8 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
     keys = list(context.partition_keys)
     wanted = {key: available[key] for key in keys if key in available}
     vanished = [key for key in keys if key not in available]
-    try:
-        embedder = embedding_model.embedder
-    except ModelUnavailable as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
-    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds):
+    embedder = _loaded(embedding_model)
+    with database_errors(context, postgres):
         report = sync_documents(postgres.get_connection, wanted, embedder, force=config.force, reembed=config.reembed,
                                 on_progress=context.log.warning)
         if vanished:
@@ -121,11 +126,8 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
                       "agents.profile_embedding; only changed profiles are re-embedded.")
 def agent_profile_embeddings(context: dg.AssetExecutionContext, postgres: PostgresResource,
                              embedding_model: EmbeddingModel) -> dg.MaterializeResult:
-    try:
-        embedder = embedding_model.embedder
-    except ModelUnavailable as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
-    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds), postgres.get_connection() as conn:
+    embedder = _loaded(embedding_model)
+    with database_errors(context, postgres), postgres.get_connection() as conn:
         result = embed_agent_profiles(conn, embedder)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.embedded + result.unchanged,

@@ -1,8 +1,11 @@
-"""One dynamic partition per knowledge document, keyed by the document's slug."""
+"""One dynamic partition per knowledge document, keyed by the document's slug; and the asset selections that
+split the partitioned knowledge chunks from everything else (jobs, the schedule and the sensors launch them apart)."""
 
 import dagster as dg
 
 knowledge_documents = dg.DynamicPartitionsDefinition(name="knowledge_documents")
+KNOWLEDGE_CHUNKS = dg.AssetSelection.assets("knowledge_chunks")
+UNPARTITIONED_ASSETS = dg.AssetSelection.all() - KNOWLEDGE_CHUNKS
 
 
 def range_tags(first: str, last: str) -> dict[str, str]:

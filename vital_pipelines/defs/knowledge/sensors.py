@@ -17,7 +17,8 @@ from vital_pipelines.files import file_sha256
 def knowledge_documents_changed(context: dg.SensorEvaluationContext, knowledge_source: KnowledgeSource):
     seen = json.loads(context.cursor) if context.cursor else {}
     current = {slug: file_sha256(path) for slug, path in knowledge_source.documents().items()}
-    registered = set(context.instance.get_dynamic_partitions(knowledge_documents.name))
+    partitions = context.instance.get_dynamic_partitions(knowledge_documents.name)
+    registered = set(partitions)
     added = sorted(set(current) - registered)
     removed = sorted(registered - set(current))
     changed = sorted(slug for slug, sha in current.items() if seen.get(slug) != sha)
@@ -31,8 +32,7 @@ def knowledge_documents_changed(context: dg.SensorEvaluationContext, knowledge_s
                                       tags={"vital/trigger": f"assets/knowledge/{slug}"}))
     elif changed:
         # One run over every partition loads the model once; unchanged documents are skipped by their hash.
-        ordered = [key for key in context.instance.get_dynamic_partitions(knowledge_documents.name)
-                   if key not in removed] + added
+        ordered = [key for key in partitions if key not in removed] + added
         requests.append(dg.RunRequest(
             run_key=f"documents:{hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:16]}",
             asset_selection=[dg.AssetKey("knowledge_chunks")],

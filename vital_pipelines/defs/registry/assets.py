@@ -64,7 +64,7 @@ def _annotate(source: RegistrySource, workbook: str, failures: list[Failure]) ->
 def _load(context, workbook: str, config: RegistryLoadConfig, postgres: PostgresResource,
           source: RegistrySource) -> LoadResult:
     path = source.workbook(workbook)
-    with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds):
+    with database_errors(context, postgres):
         return _validate_and_load(context, workbook, path, config, postgres, source)
 
 

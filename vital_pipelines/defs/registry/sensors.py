@@ -5,6 +5,7 @@ import json
 
 import dagster as dg
 
+from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.files import file_sha256
 
@@ -15,7 +16,6 @@ WORKBOOK_ASSETS = {
     "jtbds.xlsx": ["jobs_to_be_done"],
     "solution_industry_matrix.xlsx": ["solution_industry_matrix"],
 }
-UNPARTITIONED_DOWNSTREAM = dg.AssetSelection.all() - dg.AssetSelection.assets("knowledge_chunks")
 
 
 def changed_workbooks(source: RegistrySource, cursor: str | None) -> tuple[dict[str, str], list[str]]:
@@ -25,7 +25,7 @@ def changed_workbooks(source: RegistrySource, cursor: str | None) -> tuple[dict[
     return current, sorted(name for name, sha in current.items() if seen.get(name) != sha)
 
 
-@dg.sensor(target=UNPARTITIONED_DOWNSTREAM, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.sensor(target=UNPARTITIONED_ASSETS, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Reloads a registry workbook, and what depends on it, when its content changes.")
 def raw_workbooks_changed(context: dg.SensorEvaluationContext, registry_source: RegistrySource):
     current, changed = changed_workbooks(registry_source, context.cursor)
@@ -33,7 +33,7 @@ def raw_workbooks_changed(context: dg.SensorEvaluationContext, registry_source: 
         return dg.SkipReason("no workbook in raw/ changed")
     # One run for everything that changed in this tick: assets shared downstream are materialised once.
     readers = [key for name in changed for key in WORKBOOK_ASSETS[name]]
-    selection = dg.AssetSelection.assets(*readers).downstream() & UNPARTITIONED_DOWNSTREAM
+    selection = dg.AssetSelection.assets(*readers).downstream() & UNPARTITIONED_ASSETS
     keys = sorted(selection.resolve(context.repository_def.asset_graph), key=lambda key: key.to_user_string())
     request = dg.RunRequest(run_key=";".join(f"{name}:{current[name]}" for name in changed), asset_selection=keys,
                             tags={"vital/trigger": ", ".join(f"raw/{name}" for name in changed)})

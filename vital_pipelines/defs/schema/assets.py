@@ -22,7 +22,7 @@ class SchemaConfig(dg.Config):
 )
 def database_schema(context: dg.AssetExecutionContext, config: SchemaConfig, postgres: PostgresResource) -> dg.MaterializeResult:
     try:
-        with database_errors(context, backoff_base_seconds=postgres.retry_backoff_seconds), \
+        with database_errors(context, postgres), \
                 postgres.get_connection() as conn:
             require_extensions(conn)
             result = apply_schema(conn, _schema_dir(), rebuild=config.rebuild)

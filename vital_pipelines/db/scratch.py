@@ -1,0 +1,50 @@
+"""Throw-away databases for tests and benchmarks: cloned from the `vital_template` database that scripts/setup
+creates (extensions already in place), optionally with the schema applied, and dropped afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import conninfo
+
+from vital_pipelines.db.connection import connect
+from vital_pipelines.db.migrations import apply_schema
+
+TEMPLATE_DATABASE = "vital_template"
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    return conninfo.make_conninfo(**{**conninfo.conninfo_to_dict(url), "dbname": dbname})
+
+
+def create_database(server_url: str, prefix: str, *, schema_dir: Path | None = None) -> str:
+    """A new database on `server_url`'s server named `<prefix>_<random>`; its URL. With `schema_dir`, the schema's
+    phase files are applied to it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_with_dbname(server_url, "postgres"), autocommit=True) as admin:
+        admin.execute(f'create database "{name}" template {TEMPLATE_DATABASE}')
+    url = _with_dbname(server_url, name)
+    if schema_dir is not None:
+        with connect(url) as conn:
+            apply_schema(conn, schema_dir)
+    return url
+
+
+def drop_database(url: str) -> None:
+    name = conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(_with_dbname(url, "postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str, *, schema_dir: Path | None = None) -> Iterator[str]:
+    """`create_database`, dropped again when the block ends."""
+    url = create_database(server_url, prefix, schema_dir=schema_dir)
+    try:
+        yield url
+    finally:
+        drop_database(url)
