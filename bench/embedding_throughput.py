@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
-from vital_pipelines.db.scratch import scratch_database  # noqa: E402
+from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
 from vital_pipelines.knowledge.chunking import chunk_blocks  # noqa: E402
 from vital_pipelines.knowledge.documents import discover, extract  # noqa: E402
 from vital_pipelines.knowledge.embedding import Embedder  # noqa: E402
@@ -48,8 +48,8 @@ def main() -> None:
         started = time.perf_counter()
         embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, convert_to_numpy=True)
         bare.append(time.perf_counter() - started)
-        with scratch_database(config.database_url(), "vital_bench", schema_dir=config.SCHEMA_DIR) as url:
-            report = sync_documents(lambda: connect(url), documents, embedder)
+        with scratch_database(config.owner_database_url(), "vital_bench", schema_dir=config.SCHEMA_DIR) as url:
+            report = sync_documents(lambda: connect(loader_url(url)), documents, embedder)
             assert report.total("embedded") == len(texts), (report.total("embedded"), len(texts))
             stage.append(report.embed_seconds)
             whole.append(report.seconds)

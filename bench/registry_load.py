@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
-from vital_pipelines.db.scratch import scratch_database  # noqa: E402
+from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
 from vital_pipelines.loading.registry import load_workbook  # noqa: E402
 from vital_pipelines.spreadsheets.contracts import WORKBOOKS  # noqa: E402
 from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
@@ -36,11 +36,11 @@ from vital_pipelines.spreadsheets.workbooks import REGISTRY_WORKBOOKS  # noqa: E
 
 def _load_all(validated: dict, raw: Path) -> tuple[float, int]:
     """Load every workbook into a fresh database; (seconds spent in the loads, rows written)."""
-    with scratch_database(config.database_url(), "vital_bench", schema_dir=config.SCHEMA_DIR) as url:
+    with scratch_database(config.owner_database_url(), "vital_bench", schema_dir=config.SCHEMA_DIR) as url:
         seconds, written = 0.0, 0
         for workbook, sheets in validated.items():
             started = time.perf_counter()
-            with connect(url) as conn:
+            with connect(loader_url(url)) as conn:
                 result = load_workbook(conn, workbook, sheets, source_path=raw / workbook)
             seconds += time.perf_counter() - started
             assert result.rejected == 0, result.failures[:3]

@@ -31,6 +31,8 @@ drop function if exists
     is_tenant_member_or_ancestor_admin(uuid), rollup_tenant_usage(date), rollup_subscription_usage(date)
     cascade;
 
+drop schema if exists private cascade;
+
 drop type if exists
     agent_status, agent_type, validation_status, domain_expertise, data_classification,
     functional_area_type, job_category_type, frequency_type, complexity_type, decision_type,

@@ -16,8 +16,9 @@ from vital_pipelines.db.scratch import create_database, drop_database
 
 @pytest.fixture(scope="session")
 def server_url() -> str:
-    """The server the tests create databases on: TEST_DATABASE_URL, else the pipeline's own server."""
-    return os.environ.get("TEST_DATABASE_URL") or config.database_url()
+    """The server the tests create databases on, as the schema's owner: TEST_DATABASE_URL, else the pipeline's own
+    server."""
+    return os.environ.get("TEST_DATABASE_URL") or config.owner_database_url()
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def test_missing_extension_is_explained(schema_url):
 def test_cli_prints_one_sentence_not_a_traceback():
     result = subprocess.run(
         [sys.executable, "-m", "vital_pipelines.cli", "schema"],
-        env={"DATABASE_URL": "postgresql://vital@localhost:1/vital", "PATH": ""},
+        env={"DATABASE_OWNER_URL": "postgresql://vital@localhost:1/vital", "PATH": ""},
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2

@@ -18,17 +18,17 @@ def test_definitions_load_with_the_main_job():
 
 
 def test_schema_asset_applies_then_does_nothing(make_database):
-    resources = {"postgres": PostgresResource(database_url=make_database())}
+    resources = {"schema_owner": PostgresResource(database_url=make_database(), role="owner")}
     first = dg.materialize([database_schema], resources=resources)
     second = dg.materialize([database_schema], resources=resources)
     meta = [r.asset_materializations_for_node("database_schema")[0].metadata for r in (first, second)]
-    assert (meta[0]["applied"].value, meta[0]["unchanged"].value) == (21, 0)
-    assert (meta[1]["applied"].value, meta[1]["unchanged"].value) == (0, 21)
+    assert (meta[0]["applied"].value, meta[0]["unchanged"].value) == (22, 0)
+    assert (meta[1]["applied"].value, meta[1]["unchanged"].value) == (0, 22)
 
 
 def test_schema_asset_retries_a_refused_connection_then_fails_with_the_plain_reason(server_url):
-    resources = {"postgres": PostgresResource(database_url="postgresql://vital@localhost:1/vital",
-                                              retry_backoff_seconds=0.05)}
+    resources = {"schema_owner": PostgresResource(database_url="postgresql://vital@localhost:1/vital", role="owner",
+                                                  retry_backoff_seconds=0.05)}
     result = dg.materialize([database_schema], resources=resources, raise_on_error=False)
     assert not result.success
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]

@@ -20,13 +20,14 @@ from vital_pipelines.defs.schema.assets import database_schema
 from vital_pipelines.loading.registry import ContractViolation, load_workbook
 from vital_pipelines.loading.upsert import DeletionGuardError
 from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+from vital_pipelines.db.scratch import loader_url
 
 REGISTRY = [database_schema, registry_assets.org_structure, registry_assets.personas, registry_assets.agents,
             registry_assets.jobs_to_be_done, registry_assets.solution_industry_matrix]
 
 
 def _materialize(url: str, raw: Path, tmp_path: Path, policy: str = "quarantine", selection=None):
-    resources = {"postgres": PostgresResource(database_url=url),
+    resources = {"postgres": PostgresResource(database_url=loader_url(url)),
                  "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"))}
     ops = selection or ("org_structure", "personas", "agents", "jobs_to_be_done", "solution_industry_matrix")
     run_config = {"ops": {op: {"config": {"policy": policy}} for op in ops}}

@@ -19,6 +19,7 @@ from vital_pipelines.defs.schema.assets import database_schema
 from vital_pipelines.knowledge.documents import discover
 from vital_pipelines.knowledge.evaluation import evaluate, load_questions
 from vital_pipelines.knowledge.store import ensure_vector_dimension, remove_documents, sync_documents
+from vital_pipelines.db.scratch import loader_url
 
 SECTIONS = {
     "Intake": "Cases arrive from spontaneous reports, studies and the literature. Each is logged on receipt.",
@@ -182,7 +183,7 @@ def test_the_evaluation_set_finds_the_right_document(url, embedder):
 
 def test_dagster_assets_register_partitions_embed_and_report(url, corpus):
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"postgres": PostgresResource(database_url=url), "embedding_model": EmbeddingModel(),
+    resources = {"postgres": PostgresResource(database_url=loader_url(url)), "embedding_model": EmbeddingModel(),
                  "knowledge_source": KnowledgeSource(knowledge_dir=str(corpus))}
     registry = dg.materialize([database_schema, knowledge_assets.knowledge_sources], resources=resources,
                               instance=instance)
@@ -243,7 +244,7 @@ def test_search_cli_prints_document_heading_and_agents(url, corpus, embedder, mo
     from vital_pipelines import cli
 
     _sync(url, corpus, embedder)
-    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATABASE_URL", loader_url(url))
     assert cli.main(["search", "who reviews causality before a case is submitted?", "--limit", "2"]) == 0
     out = capsys.readouterr().out
     assert "1. Case processing › Review  [case-processing-md" in out

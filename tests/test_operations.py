@@ -34,6 +34,7 @@ from vital_pipelines.defs.registry.sensors import raw_workbooks_changed
 from vital_pipelines.definitions import defs
 from vital_pipelines.loading.registry import load_workbook
 from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+from vital_pipelines.db.scratch import loader_url
 
 REPOSITORY = defs().get_repository_def()
 
@@ -134,7 +135,7 @@ def _selections_of(request) -> list[str]:
 
 
 def _registry_resources(url: str, raw: Path, tmp_path: Path, **postgres) -> dict:
-    return {"postgres": PostgresResource(database_url=url, **postgres),
+    return {"postgres": PostgresResource(database_url=loader_url(url), **postgres),
             "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
                                               isolated_reader=False)}
 
@@ -216,7 +217,7 @@ def test_two_loads_of_one_workbook_at_once_serialise_to_the_state_of_one(url):
 def _cli_env(url: str, home: Path, **extra: str) -> dict:
     home.mkdir(exist_ok=True)
     shutil.copy(config.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DATABASE_URL": url, "DAGSTER_HOME": str(home), "HF_HUB_OFFLINE": "1", **extra}
+    env = {**os.environ, "DATABASE_URL": loader_url(url), "DATABASE_OWNER_URL": url, "DAGSTER_HOME": str(home), "HF_HUB_OFFLINE": "1", **extra}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     return env
 

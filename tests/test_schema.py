@@ -91,15 +91,20 @@ def test_seed_indexes_exist(db):
     assert method == "gist"
 
 
-def test_security_definer_functions_pin_search_path(db):
-    unpinned = db.execute("""
-        select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-        where n.nspname = 'public' and p.prosecdef
-          and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%%')
+def test_security_definer_functions_are_private_with_an_empty_search_path(db):
+    definers = db.execute("""
+        select n.nspname, p.proname, p.prorettype = 'trigger'::regtype, coalesce(p.proconfig, '{}'),
+               has_function_privilege('anon', p.oid, 'EXECUTE'), has_function_privilege('public', p.oid, 'EXECUTE')
+        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
     """).fetchall()
-    definers = db.execute("select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-                          "where n.nspname = 'public' and p.prosecdef").fetchone()[0]
-    assert definers >= 4 and unpinned == []
+    assert len(definers) >= 8
+    for schema, name, is_trigger, settings, anon, public in definers:
+        assert "search_path=\"\"" in settings, f"{schema}.{name} runs with {settings}"
+        assert schema == "private" or is_trigger, f"{schema}.{name} is a definer function the API exposes"
+        assert not anon and not public, f"{schema}.{name} is executable by anon or PUBLIC"
+    exposed = db.execute("select has_schema_privilege('anon', 'private', 'USAGE')").fetchone()[0]
+    assert not exposed
 
 
 def test_seed_rows(db):

@@ -19,6 +19,7 @@ import requests
 from tests.workbooks import edit_cells
 from vital_pipelines import config
 from vital_pipelines.definitions import defs
+from vital_pipelines.db.scratch import loader_url
 
 ARTIFACTS = config.PROJECT_ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -54,7 +55,7 @@ def webserver(tmp_path_factory, make_database):
     url = make_database()
     with connect(url) as conn:
         apply_schema(conn, config.SCHEMA_DIR)
-    env = {**os.environ, "DATABASE_URL": url, "DAGSTER_HOME": str(home), "VITAL_RAW_DIR": str(raw),
+    env = {**os.environ, "DATABASE_URL": loader_url(url), "DATABASE_OWNER_URL": url, "DAGSTER_HOME": str(home), "VITAL_RAW_DIR": str(raw),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     failing = subprocess.run(
         ["dagster", "asset", "materialize", "-m", "vital_pipelines.definitions", "--select",

@@ -12,7 +12,7 @@ from vital_pipelines.knowledge.embedding import DEFAULT_MODEL, ModelUnavailable
 
 
 def _schema(args: argparse.Namespace) -> int:
-    with connect(config.database_url()) as conn:
+    with connect(config.owner_database_url()) as conn:
         require_extensions(conn)
         result = apply_schema(conn, config.SCHEMA_DIR, rebuild=args.rebuild)
     prefix = "wiped, then " if result.wiped else ""
@@ -119,7 +119,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vital-pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    schema = commands.add_parser("schema", help="apply the SQL phase files in schema/ to DATABASE_URL")
+    schema = commands.add_parser("schema", help="apply the SQL phase files in schema/ as the schema's owner (DATABASE_OWNER_URL)")
     schema.add_argument("--rebuild", action="store_true",
                         help="run 00_WIPE_DATABASE.sql first (drops all pipeline data), then every file")
     schema.set_defaults(handler=_schema)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (DatabaseUnavailable, ChangedMigrationError, ModelUnavailable) as error:
+    except (DatabaseUnavailable, ChangedMigrationError, ModelUnavailable, config.ConfigurationError) as error:
         print(f"vital-pipelines: {error}", file=sys.stderr)
         return 2
 

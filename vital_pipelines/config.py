@@ -12,9 +12,29 @@ ASSETS_DIR = PROJECT_ROOT / "assets"
 RAW_DIR = Path(os.environ.get("VITAL_RAW_DIR") or PROJECT_ROOT / "raw")
 KNOWLEDGE_DIR = Path(os.environ.get("VITAL_KNOWLEDGE_DIR") or ASSETS_DIR / "knowledge")
 
-DEFAULT_DATABASE_URL = "postgresql://vital:vital@localhost:5432/vital"
+# scripts/setup creates both roles locally: the schema's owner, and the loader that owns nothing.
+DEFAULT_DATABASE_URL = "postgresql://vital_loader:vital_loader@localhost:5432/vital"
+DEFAULT_OWNER_DATABASE_URL = "postgresql://vital:vital@localhost:5432/vital"
+LOADER_URL_VARIABLE = "DATABASE_URL"
+OWNER_URL_VARIABLE = "DATABASE_OWNER_URL"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or contradicts another; the message says which to set."""
 
 
 def database_url() -> str:
-    """The pipeline's target: `DATABASE_URL` when set, else the local database the set-up script creates."""
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    """Where loads connect, as the loader role: `DATABASE_URL` when set, else the local database."""
+    return os.environ.get(LOADER_URL_VARIABLE) or DEFAULT_DATABASE_URL
+
+
+def owner_database_url() -> str:
+    """Where schema changes connect, as the schema's owner: `DATABASE_OWNER_URL` when set; else, when
+    `DATABASE_URL` is not set either, the local database. A remote DATABASE_URL without an owner URL is an error:
+    the local owner is never the right guess for someone else's server."""
+    if os.environ.get(OWNER_URL_VARIABLE):
+        return os.environ[OWNER_URL_VARIABLE]
+    if os.environ.get(LOADER_URL_VARIABLE):
+        raise ConfigurationError(f"{LOADER_URL_VARIABLE} is set but {OWNER_URL_VARIABLE} is not: schema changes run as "
+                           f"the schema's owner; set {OWNER_URL_VARIABLE} to that role's URL.")
+    return DEFAULT_OWNER_DATABASE_URL

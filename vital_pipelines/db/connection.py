@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import conninfo
 
 REQUIRED_EXTENSIONS = ("ltree", "vector")
+# A dead or frozen peer is noticed by the kernel's keepalive probes instead of the server default of two hours.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -20,9 +23,44 @@ class DatabaseUnavailable(RuntimeError):
         self.transient = transient
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def redact_url(text: str) -> str:
+    """`text` (a URL, a conninfo string or a message quoting either) with every password hidden, for messages
+    and logs. Any scheme counts: a mistyped `mysql://user:secret@host` is a secret too."""
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+class LimitedConnection(psycopg.Connection):
+    """A connection whose settings (`limits`: lock_timeout and the like) are applied with `set_config(…, true)` at
+    the start of every transaction it begins, never to the session, so that nothing leaks to other clients behind a
+    transaction-mode pooler (PgBouncer, Supavisor)."""
+
+    limits: Mapping[str, str] = {}
+
+    def _apply_limits(self) -> None:
+        if self.limits:
+            with self.cursor() as cursor:
+                cursor.execute("select " + ", ".join(["set_config(%s, %s, true)"] * len(self.limits)),
+                               [part for item in self.limits.items() for part in item])
+
+    def _starting_transaction(self) -> bool:
+        return not self.autocommit and self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+    @contextmanager
+    def transaction(self, *args, **kwargs) -> Iterator[psycopg.Transaction]:
+        starting = self._starting_transaction()
+        with super().transaction(*args, **kwargs) as tx:
+            if starting:
+                self._apply_limits()
+            yield tx
+
+    def execute(self, query, params=None, **kwargs):
+        if self._starting_transaction():
+            self._apply_limits()
+        return super().execute(query, params, **kwargs)
 
 
 def _libpq_url(url: str) -> str:
@@ -61,26 +99,35 @@ def _explain(url: str, error: Exception) -> str:
     if "timeout" in text.lower():
         return f"Connecting to PostgreSQL at {where} timed out: check that the server is up and reachable."
     first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f"Cannot connect to PostgreSQL at {where} ({redact_url(url)}): {first_line}"
+    return f"Cannot connect to PostgreSQL at {where} ({redact_url(url)}): {redact_url(first_line)}"
 
 
-def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10, **kwargs) -> psycopg.Connection:
-    """Open a psycopg connection, raising `DatabaseUnavailable` with a plain-words reason on failure."""
+def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10,
+            limits: Mapping[str, str] | None = None, **kwargs) -> LimitedConnection:
+    """Open a connection (with TCP keepalives), raising `DatabaseUnavailable` with a plain-words reason on failure.
+    `limits` are settings applied to each of its transactions (see `LimitedConnection`)."""
     libpq_url = _libpq_url(url)
+    if not re.match(r"^postgres(ql)?://", libpq_url) and "://" in libpq_url:
+        raise DatabaseUnavailable(
+            f"The database URL {redact_url(url)} is not a PostgreSQL URL: expected "
+            f"postgresql://user:password@host:5432/database.")
     try:
         conninfo.conninfo_to_dict(libpq_url)
     except psycopg.ProgrammingError as error:
         raise DatabaseUnavailable(
-            f"DATABASE_URL is not a valid PostgreSQL URL ({redact_url(url)}): expected "
-            f"postgresql://user:password@host:5432/database ({error})."
+            f"The database URL {redact_url(url)} is not a valid PostgreSQL URL: expected "
+            f"postgresql://user:password@host:5432/database ({redact_url(str(error))})."
         ) from None
     try:
-        return psycopg.connect(libpq_url, autocommit=autocommit, connect_timeout=connect_timeout, **kwargs)
+        conn = LimitedConnection.connect(libpq_url, autocommit=autocommit, connect_timeout=connect_timeout,
+                                         **{**KEEPALIVES, **kwargs})
     except psycopg.OperationalError as error:
         text = str(error)
         transient = any(marker in text for marker in ("Connection refused", "timeout", "timed out",
                                                        "starting up", "shutting down", "too many clients"))
         raise DatabaseUnavailable(_explain(url, error), transient=transient) from None
+    conn.limits = dict(limits or {})
+    return conn
 
 
 def require_extensions(conn: psycopg.Connection, names: Iterable[str] = REQUIRED_EXTENSIONS) -> None:

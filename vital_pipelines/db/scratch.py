@@ -3,6 +3,7 @@ creates (extensions already in place), optionally with the schema applied, and d
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,14 @@ from vital_pipelines.db.connection import connect
 from vital_pipelines.db.migrations import apply_schema
 
 TEMPLATE_DATABASE = "vital_template"
+LOADER_ROLE = "vital_loader"
+
+
+def loader_url(url: str) -> str:
+    """The same database as the loader role (its password from VITAL_LOADER_PASSWORD, else scripts/setup's)."""
+    params = conninfo.conninfo_to_dict(url)
+    params.update(user=LOADER_ROLE, password=os.environ.get("VITAL_LOADER_PASSWORD") or LOADER_ROLE)
+    return conninfo.make_conninfo(**params)
 
 
 def _with_dbname(url: str, dbname: str) -> str:

@@ -30,8 +30,6 @@ from vital_pipelines.knowledge.embedding import Embedder, ModelInfo
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG, deterministic_id, tenant_ids_by_slug
 
 ConnectionFactory = Callable[[], psycopg.Connection]
-VECTOR_COLUMNS = {"knowledge_chunks": ("embedding", "idx_knowledge_chunks_embedding_hnsw"),
-                  "agents": ("profile_embedding", "idx_agents_profile_embedding_hnsw")}
 
 
 @dataclass
@@ -88,28 +86,9 @@ def source_id(tenant_id: str, slug: str) -> str:
 
 def ensure_vector_dimension(conn: psycopg.Connection, dimension: int) -> list[str]:
     """Make the vector columns hold `dimension`; a change drops the old model's vectors (a backfill re-embeds them)
-    and rebuilds the HNSW index. Returns the tables that changed."""
-    changed = []
-    for table, (column, index) in VECTOR_COLUMNS.items():
-        current = conn.execute(
-            "select atttypmod from pg_attribute where attrelid = %s::regclass and attname = %s",
-            (table, column)).fetchone()[0]
-        if current == dimension:
-            continue
-        conn.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.Identifier(table)))
-        conn.execute(sql.SQL("drop index if exists {}").format(sql.Identifier(index)))
-        if table == "knowledge_chunks":
-            conn.execute("delete from knowledge_chunks")
-            conn.execute("update knowledge_sources set status = 'pending', chunk_count = 0 where deleted_at is null")
-        else:
-            conn.execute("update agents set profile_embedding = null, embedding_model = null, profile_sha256 = null, "
-                         "embedded_at = null where profile_embedding is not null")
-        conn.execute(sql.SQL("alter table {t} alter column {c} type vector({d})").format(
-            t=sql.Identifier(table), c=sql.Identifier(column), d=sql.Literal(dimension)))
-        conn.execute(sql.SQL("create index {i} on {t} using hnsw ({c} vector_cosine_ops)").format(
-            i=sql.Identifier(index), t=sql.Identifier(table), c=sql.Identifier(column)))
-        changed.append(table)
-    return changed
+    and rebuilds the HNSW index. Returns the tables that changed. The DDL runs in the schema owner's definer
+    function `private.ensure_vector_dimension`: the loader may change the dimension, nothing else about a table."""
+    return list(conn.execute("select private.ensure_vector_dimension(%s)", (dimension,)).fetchone()[0])
 
 
 def _resolve(conn, document: Document, tenants: dict[str, str]) -> tuple[str, str | None]:

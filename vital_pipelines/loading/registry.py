@@ -17,7 +17,6 @@ from psycopg import sql
 from vital_pipelines.db.locks import lock_for_transaction, workbook_lock
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
-from vital_pipelines.loading.referential import foreign_key_checks
 from vital_pipelines.loading.upsert import (
     PLATFORM_TENANT_SLUG, Counts, deterministic_id, deterministic_id_strings, soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load,
     upsert,
@@ -46,7 +45,6 @@ class LoadResult:
     tables: dict[str, Counts] = field(default_factory=dict)
     rejected: int = 0
     failures: list[Failure] = field(default_factory=list)
-    foreign_key_checks: str = ""
 
     @property
     def total(self) -> Counts:
@@ -401,8 +399,8 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
     sha = file_sha256(source_path)
     failures = [f for result in sheets.values() for f in result.failures]
-    tune_for_bulk_load(conn)
     with conn.transaction():
+        tune_for_bulk_load(conn)
         lock_for_transaction(conn, workbook_lock(workbook))
         tenants = tenant_ids_by_slug(conn)
         if policy == "strict" and failures:
@@ -421,8 +419,7 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
         entries = _quarantine_entries(sheets, failures, tenant_rejects)
         ledger.quarantine(conn, target=target, entries=entries, run_id=run_id)
         ledger.resolve_quarantine(conn, target=target, still_rejected=[e["row_key"] for e in entries])
-        result = LoadResult(workbook=workbook, source_sha256=sha, tables=tables, rejected=len(entries), failures=failures,
-                            foreign_key_checks=foreign_key_checks(conn))
+        result = LoadResult(workbook=workbook, source_sha256=sha, tables=tables, rejected=len(entries), failures=failures)
         ledger.record_load(conn, target=target, source_file=source_path.name, source_sha256=sha, run_id=run_id,
                            policy=policy, counts=result.total, rejected=result.rejected,
                            details={"tables": {t: vars(c) for t, c in tables.items()}})

@@ -25,18 +25,9 @@ LOAD_MEMORY = "128MB"
 
 
 def tune_for_bulk_load(conn: psycopg.Connection) -> None:
-    """Give a loading session room to stage and sort in memory: staged sheets of 10^4-10^5 rows otherwise spill
-    temp tables and sorts to disk. `temp_buffers` can only change before the session's first temporary table, so a
-    reused connection keeps what it has."""
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        return
-    try:
-        with conn.transaction():
-            conn.execute(sql.SQL("set temp_buffers = {}").format(sql.Literal(LOAD_MEMORY)))
-    except psycopg.errors.InvalidParameterValue:
-        pass
-    with conn.transaction():
-        conn.execute(sql.SQL("set work_mem = {}").format(sql.Literal(LOAD_MEMORY)))
+    """Give the current load transaction room to sort and hash in memory (staged sheets of 10^4-10^5 rows otherwise
+    spill to disk); transaction-local, like every setting the pipeline makes."""
+    conn.execute("select set_config('work_mem', %s, true)", (LOAD_MEMORY,))
 
 
 def deterministic_id_strings(entity: str, *key_columns: list[str]) -> list[str]:
@@ -148,10 +139,9 @@ def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[s
     extra = [("deleted_at", "null::timestamptz")] if soft_delete else []
     inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params, staged)
     if inserted + updated > ANALYZE_AFTER_ROWS:
-        # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow.
-        conn.execute("set local default_statistics_target = 10")
-        conn.execute(sql.SQL("analyze {}").format(sql.Identifier(table)))
-        conn.execute("reset default_statistics_target")
+        # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow;
+        # the loader may not ANALYZE a table it does not own, so the owner's definer function does it.
+        conn.execute("select private.refresh_loaded_statistics(%s::regclass)", (table,))
     return Counts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
 
 

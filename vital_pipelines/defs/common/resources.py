@@ -1,8 +1,10 @@
-"""Typed resources: the pipeline's PostgreSQL database."""
-
+"""Typed resources: the pipeline's PostgreSQL database, as the loader role (`postgres`) and as the schema's owner
+(`schema_owner`). Their URLs come from environment variables through `dg.EnvVar`, so no password reaches run
+config, the launchpad or the event log."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import dagster as dg
 import psycopg
@@ -10,12 +12,16 @@ from pydantic import Field
 
 from vital_pipelines import config
 from vital_pipelines.db import connect, redact_url
+from vital_pipelines.db.privileges import require_loader_role
 
 
 class PostgresResource(dg.ConfigurableResource):
-    """The target database. `database_url` comes from DATABASE_URL, else the local default."""
+    """The target database. `database_url` is bound to an environment variable (`dg.EnvVar`); `role` says what the
+    connection is for: `loader` connections refuse a role with more power than a load needs."""
 
-    database_url: str = Field(description="postgresql://user:password@host:port/database")
+    database_url: str = Field(description="postgresql://user:password@host:port/database (from an environment variable)")
+    role: Literal["loader", "owner"] = Field(default="loader", description="loader: registry and knowledge loads; "
+                                             "owner: schema changes")
     lock_timeout_seconds: float = Field(
         default=300.0, description="Longest wait for another load's locks before the attempt fails (and is retried).")
     retry_backoff_seconds: float = Field(
@@ -23,11 +29,13 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[psycopg.Connection]:
-        """A connection that commits on success and rolls back on error; closed on exit."""
-        conn = connect(self.database_url)
-        conn.execute("select set_config('lock_timeout', %s, false)", (f"{int(self.lock_timeout_seconds * 1000)}ms",))
-        conn.commit()
+        """A connection that commits on success and rolls back on error; closed on exit. Its settings are applied
+        per transaction, never to the session (see `LimitedConnection`)."""
+        conn = connect(self.database_url, limits={"lock_timeout": f"{int(self.lock_timeout_seconds * 1000)}ms"})
         try:
+            if self.role == "loader":
+                require_loader_role(conn, self.database_url)
+                conn.commit()
             with conn:
                 yield conn
         finally:
@@ -39,9 +47,14 @@ class PostgresResource(dg.ConfigurableResource):
 
 
 def postgres_from_environment() -> PostgresResource:
-    return PostgresResource(database_url=config.database_url())
+    return PostgresResource(database_url=dg.EnvVar(config.LOADER_URL_VARIABLE))
+
+
+def schema_owner_from_environment() -> PostgresResource:
+    return PostgresResource(database_url=dg.EnvVar(config.OWNER_URL_VARIABLE), role="owner")
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"postgres": postgres_from_environment()})
+    return dg.Definitions(resources={"postgres": postgres_from_environment(),
+                                     "schema_owner": schema_owner_from_environment()})

@@ -98,7 +98,6 @@ def _materialization(result: LoadResult, tables: list[str]) -> dict:
         "soft_deleted": dg.MetadataValue.int(total.deleted),
         "rejected": dg.MetadataValue.int(result.rejected),
         "source_sha256": dg.MetadataValue.text(result.source_sha256),
-        "foreign_key_checks": dg.MetadataValue.text(result.foreign_key_checks),
         "tables": dg.MetadataValue.json(per_table),
     }
 

@@ -20,10 +20,11 @@ class SchemaConfig(dg.Config):
     kinds={"postgres"},
     description="The VITAL.expert gold-standard schema: the phase files in schema/ applied in order, once each.",
 )
-def database_schema(context: dg.AssetExecutionContext, config: SchemaConfig, postgres: PostgresResource) -> dg.MaterializeResult:
+def database_schema(context: dg.AssetExecutionContext, config: SchemaConfig,
+                    schema_owner: PostgresResource) -> dg.MaterializeResult:
     try:
-        with database_errors(context, postgres), \
-                postgres.get_connection() as conn:
+        with database_errors(context, schema_owner), \
+                schema_owner.get_connection() as conn:
             require_extensions(conn)
             result = apply_schema(conn, _schema_dir(), rebuild=config.rebuild)
     except ChangedMigrationError as error:
@@ -38,7 +39,7 @@ def database_schema(context: dg.AssetExecutionContext, config: SchemaConfig, pos
             "unchanged": dg.MetadataValue.int(len(result.unchanged)),
             "applied_files": dg.MetadataValue.json(result.applied),
             "wiped": dg.MetadataValue.bool(result.wiped),
-            "database": dg.MetadataValue.text(postgres.display_url),
+            "database": dg.MetadataValue.text(schema_owner.display_url),
         }
     )
 
