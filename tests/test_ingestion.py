@@ -28,6 +28,7 @@ REGISTRY = [database_schema, registry_assets.org_structure, registry_assets.pers
 
 def _materialize(url: str, raw: Path, tmp_path: Path, policy: str = "quarantine", selection=None):
     resources = {"postgres": PostgresResource(database_url=loader_url(url)),
+                 "schema_owner": PostgresResource(database_url=url, role="owner"),
                  "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"))}
     ops = selection or ("org_structure", "personas", "agents", "jobs_to_be_done", "solution_industry_matrix")
     run_config = {"ops": {op: {"config": {"policy": policy}} for op in ops}}
@@ -59,16 +60,15 @@ def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path, c
     caplog.set_level(logging.DEBUG, logger="vital_pipelines.loading.referential")
     first = _materialize(fresh_url, raw, tmp_path)
     assert first.success
-    # The committed workbooks are large enough for the set-based foreign-key checks (tests/test_referential.py).
+    # Every insert's foreign keys are pre-checked set-based (tests/test_referential.py), then by the constraints.
     for table in ("personas", "agents", "jobs_to_be_done", "jtbd_personas", "agent_roles"):
-        assert re.search(rf"\s{table}: \d+ new rows, \d+ foreign key\(s\) checked set-based", caplog.text), table
+        assert re.search(rf"\s{table}: \d+ new rows, \d+ foreign key\(s\) pre-checked set-based", caplog.text), table
     counts = _counts(fresh_url)
     assert (counts["agents"], counts["personas"], counts["jobs_to_be_done"]) == (254, 335, 338)
     assert (counts["solution_industry_matrix"], counts["unavailable"]) == (30, 5)
     assert counts["org_departments"] == 39 and counts["org_roles"] == 77 and counts["agent_roles"] == 254
     assert all(e.passed for e in first.get_asset_check_evaluations())
     assert _metadata(first, "agents")["inserted"].value == 254 * 4
-    assert _metadata(first, "agents")["foreign_key_checks"].value == "set-based for inserts of 100+ rows"
     with connect(fresh_url) as conn:
         stamp = conn.execute("select max(updated_at) from agents").fetchone()[0]
 

@@ -183,7 +183,8 @@ def test_the_evaluation_set_finds_the_right_document(url, embedder):
 
 def test_dagster_assets_register_partitions_embed_and_report(url, corpus):
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"postgres": PostgresResource(database_url=loader_url(url)), "embedding_model": EmbeddingModel(),
+    resources = {"postgres": PostgresResource(database_url=loader_url(url)),
+                 "schema_owner": PostgresResource(database_url=url, role="owner"), "embedding_model": EmbeddingModel(),
                  "knowledge_source": KnowledgeSource(knowledge_dir=str(corpus))}
     registry = dg.materialize([database_schema, knowledge_assets.knowledge_sources], resources=resources,
                               instance=instance)

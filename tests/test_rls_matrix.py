@@ -1,0 +1,288 @@
+"""The row-level security matrix: every table of the schema × select/insert/update/delete × every kind of caller
+(anon; owner, admin, member and viewer of a tenant at each of the 5 levels; a member of a sibling tenant; the loader
+role; service_role), asserting row counts, since RLS denies silently.
+
+The expected outcome of each cell comes from the rules below, written from the access design (README, "Tenant
+isolation"), not read back from the policies: a test of the policies against themselves could not fail.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from tests import rls_world
+from tests.rls_world import Actor
+from vital_pipelines.db import connect
+from vital_pipelines.db.scratch import loader_url
+
+OPERATIONS = ("select", "insert", "update", "delete")
+ADMINS = {"owner", "admin"}
+WRITERS = {"owner", "admin", "manager", "member"}
+
+# What the loads read and write (the loader's whole reach).
+LOADED = {"org_functions", "org_departments", "org_roles", "org_responsibilities", "function_departments",
+          "function_roles", "department_roles", "role_responsibilities", "personas", "agents", "agent_functions",
+          "agent_departments", "agent_roles", "jobs_to_be_done", "jtbd_personas", "solution_industry_matrix",
+          "knowledge_sources", "knowledge_chunks", "quarantined_rows"}
+LOADER_DELETES = {"function_departments", "function_roles", "department_roles", "role_responsibilities",
+                  "agent_functions", "agent_departments", "agent_roles", "jtbd_personas", "knowledge_sources",
+                  "knowledge_chunks"}
+LOADER_LOOKS_UP = {"tenants", "industries", "solutions"}
+# Usage and billing: the platform writes them, the tenant reads them.
+PLATFORM_WRITTEN = {"tenant_usage_tracking", "subscription_usage_monthly", "token_usage_messages",
+                    "token_usage_sessions", "token_usage_consultations", "cost_allocation"}
+AUDIT = {"audit_log", "service_role_audit"}
+LEDGERS = {"pipeline_loads", "quarantined_rows", "schema_migrations"}
+
+
+@dataclass(frozen=True)
+class Row:
+    ctid: str
+    key: str  # the id where the table has one (column privileges may hide ctid), else the ctid
+    owner: str | None
+    visibility: str | None = None
+    created_by: str | None = None
+    user_id: str | None = None
+    role: str | None = None
+    profile_id: str | None = None
+    source: str | None = None
+
+
+class Rules:
+    """Who may do what to a row, from the tenant paths of the world."""
+
+    def __init__(self, paths: dict[str, list[str]]):
+        self.paths = paths
+
+    def within(self, ancestor: str | None, tenant: str | None) -> bool:
+        if ancestor is None or tenant is None:
+            return False
+        top = self.paths[ancestor]
+        return self.paths[tenant][: len(top)] == top
+
+    def same_root(self, a: str | None, b: str | None) -> bool:
+        return a is not None and b is not None and self.paths[a][0] == self.paths[b][0]
+
+    def allowed(self, actor: Actor, op: str, table: str, row: Row, kind: str) -> bool:
+        if table == "schema_migrations":
+            return False
+        if actor.role == "service_role":
+            return op in ("select", "insert") if table in AUDIT else True
+        if actor.role == "vital_loader":
+            if table in LOADED:
+                return op != "delete" or table in LOADER_DELETES
+            if table in LOADER_LOOKS_UP:
+                return op == "select"
+            if table == "pipeline_loads":
+                return op in ("select", "insert")
+            if table == "audit_log":
+                return op == "insert" and row.source == "pipeline"
+            return False
+        if actor.role == "anon":
+            return op == "select" and kind == "reference"
+        return self._member(actor, op, table, row, kind)
+
+    def _member(self, actor: Actor, op: str, table: str, row: Row, kind: str) -> bool:
+        home, role, me, tenant = actor.tenant, actor.tenant_role, actor.user_id, row.owner
+        admin_over = role in ADMINS and self.within(home, tenant)
+        reads_tenant = home == tenant or admin_over
+        if table == "tenants":
+            return {"select": reads_tenant, "update": admin_over}.get(op, False)
+        if table == "tenant_members":
+            if op == "select":
+                return row.user_id == me or reads_tenant
+            manages = home == tenant and (role == "owner" or (role == "admin" and row.role != "owner"))
+            return manages and (op == "insert" or row.user_id == me or reads_tenant)
+        if table == "api_keys":
+            return home == tenant and role in ADMINS
+        if table == "user_profiles":
+            return op in ("select", "insert", "update") and row.profile_id == me
+        if table in AUDIT:
+            return op == "select" and tenant is not None and admin_over
+        if table == "data_retention_policies":
+            return op == "select" and (tenant is None or reads_tenant)
+        if table in LEDGERS:
+            return False
+        if kind == "reference":
+            return op == "select"
+        readable = self._reads_content(actor, row, admin_over, reads_tenant)
+        if op == "select":
+            return readable
+        if table in PLATFORM_WRITTEN:
+            return False
+        writable = (home == tenant and role in WRITERS) or admin_over
+        return writable if op == "insert" else readable and writable
+
+    def _reads_content(self, actor: Actor, row: Row, admin_over: bool, reads_tenant: bool) -> bool:
+        visibility, tenant = row.visibility, row.owner
+        if visibility is None or visibility == "tenant":
+            return reads_tenant
+        if visibility == "public":
+            return True
+        if visibility == "private":
+            return (row.created_by is not None and row.created_by == actor.user_id) or admin_over
+        if visibility == "subtenant":
+            return reads_tenant or self.within(tenant, actor.tenant)
+        if visibility == "organization":
+            return reads_tenant or self.same_root(actor.tenant, tenant)
+        raise AssertionError(f"unknown visibility {visibility}")
+
+
+def _quote(name: str) -> str:
+    return '"' + name + '"'
+
+
+def _rows(conn: psycopg.Connection, table: rls_world.Table) -> list[Row]:
+    columns = table.columns
+    owner = table.owner_column
+    select = ["ctid::text", f"{_key(table)}::text", f"{_quote(owner)}::text" if owner else "null"]
+    for name in ("visibility", "created_by", "user_id", "role"):
+        select.append(f"{_quote(name)}::text" if name in columns and table.name in _SHAPED.get(name, {table.name})
+                      else "null")
+    select.append("id::text" if table.name == "user_profiles" else "null")
+    select.append("source::text" if table.name == "audit_log" else "null")
+    return [Row(*r) for r in conn.execute(f"select {', '.join(select)} from public.{_quote(table.name)}")]
+
+
+# user_id and role describe a membership only in tenant_members.
+_SHAPED = {"user_id": {"tenant_members"}, "role": {"tenant_members"}}
+
+
+def _key(table: rls_world.Table) -> str:
+    return "id" if "id" in table.columns and table.columns["id"].type == "uuid" else "ctid"
+
+
+def _leaves(conn: psycopg.Connection, tables: dict[str, rls_world.Table]) -> dict[str, set[str]]:
+    """Rows no other row refers to: deleting them breaks no foreign key."""
+    referenced: dict[str, set[str]] = {name: set() for name in tables}
+    for table in tables.values():
+        for fk in table.foreign_keys:
+            if fk.parent not in tables:
+                continue
+            match = " and ".join(f"c.{_quote(a)} = p.{_quote(b)}" for a, b in zip(fk.columns, fk.parent_columns))
+            referenced[fk.parent] |= {r[0] for r in conn.execute(
+                f"select p.ctid::text from public.{_quote(fk.parent)} p "
+                f"where exists (select 1 from public.{_quote(table.name)} c where {match})")}
+    return {name: {r[0] for r in conn.execute(f"select ctid::text from public.{_quote(name)}")} - referenced[name]
+            for name in tables}
+
+
+_UPDATE_COLUMN = {"tenants": "contact_name", "tenant_members": "status", "api_keys": "name",
+                  "user_profiles": "timezone"}
+_COUNT_COLUMN = {"api_keys": "id"}
+
+
+def _statement(op: str, table: rls_world.Table, candidate: dict | None = None) -> tuple[str, list]:
+    name = _quote(table.name)
+    if op == "select":
+        return f"select count({_COUNT_COLUMN.get(table.name, '*')}) from public.{name}", []
+    if op == "update":
+        column = _quote(_UPDATE_COLUMN.get(table.name) or table.owner_column or next(iter(table.columns)))
+        return f"update public.{name} set {column} = {column}", []
+    if op == "delete":
+        key = _key(table)
+        return f"delete from public.{name} where {key} = any(%s::{'uuid' if key == 'id' else 'tid'}[])", []
+    columns = list(candidate)
+    return (f"insert into public.{name} ({', '.join(map(_quote, columns))}) values "
+            f"({', '.join(f'%s::{table.columns[c].type}' for c in columns)})", [candidate[c] for c in columns])
+
+
+def _making_room(table: rls_world.Table, candidate: dict) -> tuple[str, list] | None:
+    if not table.one_per_tenant:
+        return None
+    return (f"delete from public.{_quote(table.name)} where {_quote(table.owner_column)} = %s",
+            [candidate[table.owner_column]])
+
+
+def _run(conn: psycopg.Connection, actor: Actor, statement: str, params: list, counting: bool,
+         before: tuple[str, list] | None = None) -> int:
+    """The rows the statement saw or changed as `actor`, rolled back; a refused privilege or policy counts 0.
+    `before` runs first as the connection's own role (the owner's, making room for a one-per-tenant row)."""
+    try:
+        with conn.transaction(force_rollback=True):
+            if before and actor.role != "vital_loader":
+                conn.execute(*before)
+            if actor.role != "vital_loader":
+                conn.execute(f"set local role {actor.role}")
+            if actor.user_id:
+                conn.execute("select set_config('request.jwt.claims', %s, true)",
+                             (json.dumps({"sub": actor.user_id, "role": "authenticated"}),))
+            cursor = conn.execute(statement, params)
+            return cursor.fetchone()[0] if counting else cursor.rowcount
+    except psycopg.errors.InsufficientPrivilege:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def world(make_database):
+    url = make_database()
+    from vital_pipelines import config
+    from vital_pipelines.db import apply_schema
+
+    with connect(url) as conn:
+        apply_schema(conn, config.SCHEMA_DIR)
+        actors, tables, candidates, sibling = rls_world.build(conn)
+    return url, actors, tables, candidates, sibling
+
+
+def test_every_cell_of_the_rls_matrix(world):
+    url, actors, tables, candidates, _sibling = world
+    owner = connect(url, autocommit=False)
+    loader = connect(loader_url(url))
+    try:
+        paths = {tid: path.split(".") for tid, path in owner.execute("select id::text, tenant_path::text from tenants")}
+        rows = {name: _rows(owner, table) for name, table in tables.items()}
+        leaves = _leaves(owner, tables)
+        owner.commit()
+        rules = Rules(paths)
+        all_tables = {r[0] for r in owner.execute(
+            "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') "
+            "and not exists (select 1 from pg_depend d where d.objid = pg_class.oid and d.deptype = 'e')")}
+        owner.rollback()
+        assert set(tables) == all_tables
+        for name, by_tenant in candidates.items():  # every candidate row is insertable by the platform itself
+            for candidate in by_tenant.values():
+                statement, params = _statement("insert", tables[name], candidate)
+                assert _run(owner, Actor("check", "service_role"), statement, params, False,
+                            _making_room(tables[name], candidate)) == 1, name
+
+        mismatches, cells = [], 0
+        for actor in actors:
+            conn = loader if actor.role == "vital_loader" else owner
+            for name, table in sorted(tables.items()):
+                kind = "tenant" if table.owner_column else (
+                    "reference" if name not in LEDGERS | AUDIT | {"user_profiles", "pipeline_loads"} else "special")
+                for op in OPERATIONS:
+                    cells += 1
+                    if op == "insert":
+                        got = expected = 0
+                        for tenant, candidate in candidates.get(name, {}).items():
+                            statement, params = _statement(op, table, candidate)
+                            got += _run(conn, actor, statement, params, False, _making_room(table, candidate))
+                            probe = Row("", "", None if tenant == "None" else tenant,
+                                        visibility=candidate.get("visibility"), created_by=candidate.get("created_by"),
+                                        user_id=candidate.get("user_id") if name == "tenant_members" else None,
+                                        role=candidate.get("role") if name == "tenant_members" else None,
+                                        profile_id=candidate.get("id") if name == "user_profiles" else None,
+                                        source=candidate.get("source"))
+                            if name == "tenants":
+                                probe = Row("", "", None)  # a new tenant: nobody but the platform creates one
+                            expected += rules.allowed(actor, op, name, probe, kind)
+                    else:
+                        considered = [r for r in rows[name] if op != "delete" or r.ctid in leaves[name]]
+                        statement, params = _statement(op, table)
+                        if op == "delete":
+                            params = [[r.key for r in considered]]
+                        got = _run(conn, actor, statement, params, op == "select")
+                        expected = sum(rules.allowed(actor, op, name, r, kind) for r in considered)
+                    if got != expected:
+                        mismatches.append(f"{actor.name:>16} {op:<6} {name}: expected {expected}, got {got}")
+    finally:
+        owner.close()
+        loader.close()
+    assert cells == len(tables) * len(OPERATIONS) * len(actors) and len(actors) == 24 and len(tables) >= 85
+    assert not mismatches, f"{len(mismatches)} of {cells} cells differ:\n" + "\n".join(mismatches[:60])
