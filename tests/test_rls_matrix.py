@@ -41,8 +41,6 @@ LEDGERS = {"pipeline_loads", "quarantined_rows", "schema_migrations"}
 
 @dataclass(frozen=True)
 class Row:
-    ctid: str
-    key: str  # the id where the table has one (column privileges may hide ctid), else the ctid
     owner: str | None
     visibility: str | None = None
     created_by: str | None = None
@@ -139,7 +137,7 @@ def _quote(name: str) -> str:
 def _rows(conn: psycopg.Connection, table: rls_world.Table) -> list[Row]:
     columns = table.columns
     owner = table.owner_column
-    select = ["ctid::text", f"{_key(table)}::text", f"{_quote(owner)}::text" if owner else "null"]
+    select = [f"{_quote(owner)}::text" if owner else "null"]
     for name in ("visibility", "created_by", "user_id", "role"):
         select.append(f"{_quote(name)}::text" if name in columns and table.name in _SHAPED.get(name, {table.name})
                       else "null")
@@ -152,27 +150,10 @@ def _rows(conn: psycopg.Connection, table: rls_world.Table) -> list[Row]:
 _SHAPED = {"user_id": {"tenant_members"}, "role": {"tenant_members"}}
 
 
-def _key(table: rls_world.Table) -> str:
-    return "id" if "id" in table.columns and table.columns["id"].type == "uuid" else "ctid"
-
-
-def _leaves(conn: psycopg.Connection, tables: dict[str, rls_world.Table]) -> dict[str, set[str]]:
-    """Rows no other row refers to: deleting them breaks no foreign key."""
-    referenced: dict[str, set[str]] = {name: set() for name in tables}
-    for table in tables.values():
-        for fk in table.foreign_keys:
-            if fk.parent not in tables:
-                continue
-            match = " and ".join(f"c.{_quote(a)} = p.{_quote(b)}" for a, b in zip(fk.columns, fk.parent_columns))
-            referenced[fk.parent] |= {r[0] for r in conn.execute(
-                f"select p.ctid::text from public.{_quote(fk.parent)} p "
-                f"where exists (select 1 from public.{_quote(table.name)} c where {match})")}
-    return {name: {r[0] for r in conn.execute(f"select ctid::text from public.{_quote(name)}")} - referenced[name]
-            for name in tables}
-
-
-_UPDATE_COLUMN = {"tenants": "contact_name", "tenant_members": "status", "api_keys": "name",
-                  "user_profiles": "timezone"}
+# An update or delete that reads no column is judged by its own policy alone (a SET or WHERE that reads a column
+# brings in the select policy too), so the cells write constants and delete without a WHERE: a blind write shows.
+_CONSTANT_UPDATE = {"tenants": "contact_name = 'x'", "tenant_members": "status = 'active'", "api_keys": "scopes = '{}'",
+                    "user_profiles": "timezone = 'UTC'"}
 _COUNT_COLUMN = {"api_keys": "id"}
 
 
@@ -181,14 +162,29 @@ def _statement(op: str, table: rls_world.Table, candidate: dict | None = None) -
     if op == "select":
         return f"select count({_COUNT_COLUMN.get(table.name, '*')}) from public.{name}", []
     if op == "update":
-        column = _quote(_UPDATE_COLUMN.get(table.name) or table.owner_column or next(iter(table.columns)))
-        return f"update public.{name} set {column} = {column}", []
+        if table.name in _CONSTANT_UPDATE:
+            assignment = _CONSTANT_UPDATE[table.name]
+        elif "updated_at" in table.columns:
+            assignment = "updated_at = '2020-01-01'"
+        else:
+            column = _quote(table.owner_column or next(iter(table.columns)))
+            assignment = f"{column} = {column}"
+        return f"update public.{name} set {assignment}", []
     if op == "delete":
-        key = _key(table)
-        return f"delete from public.{name} where {key} = any(%s::{'uuid' if key == 'id' else 'tid'}[])", []
+        return f"delete from public.{name}", []
     columns = list(candidate)
     return (f"insert into public.{name} ({', '.join(map(_quote, columns))}) values "
             f"({', '.join(f'%s::{table.columns[c].type}' for c in columns)})", [candidate[c] for c in columns])
+
+
+def _children_emptied(table: rls_world.Table, tables: dict[str, rls_world.Table]) -> tuple[str, list] | None:
+    """Empty the tables that refer to `table` (rolled back with the cell), so that a delete of any of its rows
+    breaks no foreign key and its count is the policy's alone."""
+    children = sorted({t.name for t in tables.values() for fk in t.foreign_keys
+                       if fk.parent == table.name and t.name != table.name})
+    if not children:
+        return None
+    return f"truncate {', '.join('public.' + _quote(c) for c in children)} cascade", []
 
 
 def _making_room(table: rls_world.Table, candidate: dict) -> tuple[str, list] | None:
@@ -236,7 +232,6 @@ def test_every_cell_of_the_rls_matrix(world):
     try:
         paths = {tid: path.split(".") for tid, path in owner.execute("select id::text, tenant_path::text from tenants")}
         rows = {name: _rows(owner, table) for name, table in tables.items()}
-        leaves = _leaves(owner, tables)
         owner.commit()
         rules = Rules(paths)
         all_tables = {r[0] for r in owner.execute(
@@ -263,22 +258,20 @@ def test_every_cell_of_the_rls_matrix(world):
                         for tenant, candidate in candidates.get(name, {}).items():
                             statement, params = _statement(op, table, candidate)
                             got += _run(conn, actor, statement, params, False, _making_room(table, candidate))
-                            probe = Row("", "", None if tenant == "None" else tenant,
+                            probe = Row(None if tenant == "None" else tenant,
                                         visibility=candidate.get("visibility"), created_by=candidate.get("created_by"),
                                         user_id=candidate.get("user_id") if name == "tenant_members" else None,
                                         role=candidate.get("role") if name == "tenant_members" else None,
                                         profile_id=candidate.get("id") if name == "user_profiles" else None,
                                         source=candidate.get("source"))
                             if name == "tenants":
-                                probe = Row("", "", None)  # a new tenant: nobody but the platform creates one
+                                probe = Row(None)  # a new tenant: nobody but the platform creates one
                             expected += rules.allowed(actor, op, name, probe, kind)
                     else:
-                        considered = [r for r in rows[name] if op != "delete" or r.ctid in leaves[name]]
                         statement, params = _statement(op, table)
-                        if op == "delete":
-                            params = [[r.key for r in considered]]
-                        got = _run(conn, actor, statement, params, op == "select")
-                        expected = sum(rules.allowed(actor, op, name, r, kind) for r in considered)
+                        before = _children_emptied(table, tables) if op == "delete" else None
+                        got = _run(conn, actor, statement, params, op == "select", before)
+                        expected = sum(rules.allowed(actor, op, name, r, kind) for r in rows[name])
                     if got != expected:
                         mismatches.append(f"{actor.name:>16} {op:<6} {name}: expected {expected}, got {got}")
     finally:
