@@ -251,6 +251,14 @@ def test_documented_backfill_commands_reload_chosen_sheets_and_re_embed_the_corp
         loads = conn.execute("select target, inserted, updated from pipeline_loads order by started_at").fetchall()
     assert [(target, inserted > 0, updated) for target, inserted, updated in loads[1:]] == [
         ("personas", True, 0), ("jtbds", True, 0)]
+    # The URLs reached the resources through environment variables: no run's config, tags or events hold a password.
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 4
+        for run in runs:
+            stored = repr(run.run_config) + repr(run.tags) + "".join(
+                repr(record.event_log_entry) for record in instance.all_logs(run.run_id))
+            assert "password" not in stored and "vital_loader@" not in stored, run.run_id
 
 
 @pytest.mark.slow

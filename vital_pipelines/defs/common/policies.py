@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import dagster as dg
 
 from vital_pipelines.db import DatabaseUnavailable
+from vital_pipelines.db.privileges import PrivilegedRoleError
 from vital_pipelines.db.transient import is_transient
 from vital_pipelines.defs.common.resources import PostgresResource
 
@@ -16,7 +17,7 @@ MAX_TRANSIENT_RETRIES = 4
 @contextmanager
 def database_errors(context: dg.AssetExecutionContext, postgres: PostgresResource) -> Iterator[None]:
     """Transient database failures become a retry after 2, 4, 8, 16 s (`postgres.retry_backoff_seconds`, doubling;
-    then a plain failure); an unusable database fails the step at once."""
+    then a plain failure); an unusable database, or a role with more power than a load needs, fails the step at once."""
     try:
         yield
     except Exception as error:
@@ -24,7 +25,7 @@ def database_errors(context: dg.AssetExecutionContext, postgres: PostgresResourc
             wait = postgres.retry_backoff_seconds * 2 ** context.retry_number
             context.log.warning("transient database failure (%s); retrying in %.0f s", _first_line(error), wait)
             raise dg.RetryRequested(max_retries=MAX_TRANSIENT_RETRIES, seconds_to_wait=wait) from error
-        if isinstance(error, DatabaseUnavailable):
+        if isinstance(error, (DatabaseUnavailable, PrivilegedRoleError)):
             raise dg.Failure(description=str(error), allow_retries=False) from None
         if is_transient(error):
             raise dg.Failure(description=f"Gave up after {MAX_TRANSIENT_RETRIES} retries of a transient database "
