@@ -41,7 +41,10 @@ language sql immutable strict
 set search_path = ''
 as $$ select descendant = ancestor or pg_catalog.starts_with(descendant, ancestor || '.') $$;
 
-create or replace function private.tenant_read_allowed(target_tenant uuid)
+-- Whether the caller is an active member of `target_tenant` in one of `own_roles`, or of an ancestor of it in one
+-- of `ancestor_roles`: the one question behind reading, writing and administering a tenant's rows.
+create or replace function private.tenant_role_allows(target_tenant uuid, own_roles public.tenant_role[],
+                                                      ancestor_roles public.tenant_role[])
 returns boolean
 language sql stable security definer
 set search_path = ''
@@ -53,45 +56,30 @@ as $$
         join public.tenants target on target.id = target_tenant
         where m.user_id = auth.uid()
           and m.status = 'active'
-          and (m.tenant_id = target_tenant
-               or (m.role in ('owner', 'admin') and private.path_contains(member_tenant.tenant_path::text, target.tenant_path::text)))
+          and ((m.tenant_id = target_tenant and m.role = any(own_roles))
+               or (m.role = any(ancestor_roles)
+                   and private.path_contains(member_tenant.tenant_path::text, target.tenant_path::text)))
     )
 $$;
+
+create or replace function private.tenant_read_allowed(target_tenant uuid)
+returns boolean
+language sql stable security definer
+set search_path = ''
+as $$ select private.tenant_role_allows(target_tenant, enum_range(null::public.tenant_role), '{owner,admin}') $$;
 
 create or replace function private.tenant_write_allowed(target_tenant uuid)
 returns boolean
 language sql stable security definer
 set search_path = ''
-as $$
-    select exists (
-        select 1
-        from public.tenant_members m
-        join public.tenants member_tenant on member_tenant.id = m.tenant_id
-        join public.tenants target on target.id = target_tenant
-        where m.user_id = auth.uid()
-          and m.status = 'active'
-          and ((m.tenant_id = target_tenant and m.role in ('owner', 'admin', 'manager', 'member'))
-               or (m.role in ('owner', 'admin') and private.path_contains(member_tenant.tenant_path::text, target.tenant_path::text)))
-    )
-$$;
+as $$ select private.tenant_role_allows(target_tenant, '{owner,admin,manager,member}', '{owner,admin}') $$;
 
 -- Owner or admin of the tenant itself or of an ancestor.
 create or replace function private.tenant_admin_allowed(target_tenant uuid)
 returns boolean
 language sql stable security definer
 set search_path = ''
-as $$
-    select exists (
-        select 1
-        from public.tenant_members m
-        join public.tenants member_tenant on member_tenant.id = m.tenant_id
-        join public.tenants target on target.id = target_tenant
-        where m.user_id = auth.uid()
-          and m.status = 'active'
-          and m.role in ('owner', 'admin')
-          and private.path_contains(member_tenant.tenant_path::text, target.tenant_path::text)
-    )
-$$;
+as $$ select private.tenant_role_allows(target_tenant, '{owner,admin}', '{owner,admin}') $$;
 
 -- The caller's role in exactly this tenant (not inherited from an ancestor), if active.
 create or replace function private.own_tenant_role(target_tenant uuid)

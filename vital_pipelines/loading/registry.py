@@ -45,6 +45,8 @@ class LoadResult:
     tables: dict[str, Counts] = field(default_factory=dict)
     rejected: int = 0
     failures: list[Failure] = field(default_factory=list)
+    warnings: list[Failure] = field(default_factory=list)
+    accounts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def total(self) -> Counts:
@@ -108,17 +110,44 @@ def _resolve(frame: pl.DataFrame, ids: pl.DataFrame, code_column: str, out: str,
         .with_columns(pl.coalesce("_own", "_shared").alias(out)).drop("_own", "_shared")
 
 
+def _kept(result: ValidatedSheet, columns: list[str], sources: dict[str, str] | None = None) -> frozenset[str]:
+    """The table columns whose sheet column (`sources`: table column → sheet column where the names differ) the
+    sheet lacks: a load leaves their stored values alone."""
+    sources = sources or {}
+    contract_columns = set(result.contract.model.to_schema().columns)
+    return frozenset(c for c in columns if sources.get(c, c) in contract_columns and sources.get(c, c) not in result.present)
+
+
+def _unresolved(frame: pl.DataFrame, result: ValidatedSheet, code: str, resolved: str, target: str,
+                required: bool) -> tuple[pl.DataFrame, list[Failure]]:
+    """Rows whose `code` names nothing in the database (the row's tenant or the platform). A required reference
+    rejects the row; an optional one is a warning, and the row keeps its stored link (`resolved` stays null here and
+    the load leaves that column as it is for the row)."""
+    if code not in result.present:
+        return frame.clear(), []
+    missing = frame.filter(pl.col(code).is_not_null() & pl.col(resolved).is_null())
+    what = target.removeprefix("org_").removesuffix("s")
+    outcome = ("the row is not loaded" if required else "the row is loaded and keeps the link it had")
+    failures = [Failure(result.file, result.contract.sheet, row, code, result.letters.get(code), value,
+                        "reference" if required else "reference_warning",
+                        f"`{code}` `{value}` names no {what} in the database (for tenant {tenant} or the platform); "
+                        f"{outcome}. Load the workbook that defines it first, or correct the code")
+                for row, value, tenant in zip(missing[ROW], missing[code], missing["tenant"])]
+    return missing, failures
+
+
 def _tenant_ids(frame: pl.DataFrame, platform: str) -> list[str]:
     return sorted(set(frame["tenant_id"].to_list()) | {platform})
 
 
 def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, workbook: str, columns: list[str],
                      select: sql.Composable, frame: pl.DataFrame, staged: int, platform: str, max_share: float,
-                     rejected_keys: dict[str, list[tuple]]) -> Counts:
+                     rejected_keys: dict[str, list[tuple]], keep: frozenset[str] = frozenset()) -> Counts:
     """Upsert a tenant-owned registry table from `stage_<sheet>`, then soft-delete what left the sheet, sparing
     rows that were rejected this time (they may be loaded from an earlier run)."""
     key = ["tenant_id", natural_key]
-    counts = upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, params={"platform": platform})
+    counts = upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, params={"platform": platform},
+                    keep=keep)
     protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
     counts.deleted = soft_delete_missing(conn, table, key, f"stage_{sheet}",
                                          sorted(set(frame["tenant_id"].to_list()) | {platform}), protected,
@@ -144,11 +173,14 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
         pl.Series("id", [str(deterministic_id("org_functions", c)) for c in sheets["functions"].valid["code"]], dtype=pl.Utf8))
     n = stage(conn, "stage_functions", functions,
               {"id": "uuid", "code": "text", "name": "text", "description": "text", "color": "text", "display_order": "int"})
+    function_columns = ["id", "code", "name", "description", "color", "display_order"]
     counts["org_functions"] = upsert(
-        conn, "org_functions", ["code"], ["id", "code", "name", "description", "color", "display_order"],
+        conn, "org_functions", ["code"], function_columns,
         sql.SQL("select id, code, name, description, color, display_order from stage_functions order by code"),
-        soft_delete=False, staged=n, params={"platform": platform})
+        soft_delete=False, staged=n, params={"platform": platform},
+        keep=_kept(sheets["functions"], function_columns))
 
+    sources = {"function_id": "function_code", "department_id": "department_code", "reports_to_role_id": "reports_to_code"}
     plan = [
         ("departments", "org_departments", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text",
                                             "function_code": "text", "description": "text"},
@@ -175,17 +207,19 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
             dept=_lookup("org_departments", "code", "s.department_code"),
             manager=_lookup("org_roles", "code", "s.reports_to_code"))
         counts[table] = upsert(conn, table, ["tenant_id", "code"], columns, select,
-                                        soft_delete=True, staged=n, params={"platform": platform})
+                               soft_delete=True, staged=n, params={"platform": platform},
+                               keep=_kept(sheets[sheet], columns, sources))
         protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), ["tenant_id", "code"])
         counts[table].deleted = soft_delete_missing(conn, table, ["tenant_id", "code"], stage_name,
                                                     sorted(set(frame["tenant_id"].to_list()) | {platform}),
                                                     protected, max_share, f"org_structure.xlsx › {sheet}",
                                                     frame.select("tenant_id", "code").n_unique())
     # Managers inserted in this same load were not visible to the upsert's lookup.
-    conn.execute(sql.SQL(
-        "update org_roles r set reports_to_role_id = {manager} from stage_roles s "
-        "where r.tenant_id = s.tenant_id and r.code = s.code and r.reports_to_role_id is distinct from {manager}"
-    ).format(manager=_lookup("org_roles", "code", "s.reports_to_code")), {"platform": platform})
+    if "reports_to_code" in sheets["roles"].present:
+        conn.execute(sql.SQL(
+            "update org_roles r set reports_to_role_id = {manager} from stage_roles s "
+            "where r.tenant_id = s.tenant_id and r.code = s.code and r.reports_to_role_id is distinct from {manager}"
+        ).format(manager=_lookup("org_roles", "code", "s.reports_to_code")), {"platform": platform})
 
     conn.execute("create temp table link_function_departments on commit drop as "
                  "select d.function_id, d.id as department_id, d.tenant_id from org_departments d "
@@ -213,7 +247,7 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
     ).format(resp=_lookup("org_responsibilities", "code", "s.responsibility_code", tenant="r.tenant_id")), {"platform": platform})
     counts["role_responsibilities"] = sync_links(conn, "role_responsibilities", "role_id", "responsibility_id",
                                                  "link_role_responsibilities", ["priority"])
-    return counts, extra_failures
+    return counts, extra_failures, []
 
 
 _PERSONA_TYPES = {"id": "uuid", "tenant_id": "uuid", "persona_key": "text", "name": "text", "title": "text",
@@ -226,9 +260,17 @@ def load_personas(conn, sheets, tenants, *, max_share, rejected_keys):
     platform = tenants[PLATFORM_TENANT_SLUG]
     frame, failures, _ = _with_ids(sheets["personas"], "personas", "persona_key", tenants)
     tenant_ids = _tenant_ids(frame, platform)
+    rejected = []
     for table, code, out in (("org_functions", "function_code", "function_id"),
                              ("org_departments", "department_code", "department_id"), ("org_roles", "role_code", "role_id")):
         frame = _resolve(frame, _live_ids(conn, table, "code", tenant_ids), code, out, platform)
+        missing, unresolved = _unresolved(frame, sheets["personas"], code, out, table, required=True)
+        failures += unresolved
+        rejected.append(missing)
+    dropped = pl.concat([m.select(ROW) for m in rejected])[ROW].unique().to_list()
+    rejected_keys = {**rejected_keys, "personas": rejected_keys.get("personas", []) + [
+        (t, k) for t, k in frame.filter(pl.col(ROW).is_in(dropped)).select("tenant_id", "persona_key").iter_rows()]}
+    frame = frame.filter(~pl.col(ROW).is_in(dropped))
     n = stage(conn, "stage_personas", frame, _PERSONA_TYPES)
     select = sql.SQL(
         "select s.id, s.tenant_id, s.persona_key, s.name, s.title, s.function_id, s.department_id, s.role_id, "
@@ -239,10 +281,12 @@ def load_personas(conn, sheets, tenants, *, max_share, rejected_keys):
     columns = ["id", "tenant_id", "persona_key", "name", "title", "function_id", "department_id", "role_id",
                "seniority_level", "years_experience", "description", "goals", "pain_points", "motivations",
                "tools_used", "decision_authority", "visibility"]
+    keep = _kept(sheets["personas"], columns, {"function_id": "function_code", "department_id": "department_code",
+                                                "role_id": "role_code"})
     counts = _upsert_registry(conn, table="personas", natural_key="persona_key", sheet="personas",
                               workbook="personas.xlsx", columns=columns, select=select, frame=frame, staged=n,
-                              platform=platform, max_share=max_share, rejected_keys=rejected_keys)
-    return {"personas": counts}, failures
+                              platform=platform, max_share=max_share, rejected_keys=rejected_keys, keep=keep)
+    return {"personas": counts}, failures, []
 
 
 _AGENT_TYPES = {"id": "uuid", "tenant_id": "uuid", "slug": "text", "name": "text", "tagline": "text",
@@ -252,9 +296,26 @@ _AGENT_TYPES = {"id": "uuid", "tenant_id": "uuid", "slug": "text", "name": "text
                 "specializations": "text[]", "therapeutic_areas": "text[]", "color": "text"}
 
 
+def _existing_links(conn, table: str, owner: str, other: str, owners: list[str]) -> pl.DataFrame:
+    ident = sql.Identifier
+    rows = conn.execute(sql.SQL("select {o}::text, {x}::text, tenant_id::text from {t} where {o} = any(%s::uuid[])")
+                        .format(o=ident(owner), x=ident(other), t=ident(table)), (owners,)).fetchall()
+    return pl.DataFrame(rows, orient="row", schema={owner: pl.Utf8, other: pl.Utf8, "tenant_id": pl.Utf8})
+
+
 def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
     platform = tenants[PLATFORM_TENANT_SLUG]
     frame, failures, _ = _with_ids(sheets["agents"], "agents", "slug", tenants)
+    tenant_ids = _tenant_ids(frame, platform)
+    warnings: list[Failure] = []
+    functions = _resolve(frame, _live_ids(conn, "org_functions", "code", tenant_ids), "function_code", "_function_id",
+                         platform)
+    missing, unresolved = _unresolved(functions, sheets["agents"], "function_code", "_function_id", "org_functions",
+                                      required=True)
+    failures += unresolved
+    rejected_keys = {**rejected_keys, "agents": rejected_keys.get("agents", []) + [
+        (t, k) for t, k in missing.select("tenant_id", "slug").iter_rows()]}
+    frame = frame.filter(~pl.col(ROW).is_in(missing[ROW].to_list()))
     n = stage(conn, "stage_agents", frame, _AGENT_TYPES)
     columns = ["id", "tenant_id", "slug", "name", "tagline", "description", "agent_type", "status", "validation_status",
                "domain_expertise", "data_classification", "visibility", "tier", "model", "temperature", "max_tokens",
@@ -267,19 +328,24 @@ def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
         "coalesce(s.therapeutic_areas, '{}'), s.color from stage_agents s order by s.tenant_id, s.slug")
     counts = {"agents": _upsert_registry(conn, table="agents", natural_key="slug", sheet="agents", workbook="agents.xlsx",
                                          columns=columns, select=select, frame=frame, staged=n, platform=platform,
-                                         max_share=max_share, rejected_keys=rejected_keys)}
-    tenant_ids = _tenant_ids(frame, platform)
+                                         max_share=max_share, rejected_keys=rejected_keys,
+                                         keep=_kept(sheets["agents"], columns))}
     agents_now = _live_ids(conn, "agents", "slug", tenant_ids).rename({"code": "slug", "id": "agent_id"})
-    owners = frame.select("tenant_id", "slug", "function_code", "department_code", "role_code") \
+    owners = frame.select(ROW, "tenant", "tenant_id", "slug", "function_code", "department_code", "role_code") \
         .join(agents_now, on=["tenant_id", "slug"], how="inner")
     for link, table, code, other in (("agent_functions", "org_functions", "function_code", "function_id"),
                                      ("agent_departments", "org_departments", "department_code", "department_id"),
                                      ("agent_roles", "org_roles", "role_code", "role_id")):
-        links = _resolve(owners, _live_ids(conn, table, "code", tenant_ids), code, other, platform) \
-            .filter(pl.col(other).is_not_null()).select("agent_id", other, "tenant_id")
+        if code not in sheets["agents"].present:
+            continue  # a sheet without the column leaves the links as they are
+        resolved = _resolve(owners, _live_ids(conn, table, "code", tenant_ids), code, other, platform)
+        partial, unresolved = _unresolved(resolved, sheets["agents"], code, other, table, required=False)
+        warnings += unresolved
+        links = pl.concat([resolved.filter(pl.col(other).is_not_null()).select("agent_id", other, "tenant_id"),
+                           _existing_links(conn, link, "agent_id", other, partial["agent_id"].to_list())])
         stage(conn, f"link_{link}", links, {"agent_id": "uuid", other: "uuid", "tenant_id": "uuid"})
         counts[link] = sync_links(conn, link, "agent_id", other, f"link_{link}")
-    return counts, failures
+    return counts, failures, warnings
 
 
 _JTBD_TYPES = {"id": "uuid", "tenant_id": "uuid", "code": "text", "title": "text", "job_statement": "text",
@@ -302,21 +368,32 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
         "from stage_jtbds s order by s.tenant_id, s.code")
     counts = {"jobs_to_be_done": _upsert_registry(
         conn, table="jobs_to_be_done", natural_key="code", sheet="jtbds", workbook="jtbds.xlsx", columns=columns,
-        select=select, frame=frame, staged=n, platform=platform, max_share=max_share, rejected_keys=rejected_keys)}
+        select=select, frame=frame, staged=n, platform=platform, max_share=max_share, rejected_keys=rejected_keys,
+        keep=_kept(sheets["jtbds"], columns))}
+    if "personas" not in sheets["jtbds"].present:
+        return counts, failures, []
     tenant_ids = _tenant_ids(frame, platform)
-    served = frame.select("tenant_id", "code", pl.col("personas").fill_null([])).explode("personas") \
+    served = frame.select(ROW, "tenant", "tenant_id", "code", pl.col("personas").fill_null([])).explode("personas") \
         .drop_nulls("personas").with_columns(pl.int_range(pl.len()).over("tenant_id", "code").alias("position")) \
         .rename({"personas": "persona_key"})
     jtbds_now = _live_ids(conn, "jobs_to_be_done", "code", tenant_ids).rename({"id": "jtbd_id"})
-    links = _resolve(served.join(jtbds_now, on=["tenant_id", "code"], how="inner"),
-                     _live_ids(conn, "personas", "persona_key", tenant_ids), "persona_key", "persona_id", platform) \
-        .filter(pl.col("persona_id").is_not_null()) \
-        .group_by("jtbd_id", "persona_id", "tenant_id").agg((pl.col("position") == 0).any().alias("is_primary"))
+    resolved = _resolve(served.join(jtbds_now, on=["tenant_id", "code"], how="inner"),
+                        _live_ids(conn, "personas", "persona_key", tenant_ids), "persona_key", "persona_id", platform)
+    partial, unresolved = _unresolved(resolved.rename({"persona_key": "personas"}), sheets["jtbds"], "personas",
+                                      "persona_id", "personas", required=False)
+    # A JTBD with a persona that is not in the database keeps every link it had, and gains the ones that resolve.
+    kept = conn.execute("select jtbd_id::text, persona_id::text, tenant_id::text, is_primary from jtbd_personas "
+                        "where jtbd_id = any(%s::uuid[])", (partial["jtbd_id"].unique().to_list(),)).fetchall()
+    links = pl.concat([
+        resolved.filter(pl.col("persona_id").is_not_null())
+        .group_by("jtbd_id", "persona_id", "tenant_id").agg((pl.col("position") == 0).any().alias("is_primary")),
+        pl.DataFrame(kept, orient="row", schema={"jtbd_id": pl.Utf8, "persona_id": pl.Utf8, "tenant_id": pl.Utf8,
+                                                 "is_primary": pl.Boolean})]).unique(["jtbd_id", "persona_id"], keep="first")
     stage(conn, "link_jtbd_personas", links,
           {"jtbd_id": "uuid", "persona_id": "uuid", "tenant_id": "uuid", "is_primary": "boolean"})
     counts["jtbd_personas"] = sync_links(conn, "jtbd_personas", "jtbd_id", "persona_id", "link_jtbd_personas",
                                          ["is_primary"])
-    return counts, failures
+    return counts, failures, unresolved
 
 
 def load_matrix(conn, sheets, tenants, *, max_share, rejected_keys):
@@ -334,7 +411,7 @@ def load_matrix(conn, sheets, tenants, *, max_share, rejected_keys):
     counts = upsert(conn, "solution_industry_matrix", ["solution_id", "industry_id"],
                              ["id", "solution_id", "industry_id", "is_available", "fit_score"], select,
                              soft_delete=False, staged=n, params={"platform": platform})
-    return {"solution_industry_matrix": counts}, []
+    return {"solution_industry_matrix": counts}, [], []
 
 
 LOADERS = {
@@ -347,8 +424,42 @@ LOADERS = {
 
 
 def _row_key(result: ValidatedSheet, record: dict) -> str:
+    """One quarantine entry per sheet row: the natural key (when the row has one) and the Excel row, so that two
+    rows with the same key are kept apart."""
     key = [str(record.get(k) or "") for k in result.contract.key]
-    return "|".join(key) if all(key) else f"{result.contract.sheet}!{record[ROW]}"
+    return f"{'|'.join(key) if all(key) else ''}@{record[ROW]}"
+
+
+class AccountingError(RuntimeError):
+    """Some rows of a sheet were neither loaded nor quarantined: the load is refused rather than lose them."""
+
+
+# The table that receives one row per sheet row: the sheets whose rows can be counted in the database.
+SHEET_TABLES = {"functions": "org_functions", "departments": "org_departments", "roles": "org_roles",
+                "responsibilities": "org_responsibilities", "personas": "personas", "agents": "agents",
+                "jtbds": "jobs_to_be_done"}
+
+
+def account(sheets: dict[str, ValidatedSheet], tables: dict[str, Counts], entries: list[dict],
+            warnings: list[Failure]) -> dict[str, dict[str, int]]:
+    """Per sheet: rows in = loaded + loaded with warnings + quarantined, checked against what the tables counted.
+    Raises AccountingError when a row is unaccounted for."""
+    accounts = {}
+    for name, result in sheets.items():
+        quarantined = {e["excel_row"] for e in entries if e["sheet"] == result.contract.sheet}
+        warned = {w.row for w in warnings if w.sheet == result.contract.sheet and w.row is not None} - quarantined
+        rows_in = result.total_rows
+        loaded = rows_in - len(quarantined)
+        table = SHEET_TABLES.get(name)
+        if table in tables:
+            written = tables[table].inserted + tables[table].updated + tables[table].unchanged
+            if written != loaded:
+                raise AccountingError(
+                    f"{result.file} › {result.contract.sheet}: {rows_in} row(s) in the sheet, {len(quarantined)} "
+                    f"quarantined, but {written} reached {table} instead of {loaded}; nothing was written")
+        accounts[result.contract.sheet] = {"rows_in": rows_in, "loaded": loaded - len(warned),
+                                           "loaded_with_warnings": len(warned), "quarantined": len(quarantined)}
+    return accounts
 
 
 def _quarantine_entries(sheets: dict[str, ValidatedSheet], failures: list[Failure],
@@ -405,8 +516,9 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
         tenants = tenant_ids_by_slug(conn)
         if policy == "strict" and failures:
             raise ContractViolation(failures)
-        tables, extra = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,
-                                          rejected_keys=_rejected_keys(sheets, tenants))
+        tables, extra, warnings = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,
+                                                    rejected_keys=_rejected_keys(sheets, tenants))
+        warnings = [w for result in sheets.values() for w in result.warnings] + warnings
         if policy == "strict" and extra:
             raise ContractViolation(extra)
         failures += extra
@@ -417,10 +529,13 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
                 tenant_rejects[name] = result.valid.filter(pl.col(ROW).is_in(list(rows)))
         target = workbook.removesuffix(".xlsx")
         entries = _quarantine_entries(sheets, failures, tenant_rejects)
+        accounts = account(sheets, tables, entries, warnings)
         ledger.quarantine(conn, target=target, entries=entries, run_id=run_id)
         ledger.resolve_quarantine(conn, target=target, still_rejected=[e["row_key"] for e in entries])
-        result = LoadResult(workbook=workbook, source_sha256=sha, tables=tables, rejected=len(entries), failures=failures)
+        result = LoadResult(workbook=workbook, source_sha256=sha, tables=tables, rejected=len(entries), failures=failures,
+                            warnings=warnings, accounts=accounts)
         ledger.record_load(conn, target=target, source_file=source_path.name, source_sha256=sha, run_id=run_id,
                            policy=policy, counts=result.total, rejected=result.rejected,
-                           details={"tables": {t: vars(c) for t, c in tables.items()}})
+                           details={"tables": {t: vars(c) for t, c in tables.items()}, "sheets": accounts,
+                                    "warnings": len(warnings)})
     return result

@@ -25,8 +25,14 @@ LOAD_MEMORY = "128MB"
 
 
 def tune_for_bulk_load(conn: psycopg.Connection) -> None:
-    """Give the current load transaction room to sort and hash in memory (staged sheets of 10^4-10^5 rows otherwise
-    spill to disk); transaction-local, like every setting the pipeline makes."""
+    """Give the current load transaction room to stage, sort and hash in memory (staged sheets of 10^4-10^5 rows
+    otherwise spill temp tables and sorts to disk); transaction-local, like every setting the pipeline makes.
+    `temp_buffers` can only change before the session's first temporary table: a reused session keeps its own."""
+    try:
+        with conn.transaction():
+            conn.execute("select set_config('temp_buffers', %s, true)", (LOAD_MEMORY,))
+    except psycopg.errors.InvalidParameterValue:
+        pass
     conn.execute("select set_config('work_mem', %s, true)", (LOAD_MEMORY,))
 
 
@@ -132,10 +138,11 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
 
 
 def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], select: sql.Composable,
-           *, soft_delete: bool, staged: int, params: dict | None = None) -> Counts:
+           *, soft_delete: bool, staged: int, params: dict | None = None, keep: frozenset[str] = frozenset()) -> Counts:
     """Insert new keys and update existing rows only where something differs (a soft-deleted row comes back);
-    unchanged rows are not touched, so their `updated_at` stays. Counts what happened."""
-    updatable = [c for c in columns if c not in key and c != "id"]
+    unchanged rows are not touched, so their `updated_at` stays. Columns in `keep` (their source column is not in
+    the sheet) are written for new rows only: what is stored stays. Counts what happened."""
+    updatable = [c for c in columns if c not in key and c != "id" and c not in keep]
     extra = [("deleted_at", "null::timestamptz")] if soft_delete else []
     inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params, staged)
     if inserted + updated > ANALYZE_AFTER_ROWS:

@@ -6,6 +6,7 @@ The result separates valid rows (typed, ready to load) from rejected ones, and e
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,12 +66,21 @@ class SheetRefused(ValueError):
 
 @dataclass
 class ValidatedSheet:
+    """`letters` maps each contract column found in the header to its column letter: a column the sheet lacks is
+    absent from it, and the loaders leave what is stored for such a column as it is. `warnings` are findings that
+    reject nothing (an extra column that is not loaded)."""
+
     contract: SheetContract
     file: str
     valid: pl.DataFrame
     rejected: pl.DataFrame
     failures: list[Failure]
     letters: dict[str, str] = field(default_factory=dict)
+    warnings: list[Failure] = field(default_factory=list)
+
+    @property
+    def present(self) -> set[str]:
+        return set(self.letters)
 
     @property
     def total_rows(self) -> int:
@@ -101,8 +111,16 @@ def _fail(raw: RawSheet, row, column, letter, value, rule, message) -> Failure:
     return Failure(raw.file, raw.sheet, row, column, letter, value, rule, message)
 
 
-def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[str, str]]:
-    """The header's Excel row and {canonical column: letter}; refuses missing or duplicate headers."""
+def _closest(text: str, lookup: dict[str, str]) -> str | None:
+    """The documented column whose name or alias is closest to a header the contract does not know."""
+    close = difflib.get_close_matches(normalise.header_key(text), list(lookup), n=1, cutoff=0.75)
+    return lookup[close[0]] if close else None
+
+
+def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[str, str], list[Failure]]:
+    """The header's Excel row, {canonical column: letter} and warnings. Refuses missing or duplicate headers, a
+    header that looks like a misspelt column the sheet lacks, and data under a blank header: in each case loading
+    would leave out what the steward wrote."""
     lookup = _header_lookup(contract)
     columns = _columns(contract)
     best: tuple[int, int, list[tuple[str, str, str]]] | None = None
@@ -121,7 +139,7 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
                                   f"{', '.join(required)}")])
     header_row, _count, matches = best
     letters: dict[str, str] = {}
-    failures = []
+    failures, warnings = [], []
     for name, letter, text in matches:
         if name in letters:
             failures.append(_fail(raw, header_row, name, letter, text, "duplicate_header",
@@ -129,13 +147,37 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
                                   "delete or rename one of them"))
         else:
             letters[name] = letter
+    matched = {letter for _n, letter, _t in matches}
+    header = raw.frame.filter(pl.col(ROW) == header_row).row(0, named=True)
+    body = raw.frame.filter(pl.col(ROW) > header_row)
+    for letter in raw.letters:
+        if letter in matched:
+            continue
+        text = normalise.clean_cell(header[letter])
+        if text is None:
+            filled = body.filter(pl.col(letter).map_elements(normalise.clean_cell, return_dtype=pl.Utf8).is_not_null())
+            if filled.height:
+                failures.append(_fail(raw, header_row, None, letter, None, "blank_header",
+                                      f"column {letter} has data in {filled.height} row(s) (first {letter}"
+                                      f"{filled[ROW][0]}) but no header; write the column's name in {letter}"
+                                      f"{header_row}, or delete the data"))
+            continue
+        guess = _closest(text, lookup)
+        if guess is not None and guess not in letters:
+            failures.append(_fail(raw, header_row, None, letter, text, "unknown_header",
+                                  f"`{text}` is not a column of `{contract.sheet}`; did you mean `{guess}`? Rename "
+                                  f"the header (its data would not be loaded)"))
+        else:
+            hint = f" (the closest documented column is `{guess}`, already in column {letters[guess]})" if guess else ""
+            warnings.append(_fail(raw, header_row, None, letter, text, "unknown_header",
+                                  f"`{text}` is not a column of `{contract.sheet}`{hint}; its values are not loaded"))
     missing = [n for n, c in columns.items() if _required(c) and n not in letters]
     if missing:
         failures.append(_fail(raw, header_row, None, None, None, "missing_header",
                               f"required column(s) {', '.join(missing)} missing from the header row {header_row}"))
     if failures:
         raise SheetRefused(failures)
-    return header_row, letters
+    return header_row, letters, warnings
 
 
 def _parse_column(raw_values: list[str | None], column: pa.Column, name: str):
@@ -241,7 +283,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
     references = references or {}
     workbook_of = {**{c.sheet: c.workbook for c in CONTRACTS.values()}, **(workbook_of or {})}
     columns = _columns(contract)
-    header_row, letters = _locate_header(raw, contract)
+    header_row, letters, warnings = _locate_header(raw, contract)
     body = raw.frame.filter(pl.col(ROW) > header_row)
     cleaned = {name: [normalise.clean_cell(v) for v in body.get_column(letter).to_list()]
                for name, letter in letters.items()}
@@ -296,9 +338,28 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
             failures.setdefault(position, []).append(failure)
 
     rejected_mask = pl.Series([i in failures for i in range(len(rows))], dtype=pl.Boolean)
-    ordered = [f for p in sorted(failures) for f in sorted(failures[p], key=lambda f: column_index(f.letter or "A"))]
+    ordered = _name_duplicates(
+        [f for p in sorted(failures) for f in sorted(failures[p], key=lambda f: column_index(f.letter or "A"))])
     return ValidatedSheet(contract=contract, file=raw.file, valid=frame.filter(~rejected_mask),
-                          rejected=text_frame.filter(rejected_mask), failures=ordered, letters=letters)
+                          rejected=text_frame.filter(rejected_mask), failures=ordered, letters=letters,
+                          warnings=warnings)
+
+
+def _name_duplicates(failures: list[Failure]) -> list[Failure]:
+    """A duplicate-key failure names the other rows that hold the same value, so each can be found from the other."""
+    rows: dict[tuple, list[int]] = {}
+    for f in failures:
+        if f.rule == "unique":
+            rows.setdefault((f.column, f.value), []).append(f.row)
+    out = []
+    for f in failures:
+        if f.rule == "unique":
+            others = [str(r) for r in rows[(f.column, f.value)] if r != f.row]
+            f = Failure(f.file, f.sheet, f.row, f.column, f.letter, f.value, f.rule,
+                        f"{f.message} (also on row{'s' if len(others) > 1 else ''} {', '.join(others)}); keep one of "
+                        f"them, or give each its own value")
+        out.append(f)
+    return out
 
 
 def _sheet_problems(name: str, info: WorkbookInfo, contract: SheetContract) -> tuple[SheetInfo | None, list[Failure]]:
