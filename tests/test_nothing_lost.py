@@ -1,0 +1,153 @@
+"""Ordinary steward mistakes never lose data behind a green load: every row of every sheet is loaded, loaded with a
+warning or quarantined, and a sheet that cannot say what it means is refused whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests.workbooks import edit_cells
+from vital_pipelines import config
+from vital_pipelines.db import connect
+from vital_pipelines.db.scratch import loader_url
+from vital_pipelines.loading.registry import load_workbook
+from vital_pipelines.spreadsheets.validation import SheetRefused
+from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+
+def _letter(path: Path, sheet: str, header: str) -> str:
+    worksheet = openpyxl.load_workbook(path, read_only=True)[sheet]
+    for cell in next(worksheet.iter_rows(min_row=1, max_row=1)):
+        if str(cell.value).strip().lower() == header:
+            return cell.column_letter
+    raise AssertionError(f"no header {header} in {path.name} › {sheet}")
+
+
+def _delete_column(path: Path, sheet: str, header: str) -> None:
+    workbook = openpyxl.load_workbook(path)
+    workbook[sheet].delete_cols(openpyxl.utils.column_index_from_string(_letter(path, sheet, header)))
+    workbook.save(path)
+
+
+def _load(url: str, raw: Path, workbook: str):
+    sheets = validate_registry_workbook(raw / workbook, raw_dir=raw, isolated=False)
+    with connect(loader_url(url)) as conn:
+        return load_workbook(conn, workbook, sheets, source_path=raw / workbook)
+
+
+@pytest.fixture
+def loaded(fresh_url, raw):
+    for workbook in ("org_structure.xlsx", "personas.xlsx", "agents.xlsx", "jtbds.xlsx"):
+        _load(fresh_url, raw, workbook)
+    return fresh_url
+
+
+def _scalar(url: str, query: str, *params):
+    with connect(url) as conn:
+        return conn.execute(query, params).fetchone()[0]
+
+
+def test_a_misspelt_header_refuses_the_sheet_and_names_the_column_it_resembles(loaded, raw):
+    letter = _letter(raw / "personas.xlsx", "personas", "description")
+    edit_cells(raw / "personas.xlsx", "personas", {f"{letter}1": "Descriptoin"})
+    with pytest.raises(SheetRefused) as refused:
+        validate_registry_workbook(raw / "personas.xlsx", raw_dir=raw, isolated=False)
+    [failure] = refused.value.failures
+    assert (failure.rule, failure.cell, failure.value) == ("unknown_header", f"{letter}1", "Descriptoin")
+    assert "did you mean `description`?" in failure.message
+    assert _scalar(loaded, "select count(description) from personas") == 335
+
+
+def test_data_under_a_blank_header_refuses_the_sheet(raw):
+    worksheet = openpyxl.load_workbook(raw / "agents.xlsx")["agents"]
+    spare = openpyxl.utils.get_column_letter(worksheet.max_column + 2)
+    edit_cells(raw / "agents.xlsx", "agents", {f"{spare}7": "an orphan note"})
+    with pytest.raises(SheetRefused) as refused:
+        validate_registry_workbook(raw / "agents.xlsx", raw_dir=raw, isolated=False)
+    [failure] = refused.value.failures
+    assert failure.rule == "blank_header" and failure.letter == spare and f"first {spare}7" in failure.message
+
+
+def test_an_extra_column_is_a_warning_and_everything_else_loads(fresh_url, raw):
+    _load(fresh_url, raw, "org_structure.xlsx")
+    worksheet = openpyxl.load_workbook(raw / "personas.xlsx")["personas"]
+    extra = openpyxl.utils.get_column_letter(worksheet.max_column + 1)
+    edit_cells(raw / "personas.xlsx", "personas", {f"{extra}1": "Steward notes", f"{extra}2": "check title"})
+    result = _load(fresh_url, raw, "personas.xlsx")
+    assert [(w.rule, w.cell) for w in result.warnings] == [("unknown_header", f"{extra}1")]
+    assert "its values are not loaded" in result.warnings[0].message
+    assert result.tables["personas"].inserted == 335 and result.rejected == 0
+
+
+@pytest.mark.parametrize(("workbook", "sheet", "header", "table", "column"), [
+    ("agents.xlsx", "agents", "tagline", "agents", "tagline"),
+    ("personas.xlsx", "personas", "goals", "personas", "goals"),
+    ("org_structure.xlsx", "functions", "display_order", "org_functions", "display_order"),
+    ("agents.xlsx", "agents", "department_code", "agent_departments", "department_id"),
+])
+def test_a_column_the_sheet_lacks_leaves_stored_values_as_they_are(loaded, raw, workbook, sheet, header, table, column):
+    before = _scalar(loaded, f"select count({column}) from {table}")
+    assert before > 0
+    _delete_column(raw / workbook, sheet, header)
+    result = _load(loaded, raw, workbook)
+    assert result.rejected == 0
+    assert _scalar(loaded, f"select count({column}) from {table}") == before
+    assert result.total.updated == 0, "nothing else changed either"
+
+
+def test_personas_whose_org_codes_are_not_in_the_database_are_quarantined_not_stored_without_them(fresh_url, raw):
+    result = _load(fresh_url, raw, "personas.xlsx")
+    assert result.tables["personas"].inserted == 0 and result.rejected == 335
+    assert result.accounts["personas"] == {"rows_in": 335, "loaded": 0, "loaded_with_warnings": 0, "quarantined": 335}
+    assert {f.rule for f in result.failures} == {"reference"}
+    assert "names no department in the database" in next(f.message for f in result.failures
+                                                         if f.column == "department_code")
+    assert _scalar(fresh_url, "select count(*) from quarantined_rows where resolved_at is null") == 335
+    _load(fresh_url, raw, "org_structure.xlsx")
+    again = _load(fresh_url, raw, "personas.xlsx")
+    assert again.tables["personas"].inserted == 335 and again.rejected == 0
+    assert _scalar(fresh_url, "select count(*) from personas where role_id is null or department_id is null") == 0
+    assert _scalar(fresh_url, "select count(*) from quarantined_rows where resolved_at is null") == 0
+
+
+def test_jtbd_links_to_personas_not_in_the_database_warn_and_keep_the_links_there_were(loaded, raw):
+    links = _scalar(loaded, "select count(*) from jtbd_personas")
+    assert links > 0
+    with connect(loaded) as conn:
+        conn.execute("update personas set persona_key = persona_key || '-gone' where persona_key in "
+                     "(select persona_key from personas order by persona_key limit 20)")
+        conn.commit()
+    result = _load(loaded, raw, "jtbds.xlsx")
+    assert result.warnings and {w.rule for w in result.warnings} == {"reference_warning"}
+    assert "the row is loaded and keeps the link it had" in result.warnings[0].message
+    assert result.tables["jobs_to_be_done"].unchanged == 338 and result.rejected == 0
+    warned = result.accounts["jtbds"]["loaded_with_warnings"]
+    assert warned == len({w.row for w in result.warnings}) > 0
+    assert _scalar(loaded, "select count(*) from jtbd_personas") == links, "no link was dropped"
+
+
+def test_rows_that_share_a_key_are_each_quarantined_and_name_each_other(fresh_url, raw):
+    _load(fresh_url, raw, "org_structure.xlsx")
+    letter = _letter(raw / "personas.xlsx", "personas", "persona_key")
+    key = openpyxl.load_workbook(raw / "personas.xlsx")["personas"][f"{letter}20"].value
+    edit_cells(raw / "personas.xlsx", "personas", {f"{letter}21": key, f"{letter}22": key, f"{letter}23": key})
+    result = _load(fresh_url, raw, "personas.xlsx")
+    assert result.rejected == 4 and result.tables["personas"].inserted == 331
+    assert result.accounts["personas"] == {"rows_in": 335, "loaded": 331, "loaded_with_warnings": 0, "quarantined": 4}
+    on_20 = next(f for f in result.failures if f.row == 20 and f.rule == "unique")
+    assert "(also on rows 21, 22, 23)" in on_20.message
+    with connect(fresh_url) as conn:
+        entries = conn.execute("select excel_row from quarantined_rows where resolved_at is null order by 1").fetchall()
+        ledger = conn.execute("select rejected, details->'sheets'->'personas'->>'quarantined' from pipeline_loads "
+                              "where target = 'personas'").fetchone()
+    assert entries == [(20,), (21,), (22,), (23,)] and ledger == (4, "4")
+
+
+def test_the_committed_workbooks_account_for_every_row(fresh_url):
+    for workbook in ("org_structure.xlsx", "personas.xlsx", "agents.xlsx", "jtbds.xlsx"):
+        result = _load(fresh_url, config.RAW_DIR, workbook)
+        for sheet, counts in result.accounts.items():
+            assert counts["rows_in"] == counts["loaded"] + counts["loaded_with_warnings"] + counts["quarantined"]
+            assert counts["rows_in"] > 0 and counts["quarantined"] == 0, (workbook, sheet)
