@@ -151,3 +151,33 @@ def test_the_committed_workbooks_account_for_every_row(fresh_url):
         for sheet, counts in result.accounts.items():
             assert counts["rows_in"] == counts["loaded"] + counts["loaded_with_warnings"] + counts["quarantined"]
             assert counts["rows_in"] > 0 and counts["quarantined"] == 0, (workbook, sheet)
+
+
+def test_a_jtbd_load_waits_for_an_open_personas_load_and_gets_every_link(fresh_url, raw):
+    import threading
+    import time
+
+    _load(fresh_url, raw, "org_structure.xlsx")
+    personas = connect(loader_url(fresh_url))
+    personas.execute("select 1")  # an open transaction: the personas load below commits only with it
+    load_workbook(personas, "personas.xlsx", validate_registry_workbook(raw / "personas.xlsx", raw_dir=raw,
+                                                                         isolated=False),
+                  source_path=raw / "personas.xlsx")
+    results = []
+    jtbds = threading.Thread(target=lambda: results.append(_load(fresh_url, raw, "jtbds.xlsx")))
+    jtbds.start()
+    try:
+        with connect(fresh_url) as observer:
+            for _ in range(200):
+                waiting = observer.execute("select count(*) from pg_locks where locktype = 'advisory' "
+                                           "and not granted").fetchone()[0]
+                if waiting:
+                    break
+                time.sleep(0.05)
+        assert waiting == 1, "the JTBD load waits for the personas load it reads from"
+    finally:
+        personas.commit()
+        personas.close()
+        jtbds.join(timeout=120)
+    [result] = results
+    assert result.tables["jtbd_personas"].inserted == 675 and not result.warnings

@@ -14,7 +14,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from vital_pipelines.db.locks import lock_for_transaction, workbook_lock
+from vital_pipelines.db.locks import lock_for_transaction, share_for_transaction, workbook_lock
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.upsert import (
@@ -23,6 +23,7 @@ from vital_pipelines.loading.upsert import (
 )
 from vital_pipelines.spreadsheets.reader import ROW
 from vital_pipelines.spreadsheets.validation import Failure, ValidatedSheet
+from vital_pipelines.spreadsheets.workbooks import UPSTREAM
 
 POLICIES = ("quarantine", "strict")
 DEFAULT_MAX_DELETE_SHARE = 0.5
@@ -512,6 +513,10 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
     failures = [f for result in sheets.values() for f in result.failures]
     with conn.transaction():
         tune_for_bulk_load(conn)
+        # The workbooks this one refers to are read in shared mode, in their fixed order, before this one is locked:
+        # their loads cannot commit in the middle of this one (and the order keeps two loads from deadlocking).
+        for upstream in UPSTREAM.get(workbook, ()):
+            share_for_transaction(conn, workbook_lock(upstream))
         lock_for_transaction(conn, workbook_lock(workbook))
         tenants = tenant_ids_by_slug(conn)
         if policy == "strict" and failures:
