@@ -181,3 +181,31 @@ def test_a_jtbd_load_waits_for_an_open_personas_load_and_gets_every_link(fresh_u
         jtbds.join(timeout=120)
     [result] = results
     assert result.tables["jtbd_personas"].inserted == 675 and not result.warnings
+
+
+def test_the_ledger_hashes_the_bytes_that_were_parsed_even_when_the_file_is_replaced(fresh_url, raw, tmp_path,
+                                                                                     monkeypatch):
+    import dagster as dg
+
+    from vital_pipelines.defs.common.resources import PostgresResource
+    from vital_pipelines.defs.registry import assets as registry_assets
+    from vital_pipelines.defs.registry.resources import RegistrySource
+    from vital_pipelines.files import file_sha256
+
+    _load(fresh_url, raw, "org_structure.xlsx")
+    parsed_sha = file_sha256(raw / "personas.xlsx")
+    real = registry_assets.validate_registry_workbook
+
+    def validate_then_the_steward_saves(path, **kwargs):
+        sheets = real(path, **kwargs)
+        edit_cells(raw / "personas.xlsx", "personas", {"B2": "Saved while the load was reading"})
+        return sheets
+
+    monkeypatch.setattr(registry_assets, "validate_registry_workbook", validate_then_the_steward_saves)
+    resources = {"postgres": PostgresResource(database_url=loader_url(fresh_url)),
+                 "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
+                                                   isolated_reader=False)}
+    assert dg.materialize([registry_assets.personas], resources=resources).success
+    assert file_sha256(raw / "personas.xlsx") != parsed_sha
+    assert _scalar(fresh_url, "select source_sha256 from pipeline_loads where target = 'personas'") == parsed_sha
+    assert _scalar(fresh_url, "select count(*) from personas where name = 'Saved while the load was reading'") == 0

@@ -325,3 +325,13 @@ def test_instance_configuration_bounds_the_queue_and_the_pools():
     pools = {node.name: node.definition.pool for node in defs().resolve_implicit_global_asset_job_def().nodes}
     assert pools["personas"] == pools["agents"] == pools["org_structure"] == pools["agent_profile_embeddings"] == "registry"
     assert pools["knowledge_chunks"] == pools["knowledge_sources"] == "knowledge"
+
+
+def test_run_retries_retry_crashes_only(tmp_path):
+    shutil.copy(config.PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+    assert instance.run_retries_retry_on_asset_or_op_failure is False
+    with open(config.PROJECT_ROOT / "dagster.postgres.yaml") as postgres_config:
+        assert yaml.safe_load(postgres_config)["run_retries"] == yaml.safe_load(
+            (config.PROJECT_ROOT / "dagster.yaml").read_text())["run_retries"]

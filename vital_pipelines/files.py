@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -13,3 +16,15 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def snapshot(path: Path) -> Iterator[tuple[Path, str]]:
+    """A private copy of `path` and the SHA-256 of exactly those bytes, read once: whatever replaces the file
+    meanwhile, what is parsed is what is hashed. The copy is removed when the block ends."""
+    data = Path(path).read_bytes()
+    with tempfile.TemporaryDirectory(prefix="vital-snapshot-") as folder:
+        copy = Path(folder) / Path(path).name
+        copy.write_bytes(data)
+        copy.chmod(0o400)
+        yield copy, hashlib.sha256(data).hexdigest()

@@ -505,11 +505,12 @@ def _rejected_keys(sheets: dict[str, ValidatedSheet], tenants: dict[str, str]) -
 
 def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, ValidatedSheet], *, source_path: Path,
                   policy: str = "quarantine", run_id: str | None = None,
-                  max_delete_share: float = DEFAULT_MAX_DELETE_SHARE) -> LoadResult:
-    """Load one validated workbook in one transaction; see the module docstring."""
+                  max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, source_sha256: str | None = None) -> LoadResult:
+    """Load one validated workbook in one transaction; see the module docstring. `source_sha256` is the hash of
+    the bytes that were parsed (see `files.snapshot`); without it the file is hashed now."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
-    sha = file_sha256(source_path)
+    sha = source_sha256 or file_sha256(source_path)
     failures = [f for result in sheets.values() for f in result.failures]
     with conn.transaction():
         tune_for_bulk_load(conn)

@@ -12,8 +12,9 @@ import dagster as dg
 from vital_pipelines.defs.common.policies import database_errors
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
+from vital_pipelines.files import snapshot
 from vital_pipelines.loading.registry import (
-    DEFAULT_MAX_DELETE_SHARE, ContractViolation, LoadResult, load_workbook,
+    DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, LoadResult, load_workbook,
 )
 from vital_pipelines.loading.upsert import DeletionGuardError
 from vital_pipelines.spreadsheets import report
@@ -51,25 +52,27 @@ def _failure_metadata(failures: list[Failure], annotated: Path | None) -> dict:
     return metadata
 
 
-def _annotate(source: RegistrySource, workbook: str, failures: list[Failure]) -> Path | None:
+def _annotate(source: RegistrySource, workbook: str, path: Path, failures: list[Failure]) -> Path | None:
     if not failures:
         return None
     target = Path(source.reports_dir) / workbook.replace(".xlsx", ".annotated.xlsx")
     try:
-        return report.annotate_workbook(source.workbook(workbook), failures, target)
+        return report.annotate_workbook(path, failures, target)
     except Exception:  # the annotated copy is a convenience; the failure table says everything it says
         return None
 
 
 def _load(context, workbook: str, config: RegistryLoadConfig, postgres: PostgresResource,
-          source: RegistrySource) -> LoadResult:
-    path = source.workbook(workbook)
-    with database_errors(context, postgres):
-        return _validate_and_load(context, workbook, path, config, postgres, source)
+          source: RegistrySource) -> tuple[LoadResult, Path | None]:
+    """Validate and load one private copy of the workbook (what is hashed is what was parsed); the result and the
+    annotated copy of that same version."""
+    with snapshot(source.workbook(workbook)) as (path, sha), database_errors(context, postgres):
+        result = _validate_and_load(context, workbook, path, sha, config, postgres, source)
+        return result, _annotate(source, workbook, path, result.failures + result.warnings)
 
 
-def _validate_and_load(context, workbook: str, path: Path, config: RegistryLoadConfig, postgres: PostgresResource,
-                       source: RegistrySource) -> LoadResult:
+def _validate_and_load(context, workbook: str, path: Path, sha: str, config: RegistryLoadConfig,
+                       postgres: PostgresResource, source: RegistrySource) -> LoadResult:
     try:
         if workbook == "solution_industry_matrix.xlsx":
             sheets = validate_matrix(path, isolated=source.isolated_reader)
@@ -77,12 +80,13 @@ def _validate_and_load(context, workbook: str, path: Path, config: RegistryLoadC
             sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
         with postgres.get_connection() as conn:
             return load_workbook(conn, workbook, sheets, source_path=path, policy=config.policy,
-                                 run_id=context.run.run_id, max_delete_share=config.max_delete_share)
+                                 run_id=context.run.run_id, max_delete_share=config.max_delete_share,
+                                 source_sha256=sha)
     except (SheetRefused, ContractViolation) as error:
-        annotated = _annotate(source, workbook, error.failures)
+        annotated = _annotate(source, workbook, path, error.failures)
         raise dg.Failure(description=report.summary(error.failures) if isinstance(error, SheetRefused) else str(error),
                          metadata=_failure_metadata(error.failures, annotated), allow_retries=False) from None
-    except (UnsafeWorkbookError, DeletionGuardError) as error:
+    except (UnsafeWorkbookError, DeletionGuardError, AccountingError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
 
 
@@ -97,17 +101,31 @@ def _materialization(result: LoadResult, tables: list[str]) -> dict:
         "unchanged": dg.MetadataValue.int(total.unchanged),
         "soft_deleted": dg.MetadataValue.int(total.deleted),
         "rejected": dg.MetadataValue.int(result.rejected),
+        "warnings": dg.MetadataValue.int(len(result.warnings)),
         "source_sha256": dg.MetadataValue.text(result.source_sha256),
         "tables": dg.MetadataValue.json(per_table),
+        "sheets": dg.MetadataValue.json(result.accounts),
     }
 
 
 def _check(result: LoadResult, annotated: Path | None, sheet: str, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
-    failures = [f for f in result.failures if f.sheet == sheet or (sheet == "matrix" and f.sheet == "fit_scores")]
+    """Red for rejected rows or refused columns; warnings (a row loaded without an optional link, an extra column)
+    are listed apart and keep it green."""
+    def of_sheet(findings: list[Failure]) -> list[Failure]:
+        return [f for f in findings if f.sheet == sheet or (sheet == "matrix" and f.sheet == "fit_scores")]
+
+    failures, warnings = of_sheet(result.failures), of_sheet(result.warnings)
+    metadata = _failure_metadata(failures, annotated if failures or warnings else None)
+    metadata["warnings"] = dg.MetadataValue.int(len(warnings))
+    if warnings:
+        metadata["warning_cells"] = dg.MetadataValue.md(report.markdown_table(warnings))
+    if sheet in result.accounts:
+        metadata["rows"] = dg.MetadataValue.json(result.accounts[sheet])
+    description = report.summary(failures) if failures or not warnings else \
+        f"Every row loads; {len(warnings)} warning(s): {report.summary(warnings)}"
     return dg.AssetCheckResult(
         check_name=f"{sheet}_contract", asset_key=asset_key, passed=not failures,
-        severity=dg.AssetCheckSeverity.ERROR, description=report.summary(failures),
-        metadata=_failure_metadata(failures, annotated if failures else None),
+        severity=dg.AssetCheckSeverity.ERROR, description=description, metadata=metadata,
     )
 
 
@@ -131,12 +149,11 @@ ORG_SHEET_OF = {"org_functions": "functions", "org_departments": "departments", 
 )
 def org_structure(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
                   registry_source: RegistrySource):
-    result = _load(context, "org_structure.xlsx", config, postgres, registry_source)
+    result, annotated = _load(context, "org_structure.xlsx", config, postgres, registry_source)
     junctions = {"org_departments": ["function_departments"], "org_roles": ["department_roles", "function_roles"],
                  "org_responsibilities": ["role_responsibilities"]}
     for table in ORG_TABLES:
         yield dg.MaterializeResult(asset_key=table, metadata=_materialization(result, [table, *junctions.get(table, [])]))
-    annotated = _annotate(registry_source, "org_structure.xlsx", result.failures)
     for table, sheet in ORG_SHEET_OF.items():
         yield _check(result, annotated, sheet, dg.AssetKey(table))
     yield _check(result, annotated, "role_responsibilities", dg.AssetKey("org_responsibilities"))
@@ -147,9 +164,9 @@ def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junct
               check_specs=[_check_spec(sheet, name)], pool=POOL)
     def _asset(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
                registry_source: RegistrySource):
-        result = _load(context, workbook, config, postgres, registry_source)
+        result, annotated = _load(context, workbook, config, postgres, registry_source)
         yield dg.MaterializeResult(metadata=_materialization(result, [name, *junctions]))
-        yield _check(result, _annotate(registry_source, workbook, result.failures), sheet, dg.AssetKey(name))
+        yield _check(result, annotated, sheet, dg.AssetKey(name))
 
     return _asset
 
