@@ -209,3 +209,62 @@ def test_the_ledger_hashes_the_bytes_that_were_parsed_even_when_the_file_is_repl
     assert file_sha256(raw / "personas.xlsx") != parsed_sha
     assert _scalar(fresh_url, "select source_sha256 from pipeline_loads where target = 'personas'") == parsed_sha
     assert _scalar(fresh_url, "select count(*) from personas where name = 'Saved while the load was reading'") == 0
+
+
+def test_a_frozen_network_fails_the_load_in_bounded_time_and_the_server_releases_its_lock(fresh_url, raw):
+    import threading
+    import time
+
+    from psycopg import conninfo
+
+    from tests.tcp_proxy import FreezableProxy
+    from vital_pipelines.db.connection import NoAnswer
+    from vital_pipelines.db.transient import is_transient
+    from vital_pipelines.defs.common.resources import PostgresResource
+
+    _load(fresh_url, raw, "org_structure.xlsx")
+    sheets = validate_registry_workbook(raw / "personas.xlsx", raw_dir=raw, isolated=False)
+    server = conninfo.conninfo_to_dict(fresh_url)
+    with FreezableProxy(int(server.get("port") or 5432)) as proxy:
+        proxied = conninfo.make_conninfo(loader_url(fresh_url), host="127.0.0.1", port=str(proxy.port))
+        resource = PostgresResource(database_url=proxied, lock_timeout_seconds=60, statement_timeout_seconds=2,
+                                    idle_in_transaction_seconds=2, response_margin_seconds=3)
+        blocker = connect(fresh_url)
+        blocker.execute("lock table personas in access exclusive mode")
+        outcome: dict = {}
+
+        def load():
+            try:
+                with resource.get_connection() as conn:
+                    load_workbook(conn, "personas.xlsx", sheets, source_path=raw / "personas.xlsx")
+            except Exception as error:  # asserted below
+                outcome["error"] = error
+            outcome["at"] = time.monotonic()
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        with connect(fresh_url, autocommit=True) as observer:
+            for _ in range(200):  # the load holds its advisory lock and waits for the table
+                if observer.execute("select count(*) from pg_locks where not granted and relation = "
+                                    "'personas'::regclass").fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            proxy.freeze()
+            frozen_at = time.monotonic()
+            loader.join(timeout=30)
+            assert not loader.is_alive(), "the load hangs on a frozen network"
+            assert isinstance(outcome.get("error"), NoAnswer) and is_transient(outcome["error"])
+            assert outcome["at"] - frozen_at < 10
+            for _ in range(100):
+                held = observer.execute("select count(*) from pg_locks where locktype = 'advisory'").fetchone()[0]
+                if not held:
+                    break
+                time.sleep(0.1)
+            released_after = time.monotonic() - frozen_at
+            assert held == 0 and released_after < 10, "the server ended the frozen session and its lock"
+        blocker.rollback()
+        blocker.close()
+    assert _scalar(fresh_url, "select count(*) from personas") == 0
+    assert _scalar(fresh_url, "select count(*) from pipeline_loads where target = 'personas'") == 0
+    print(f"frozen network: load failed {outcome['at'] - frozen_at:.1f} s and its lock was released "
+          f"{released_after:.1f} s after the freeze")

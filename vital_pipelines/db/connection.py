@@ -33,12 +33,27 @@ def redact_url(text: str) -> str:
     return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
+class NoAnswer(psycopg.OperationalError):
+    """The server sent nothing for longer than the connection's `response_timeout`: the network or the server is
+    frozen. The connection is closed (the server ends the session on its own idle timeout)."""
+
+
 class LimitedConnection(psycopg.Connection):
     """A connection whose settings (`limits`: lock_timeout and the like) are applied with `set_config(…, true)` at
     the start of every transaction it begins, never to the session, so that nothing leaks to other clients behind a
-    transaction-mode pooler (PgBouncer, Supavisor)."""
+    transaction-mode pooler (PgBouncer, Supavisor). With `response_timeout`, waiting longer than that for any answer
+    closes the connection and raises `NoAnswer`: keepalives cannot tell a frozen proxy from a slow server."""
 
     limits: Mapping[str, str] = {}
+    response_timeout: float | None = None
+
+    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        try:
+            return super().wait(gen, interval=interval, timeout=timeout or self.response_timeout)
+        except psycopg.errors._WaitTimeout:
+            self.pgconn.finish()
+            raise NoAnswer(f"no answer from the database for {self.response_timeout:.0f} s; the connection was "
+                           "closed (a frozen network or server)") from None
 
     def _apply_limits(self) -> None:
         if self.limits:
@@ -103,7 +118,8 @@ def _explain(url: str, error: Exception) -> str:
 
 
 def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10,
-            limits: Mapping[str, str] | None = None, **kwargs) -> LimitedConnection:
+            limits: Mapping[str, str] | None = None, response_timeout: float | None = None,
+            **kwargs) -> LimitedConnection:
     """Open a connection (with TCP keepalives), raising `DatabaseUnavailable` with a plain-words reason on failure.
     `limits` are settings applied to each of its transactions (see `LimitedConnection`)."""
     libpq_url = _libpq_url(url)
@@ -127,6 +143,7 @@ def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10,
                                                        "starting up", "shutting down", "too many clients"))
         raise DatabaseUnavailable(_explain(url, error), transient=transient) from None
     conn.limits = dict(limits or {})
+    conn.response_timeout = response_timeout
     return conn
 
 

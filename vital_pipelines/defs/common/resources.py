@@ -24,6 +24,14 @@ class PostgresResource(dg.ConfigurableResource):
                                              "owner: schema changes")
     lock_timeout_seconds: float = Field(
         default=300.0, description="Longest wait for another load's locks before the attempt fails (and is retried).")
+    statement_timeout_seconds: float = Field(
+        default=600.0, description="Longest run of one statement (lock waits included) before the server stops it.")
+    idle_in_transaction_seconds: float = Field(
+        default=60.0, description="The server ends a session that sits in an open transaction this long: a client "
+                                  "that vanished mid-load (a dead peer, a frozen network) releases its locks.")
+    response_margin_seconds: float = Field(
+        default=30.0, description="The client gives up on a statement this long after the server should have ended "
+                                  "it (a frozen network answers nothing, not even the timeout).")
     retry_backoff_seconds: float = Field(
         default=2.0, description="First wait before retrying a transient database failure; doubles on each retry.")
 
@@ -31,7 +39,11 @@ class PostgresResource(dg.ConfigurableResource):
     def get_connection(self) -> Iterator[psycopg.Connection]:
         """A connection that commits on success and rolls back on error; closed on exit. Its settings are applied
         per transaction, never to the session (see `LimitedConnection`)."""
-        conn = connect(self.database_url, limits={"lock_timeout": f"{int(self.lock_timeout_seconds * 1000)}ms"})
+        conn = connect(self.database_url, limits={
+            "lock_timeout": f"{int(self.lock_timeout_seconds * 1000)}ms",
+            "statement_timeout": f"{int(self.statement_timeout_seconds * 1000)}ms",
+            "idle_in_transaction_session_timeout": f"{int(self.idle_in_transaction_seconds * 1000)}ms",
+        }, response_timeout=self.statement_timeout_seconds + self.response_margin_seconds)
         try:
             if self.role == "loader":
                 require_loader_role(conn, self.database_url)
