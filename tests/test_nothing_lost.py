@@ -268,3 +268,18 @@ def test_a_frozen_network_fails_the_load_in_bounded_time_and_the_server_releases
     assert _scalar(fresh_url, "select count(*) from pipeline_loads where target = 'personas'") == 0
     print(f"frozen network: load failed {outcome['at'] - frozen_at:.1f} s and its lock was released "
           f"{released_after:.1f} s after the freeze")
+
+
+@pytest.mark.parametrize(("cell", "stored"), [
+    # Excel stores control characters as OOXML escapes; the reader decodes them (or hands the escape through).
+    ("Senior_x000B_ MSL", "Senior MSL"), ("Senior_x0001_ MSL", "Senior MSL"), ("Line one\nline two", "Line one\nline two"),
+    ("_x001F_MSL_x007F_", "MSL"),
+])
+def test_control_characters_never_reach_the_database(fresh_url, raw, cell, stored):
+    _load(fresh_url, raw, "org_structure.xlsx")
+    letter = _letter(raw / "personas.xlsx", "personas", "title")
+    edit_cells(raw / "personas.xlsx", "personas", {f"{letter}2": cell})
+    result = _load(fresh_url, raw, "personas.xlsx")
+    assert result.rejected == 0
+    titles = {t for (t,) in connect(fresh_url).execute("select title from personas").fetchall()}
+    assert stored in titles and not any(ch in "".join(titles) for ch in "\x0b\x1f\x7f") and "_x0001_" not in "".join(titles)

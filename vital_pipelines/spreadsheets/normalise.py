@@ -1,7 +1,7 @@
 """The documented normalisation of headers and cells, and the parsers from text to each contract type.
 
-Cells: leading/trailing whitespace trimmed, non-breaking spaces turned into spaces, zero-width characters and
-byte-order marks removed; an empty result is null. Headers are matched case-, space- and punctuation-blind
+Cells: leading/trailing whitespace trimmed, non-breaking spaces turned into spaces, zero-width characters,
+byte-order marks and control characters (other than tab and line breaks) removed; an empty result is null. Headers are matched case-, space- and punctuation-blind
 (`Function Code`, `function-code`, `FunctionCode` all mean `function_code`), then by documented aliases.
 """
 
@@ -12,6 +12,9 @@ import re
 from collections.abc import Sequence
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# C0 and C1 control characters other than tab and line breaks, raw or as the OOXML escape `_xHHHH_` that a reader
+# may hand through undecoded: they are invisible in Excel and break what reads the database later.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|_x00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])_")
 _SPACES = re.compile("[\u00a0\u2007\u202f\u3000]")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -23,7 +26,7 @@ FALSE_WORDS = {"false", "f", "no", "n", "0", "✗", "✘", "-", "–", "—"}
 def clean_cell(value: str | None) -> str | None:
     if value is None:
         return None
-    text = _SPACES.sub(" ", _INVISIBLE.sub("", value)).strip()
+    text = _SPACES.sub(" ", _CONTROL.sub("", _INVISIBLE.sub("", value))).strip()
     return text or None
 
 
