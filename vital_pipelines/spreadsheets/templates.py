@@ -33,7 +33,10 @@ def format_markdown() -> str:
              "Generated from the Pandera contracts in `vital_pipelines/spreadsheets/contracts.py` "
              "(`vital-pipelines generate --templates` writes matching blank workbooks).", "",
              "Headers match case-, space- and punctuation-blind (`Function Code` = `function_code`), and by the "
-             "aliases listed. Cells are trimmed; non-breaking and zero-width spaces are removed. Booleans accept "
+             "aliases listed. A header that resembles a column the sheet lacks (a misspelling) or data under a "
+             "blank header refuses the sheet; other extra columns are reported and not loaded. A column the sheet "
+             "lacks leaves stored values as they are; an empty cell in a present column means empty. Cells are "
+             "trimmed; non-breaking and zero-width spaces and control characters are removed. Booleans accept "
              "TRUE/FALSE, yes/no, t/f, 1/0, ✓/-. Lists accept `a; b`, one item per line, `a, b`, or `{a,b}`.", ""]
     for workbook, contracts in WORKBOOKS.items():
         lines.append(f"## {workbook}")
