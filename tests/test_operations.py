@@ -4,6 +4,7 @@ instance storage in PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -63,10 +64,10 @@ def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
                                    "org_functions", "org_responsibilities", "org_roles", "personas",
                                    "solution_industry_matrix"]]
     cursor = first.cursor
-    assert isinstance(tick(cursor), dg.SkipReason)
+    assert not tick(cursor).run_requests, "requested, not launched yet: nothing to add"
 
     os.utime(raw / "agents.xlsx", (time.time() + 60, time.time() + 60))
-    assert isinstance(tick(cursor), dg.SkipReason), "a newer modification time alone is not a change"
+    assert not tick(cursor).run_requests, "a newer modification time alone is not a change"
 
     edit_cells(raw / "personas.xlsx", "personas", {"D2": "Edited by a steward"})
     changed = tick(cursor)
@@ -77,6 +78,42 @@ def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
     org = tick(changed.cursor)
     assert _selections(org) == [["agent_profile_embeddings", "agents", "jobs_to_be_done", "org_departments",
                                  "org_functions", "org_responsibilities", "org_roles", "personas"]]
+
+
+def test_raw_sensor_advances_only_past_a_successful_run_and_retries_a_failed_one(raw):
+    from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG, content_tag
+    from vital_pipelines.files import file_sha256
+
+    instance = dg.DagsterInstance.ephemeral()
+    source = RegistrySource(raw_dir=str(raw))
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=REPOSITORY,
+                                          resources={"registry_source": source})
+        return raw_workbooks_changed(context)
+
+    def run(tags: dict, succeed: bool) -> None:
+        @dg.asset(name=f"probe_{len(instance.get_runs())}")
+        def probe():
+            if not succeed:
+                raise RuntimeError("the database went away")
+
+        dg.materialize([probe], instance=instance, tags=tags, raise_on_error=False)
+
+    cursor = tick(None).cursor
+    edit_cells(raw / "personas.xlsx", "personas", {"D2": "Edited by a steward"})
+    first = tick(cursor)
+    sha = file_sha256(raw / "personas.xlsx")
+    [request] = first.run_requests
+    assert request.tags[content_tag("personas.xlsx")] == sha and request.run_key == f"personas.xlsx:{sha}:1"
+    run(request.tags, succeed=False)
+    second = tick(first.cursor)
+    assert [r.run_key for r in second.run_requests] == [f"personas.xlsx:{sha}:2"], "a failed run is tried again"
+    run({**request.tags, NEEDS_STEWARD_TAG: "true"}, succeed=False)
+    assert not tick(second.cursor).run_requests, "a sheet only the steward can fix is not run again"
+    run(request.tags, succeed=True)
+    done = tick(second.cursor)
+    assert not done.run_requests and json.loads(done.cursor)["loaded"]["personas.xlsx"] == sha
 
 
 def test_knowledge_sensor_keeps_partitions_and_launches_changed_documents(tmp_path):

@@ -12,6 +12,7 @@ import dagster as dg
 from vital_pipelines.defs.common.policies import database_errors
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
+from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.files import snapshot
 from vital_pipelines.loading.registry import (
     DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, LoadResult, load_workbook,
@@ -83,11 +84,18 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
                                  run_id=context.run.run_id, max_delete_share=config.max_delete_share,
                                  source_sha256=sha)
     except (SheetRefused, ContractViolation) as error:
+        _needs_steward(context)
         annotated = _annotate(source, workbook, path, error.failures)
         raise dg.Failure(description=report.summary(error.failures) if isinstance(error, SheetRefused) else str(error),
                          metadata=_failure_metadata(error.failures, annotated), allow_retries=False) from None
     except (UnsafeWorkbookError, DeletionGuardError, AccountingError) as error:
+        _needs_steward(context)
         raise dg.Failure(description=str(error), allow_retries=False) from None
+
+
+def _needs_steward(context) -> None:
+    """Only a new version of the sheet can fix this run: the raw sensor does not run the same content again."""
+    context.instance.add_run_tags(context.run.run_id, {NEEDS_STEWARD_TAG: "true"})
 
 
 def _materialization(result: LoadResult, tables: list[str]) -> dict:

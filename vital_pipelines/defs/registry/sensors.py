@@ -18,23 +18,60 @@ WORKBOOK_ASSETS = {
 }
 
 
-def changed_workbooks(source: RegistrySource, cursor: str | None) -> tuple[dict[str, str], list[str]]:
-    """(the current hash of every workbook present, the workbooks whose hash differs from the cursor's)."""
-    seen = json.loads(cursor) if cursor else {}
-    current = {name: file_sha256(source.workbook(name)) for name in WORKBOOK_ASSETS if source.workbook(name).is_file()}
-    return current, sorted(name for name, sha in current.items() if seen.get(name) != sha)
+MAX_ATTEMPTS = 3
+NEEDS_STEWARD_TAG = "vital/needs_steward"
+_WAITING = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
+
+
+def content_tag(workbook: str) -> str:
+    """The run tag that names the content (SHA-256) of `workbook` a run loads."""
+    return f"vital/sha256.{workbook}"
+
+
+def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tuple[dict, dict[str, tuple[str, int]]]:
+    """(the new cursor, workbook → (content hash, attempt) to run now). The cursor advances for a workbook only when
+    a run of its current content succeeded; a failed run is requested again (up to MAX_ATTEMPTS per content) unless
+    it failed on the steward's sheet, which only a new save can fix."""
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    loaded, requested = dict(cursor.get("loaded", {})), dict(cursor.get("requested", {}))
+    wanted: dict[str, tuple[str, int]] = {}
+    for name in WORKBOOK_ASSETS:
+        path = source.workbook(name)
+        if not path.is_file():
+            continue
+        sha = file_sha256(path)
+        if loaded.get(name) == sha:
+            continue
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={content_tag(name): sha}), limit=1)
+        latest = runs[0] if runs else None
+        last_sha, attempt = requested.get(name, (None, 0))
+        if latest is not None and latest.status == dg.DagsterRunStatus.SUCCESS:
+            loaded[name] = sha
+        elif last_sha != sha:
+            wanted[name] = (sha, 1)
+        elif (latest is not None and latest.status not in _WAITING and attempt < MAX_ATTEMPTS
+              and latest.tags.get(NEEDS_STEWARD_TAG) != "true"):
+            wanted[name] = (sha, attempt + 1)
+    requested.update({name: list(value) for name, value in wanted.items()})
+    return {"loaded": loaded, "requested": requested}, wanted
 
 
 @dg.sensor(target=UNPARTITIONED_ASSETS, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Reloads a registry workbook, and what depends on it, when its content changes.")
+           description="Reloads a registry workbook, and what depends on it, when its content changes; retries a "
+                       "run that failed for any reason but the sheet itself.")
 def raw_workbooks_changed(context: dg.SensorEvaluationContext, registry_source: RegistrySource):
-    current, changed = changed_workbooks(registry_source, context.cursor)
-    if not changed:
-        return dg.SkipReason("no workbook in raw/ changed")
+    cursor, wanted = _requests(context, registry_source)
+    if not wanted:
+        return dg.SensorResult(skip_reason="no workbook in raw/ changed or needs another attempt",
+                               cursor=json.dumps(cursor, sort_keys=True))
+    changed = sorted(wanted)
     # One run for everything that changed in this tick: assets shared downstream are materialised once.
     readers = [key for name in changed for key in WORKBOOK_ASSETS[name]]
     selection = dg.AssetSelection.assets(*readers).downstream() & UNPARTITIONED_ASSETS
     keys = sorted(selection.resolve(context.repository_def.asset_graph), key=lambda key: key.to_user_string())
-    request = dg.RunRequest(run_key=";".join(f"{name}:{current[name]}" for name in changed), asset_selection=keys,
-                            tags={"vital/trigger": ", ".join(f"raw/{name}" for name in changed)})
-    return dg.SensorResult(run_requests=[request], cursor=json.dumps(current, sort_keys=True))
+    request = dg.RunRequest(run_key=";".join(f"{name}:{wanted[name][0]}:{wanted[name][1]}" for name in changed),
+                            asset_selection=keys,
+                            tags={"vital/trigger": ", ".join(f"raw/{name}" for name in changed),
+                                  **{content_tag(name): wanted[name][0] for name in changed}})
+    return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor, sort_keys=True))
