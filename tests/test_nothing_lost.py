@@ -283,3 +283,38 @@ def test_control_characters_never_reach_the_database(fresh_url, raw, cell, store
     assert result.rejected == 0
     titles = {t for (t,) in connect(fresh_url).execute("select title from personas").fetchall()}
     assert stored in titles and not any(ch in "".join(titles) for ch in "\x0b\x1f\x7f") and "_x0001_" not in "".join(titles)
+
+
+def test_the_soft_delete_spares_rows_the_application_created_and_lists_what_it_removed(loaded, raw):
+    import json as _json
+
+    with connect(loaded) as conn:
+        member = conn.execute("insert into auth.users (email) values ('msl@acme.example') returning id::text").fetchone()[0]
+        conn.execute("insert into tenant_members (tenant_id, user_id, role) values "
+                     "('22222222-2222-2222-2222-222222222222', %s, 'member')", (member,))
+        conn.commit()
+        conn.execute("set role authenticated")
+        conn.execute("select set_config('request.jwt.claims', %s, false)", (_json.dumps({"sub": member}),))
+        for key in ("app-made-one", "app-made-two"):
+            conn.execute("insert into personas (tenant_id, persona_key, name, title) values "
+                         "('22222222-2222-2222-2222-222222222222', %s, 'Made in the app', 'MSL')", (key,))
+        conn.commit()
+    letter = _letter(raw / "personas.xlsx", "personas", "persona_key")
+    sheet = openpyxl.load_workbook(raw / "personas.xlsx")["personas"]
+    overwritten, moved = sheet[f"{letter}21"].value, sheet[f"{letter}2"].value
+    tenant = _letter(raw / "personas.xlsx", "personas", "tenant")
+    # One row now belongs to Acme, so the load covers Acme's personas; another row's key is overwritten by mistake.
+    edit_cells(raw / "personas.xlsx", "personas", {f"{tenant}2": "acme-pharma", f"{letter}21": sheet[f"{letter}20"].value})
+    result = _load(loaded, raw, "personas.xlsx")
+    assert result.tables["personas"].deleted_keys == sorted([overwritten, moved]), \
+        "the platform's copy of the moved row and the overwritten key, and nothing the application made"
+    assert _scalar(loaded, "select count(*) from personas where persona_key like 'app-made-%%' "
+                           "and deleted_at is null") == 2
+    audit = _scalar(loaded, "select details->'tables'->'personas'->'deleted_keys' from audit_log "
+                            "where entity_type = 'personas' order by created_at desc limit 1")
+    assert audit == sorted([overwritten, moved])
+    stamp = _scalar(loaded, "select loaded_from from personas where persona_key = %s", sheet[f"{letter}30"].value)
+    assert stamp["file"] == "personas.xlsx" and stamp["sheet"] == "personas" and stamp["row"] == 30
+    assert _scalar(loaded, "select count(*) from personas where loaded_from is null") == 2
+    assert _scalar(loaded, "select count(*) from personas where tenant_id = '22222222-2222-2222-2222-222222222222' "
+                           "and deleted_at is null") == 3

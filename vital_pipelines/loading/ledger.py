@@ -12,18 +12,18 @@ from psycopg.types.json import Jsonb
 from vital_pipelines.loading.upsert import Counts
 
 
-def record_load(conn: psycopg.Connection, *, target: str, source_file: str, source_sha256: str, run_id: str | None,
-                policy: str, counts: Counts, rejected: int, details: dict) -> None:
+def record_load(conn: psycopg.Connection, *, load_id: str, target: str, source_file: str, source_sha256: str,
+                run_id: str | None, policy: str, counts: Counts, rejected: int, details: dict) -> None:
     conn.execute(
-        "insert into pipeline_loads (target, source_file, source_sha256, run_id, policy, status, inserted, updated, "
+        "insert into pipeline_loads (id, target, source_file, source_sha256, run_id, policy, status, inserted, updated, "
         "unchanged, deleted, rejected, details, finished_at) "
-        "values (%s, %s, %s, %s, %s, 'succeeded', %s, %s, %s, %s, %s, %s, now())",
-        (target, source_file, source_sha256, run_id, policy, counts.inserted, counts.updated, counts.unchanged,
+        "values (%s, %s, %s, %s, %s, %s, 'succeeded', %s, %s, %s, %s, %s, %s, now())",
+        (load_id, target, source_file, source_sha256, run_id, policy, counts.inserted, counts.updated, counts.unchanged,
          counts.deleted, rejected, Jsonb(details)),
     )
     conn.execute(
         "insert into audit_log (source, action, entity_type, entity_id, details) values ('pipeline', 'load', %s, %s, %s)",
-        (target, source_file, Jsonb({"run_id": run_id, "source_sha256": source_sha256, "policy": policy,
+        (target, source_file, Jsonb({"load_id": load_id, "run_id": run_id, "source_sha256": source_sha256, "policy": policy,
                                      "inserted": counts.inserted, "updated": counts.updated,
                                      "unchanged": counts.unchanged, "deleted": counts.deleted,
                                      "rejected": rejected, **details})),

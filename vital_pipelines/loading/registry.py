@@ -7,6 +7,7 @@ strict/quarantine policy, the ledger and the quarantine.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from vital_pipelines.db.locks import lock_for_transaction, share_for_transaction
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.upsert import (
-    PLATFORM_TENANT_SLUG, Counts, deterministic_id, deterministic_id_strings, soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load,
-    upsert,
+    PLATFORM_TENANT_SLUG, Counts, Provenance, deterministic_id, deterministic_id_strings, record_provenance,
+    soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load, upsert,
 )
 from vital_pipelines.spreadsheets.reader import ROW
 from vital_pipelines.spreadsheets.validation import Failure, ValidatedSheet
@@ -141,19 +142,30 @@ def _tenant_ids(frame: pl.DataFrame, platform: str) -> list[str]:
     return sorted(set(frame["tenant_id"].to_list()) | {platform})
 
 
-def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, workbook: str, columns: list[str],
-                     select: sql.Composable, frame: pl.DataFrame, staged: int, platform: str, max_share: float,
-                     rejected_keys: dict[str, list[tuple]], keep: frozenset[str] = frozenset()) -> Counts:
-    """Upsert a tenant-owned registry table from `stage_<sheet>`, then soft-delete what left the sheet, sparing
-    rows that were rejected this time (they may be loaded from an earlier run)."""
+def _stamp_and_soft_delete(conn, counts: Counts, *, table: str, key: list[str], sheet: str, frame: pl.DataFrame,
+                           platform: str, max_share: float, rejected_keys: dict[str, list[tuple]],
+                           load: Provenance) -> Counts:
+    """Stamp the rows this sheet now owns, then soft-delete the rows it owned and no longer has, sparing rows that
+    were rejected this time (they may be loaded from an earlier run). The soft-deleted keys are listed."""
+    record_provenance(conn, table, key, frame, ROW, Provenance(load.file, sheet, load.sha256, load.load_id))
+    protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
+    counts.deleted_keys = soft_delete_missing(conn, table, key, f"stage_{sheet}", _tenant_ids(frame, platform),
+                                              protected, max_share, f"{load.file} › {sheet}", load.file,
+                                              frame.select(key).n_unique())
+    counts.deleted = len(counts.deleted_keys)
+    return counts
+
+
+def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, columns: list[str], select: sql.Composable,
+                     frame: pl.DataFrame, staged: int, platform: str, max_share: float,
+                     rejected_keys: dict[str, list[tuple]], load: Provenance,
+                     keep: frozenset[str] = frozenset()) -> Counts:
+    """Upsert a tenant-owned registry table from `stage_<sheet>`, then stamp and soft-delete."""
     key = ["tenant_id", natural_key]
     counts = upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, params={"platform": platform},
                     keep=keep)
-    protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
-    counts.deleted = soft_delete_missing(conn, table, key, f"stage_{sheet}",
-                                         sorted(set(frame["tenant_id"].to_list()) | {platform}), protected,
-                                         max_share, f"{workbook} › {sheet}", frame.select(key).n_unique())
-    return counts
+    return _stamp_and_soft_delete(conn, counts, table=table, key=key, sheet=sheet, frame=frame, platform=platform,
+                                  max_share=max_share, rejected_keys=rejected_keys, load=load)
 
 
 def _protected_stage(conn, name: str, keys: list[tuple], key_columns: list[str]) -> str | None:
@@ -165,7 +177,7 @@ def _protected_stage(conn, name: str, keys: list[tuple], key_columns: list[str])
 
 
 def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[str, str], *, max_share: float,
-                       rejected_keys: dict[str, list[tuple]]) -> tuple[dict[str, Counts], list[Failure]]:
+                       rejected_keys: dict[str, list[tuple]], load: Provenance):
     platform = tenants[PLATFORM_TENANT_SLUG]
     counts: dict[str, Counts] = {}
     extra_failures: list[Failure] = []
@@ -207,14 +219,11 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
         select = sql.SQL(select_text).format(
             dept=_lookup("org_departments", "code", "s.department_code"),
             manager=_lookup("org_roles", "code", "s.reports_to_code"))
-        counts[table] = upsert(conn, table, ["tenant_id", "code"], columns, select,
-                               soft_delete=True, staged=n, params={"platform": platform},
-                               keep=_kept(sheets[sheet], columns, sources))
-        protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), ["tenant_id", "code"])
-        counts[table].deleted = soft_delete_missing(conn, table, ["tenant_id", "code"], stage_name,
-                                                    sorted(set(frame["tenant_id"].to_list()) | {platform}),
-                                                    protected, max_share, f"org_structure.xlsx › {sheet}",
-                                                    frame.select("tenant_id", "code").n_unique())
+        counts[table] = _stamp_and_soft_delete(
+            conn, upsert(conn, table, ["tenant_id", "code"], columns, select, soft_delete=True, staged=n,
+                         params={"platform": platform}, keep=_kept(sheets[sheet], columns, sources)),
+            table=table, key=["tenant_id", "code"], sheet=sheet, frame=frame, platform=platform, max_share=max_share,
+            rejected_keys=rejected_keys, load=load)
     # Managers inserted in this same load were not visible to the upsert's lookup.
     if "reports_to_code" in sheets["roles"].present:
         conn.execute(sql.SQL(
@@ -257,7 +266,7 @@ _PERSONA_TYPES = {"id": "uuid", "tenant_id": "uuid", "persona_key": "text", "nam
                   "motivations": "text[]", "tools_used": "text[]", "decision_authority": "text", "visibility": "text"}
 
 
-def load_personas(conn, sheets, tenants, *, max_share, rejected_keys):
+def load_personas(conn, sheets, tenants, *, max_share, rejected_keys, load):
     platform = tenants[PLATFORM_TENANT_SLUG]
     frame, failures, _ = _with_ids(sheets["personas"], "personas", "persona_key", tenants)
     tenant_ids = _tenant_ids(frame, platform)
@@ -285,8 +294,8 @@ def load_personas(conn, sheets, tenants, *, max_share, rejected_keys):
     keep = _kept(sheets["personas"], columns, {"function_id": "function_code", "department_id": "department_code",
                                                 "role_id": "role_code"})
     counts = _upsert_registry(conn, table="personas", natural_key="persona_key", sheet="personas",
-                              workbook="personas.xlsx", columns=columns, select=select, frame=frame, staged=n,
-                              platform=platform, max_share=max_share, rejected_keys=rejected_keys, keep=keep)
+                              columns=columns, select=select, frame=frame, staged=n, platform=platform, max_share=max_share,
+                              rejected_keys=rejected_keys, load=load, keep=keep)
     return {"personas": counts}, failures, []
 
 
@@ -304,7 +313,7 @@ def _existing_links(conn, table: str, owner: str, other: str, owners: list[str])
     return pl.DataFrame(rows, orient="row", schema={owner: pl.Utf8, other: pl.Utf8, "tenant_id": pl.Utf8})
 
 
-def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
+def load_agents(conn, sheets, tenants, *, max_share, rejected_keys, load):
     platform = tenants[PLATFORM_TENANT_SLUG]
     frame, failures, _ = _with_ids(sheets["agents"], "agents", "slug", tenants)
     tenant_ids = _tenant_ids(frame, platform)
@@ -327,9 +336,9 @@ def load_agents(conn, sheets, tenants, *, max_share, rejected_keys):
         "s.data_classification::data_classification, s.visibility::visibility_level, s.tier::smallint, s.model, "
         "s.temperature, s.max_tokens, coalesce(s.capabilities, '{}'), coalesce(s.specializations, '{}'), "
         "coalesce(s.therapeutic_areas, '{}'), s.color from stage_agents s order by s.tenant_id, s.slug")
-    counts = {"agents": _upsert_registry(conn, table="agents", natural_key="slug", sheet="agents", workbook="agents.xlsx",
+    counts = {"agents": _upsert_registry(conn, table="agents", natural_key="slug", sheet="agents",
                                          columns=columns, select=select, frame=frame, staged=n, platform=platform,
-                                         max_share=max_share, rejected_keys=rejected_keys,
+                                         max_share=max_share, rejected_keys=rejected_keys, load=load,
                                          keep=_kept(sheets["agents"], columns))}
     agents_now = _live_ids(conn, "agents", "slug", tenant_ids).rename({"code": "slug", "id": "agent_id"})
     owners = frame.select(ROW, "tenant", "tenant_id", "slug", "function_code", "department_code", "role_code") \
@@ -355,7 +364,7 @@ _JTBD_TYPES = {"id": "uuid", "tenant_id": "uuid", "code": "text", "title": "text
                "satisfaction": "int", "success_criteria": "text[]"}
 
 
-def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
+def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys, load):
     platform = tenants[PLATFORM_TENANT_SLUG]
     frame, failures, _ = _with_ids(sheets["jtbds"], "jobs_to_be_done", "code", tenants)
     n = stage(conn, "stage_jtbds", frame, _JTBD_TYPES)
@@ -368,9 +377,9 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
         "s.importance::smallint, s.satisfaction::smallint, coalesce(s.success_criteria, '{}') "
         "from stage_jtbds s order by s.tenant_id, s.code")
     counts = {"jobs_to_be_done": _upsert_registry(
-        conn, table="jobs_to_be_done", natural_key="code", sheet="jtbds", workbook="jtbds.xlsx", columns=columns,
+        conn, table="jobs_to_be_done", natural_key="code", sheet="jtbds", columns=columns,
         select=select, frame=frame, staged=n, platform=platform, max_share=max_share, rejected_keys=rejected_keys,
-        keep=_kept(sheets["jtbds"], columns))}
+        load=load, keep=_kept(sheets["jtbds"], columns))}
     if "personas" not in sheets["jtbds"].present:
         return counts, failures, []
     tenant_ids = _tenant_ids(frame, platform)
@@ -397,7 +406,7 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys):
     return counts, failures, unresolved
 
 
-def load_matrix(conn, sheets, tenants, *, max_share, rejected_keys):
+def load_matrix(conn, sheets, tenants, *, max_share, rejected_keys, load):
     platform = tenants[PLATFORM_TENANT_SLUG]
     frame = sheets["matrix"].valid
     frame = frame.with_columns(pl.Series("id", [str(deterministic_id("solution_industry_matrix", s, i))
@@ -522,8 +531,9 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
         tenants = tenant_ids_by_slug(conn)
         if policy == "strict" and failures:
             raise ContractViolation(failures)
+        load = Provenance(file=workbook, sheet="", sha256=sha, load_id=str(uuid.uuid4()))
         tables, extra, warnings = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,
-                                                    rejected_keys=_rejected_keys(sheets, tenants))
+                                                    rejected_keys=_rejected_keys(sheets, tenants), load=load)
         warnings = [w for result in sheets.values() for w in result.warnings] + warnings
         if policy == "strict" and extra:
             raise ContractViolation(extra)
@@ -540,7 +550,8 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
         ledger.resolve_quarantine(conn, target=target, still_rejected=[e["row_key"] for e in entries])
         result = LoadResult(workbook=workbook, source_sha256=sha, tables=tables, rejected=len(entries), failures=failures,
                             warnings=warnings, accounts=accounts)
-        ledger.record_load(conn, target=target, source_file=source_path.name, source_sha256=sha, run_id=run_id,
+        ledger.record_load(conn, load_id=load.load_id, target=target, source_file=source_path.name, source_sha256=sha,
+                           run_id=run_id,
                            policy=policy, counts=result.total, rejected=result.rejected,
                            details={"tables": {t: vars(c) for t, c in tables.items()}, "sheets": accounts,
                                     "warnings": len(warnings)})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 import psycopg
@@ -70,6 +70,7 @@ class Counts:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    deleted_keys: list[str] = field(default_factory=list)  # the natural keys soft-deleted, for metadata and audit
 
     def add(self, other: "Counts") -> "Counts":
         return Counts(self.inserted + other.inserted, self.updated + other.updated,
@@ -152,37 +153,70 @@ def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[s
     return Counts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated)
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Which load wrote a row: the workbook's file name, the sheet, the bytes' hash and the load's id."""
+
+    file: str
+    sheet: str
+    sha256: str
+    load_id: str
+
+
+def record_provenance(conn: psycopg.Connection, table: str, key: list[str], frame: pl.DataFrame, row_column: str,
+                      provenance: Provenance) -> None:
+    """Stamp `loaded_from` on the rows of `frame` that this transaction wrote, and on those that had no stamp (or
+    another file's) before: the rows this workbook now owns. Unchanged rows keep their stamp."""
+    name = f"provenance_{table}"
+    stage(conn, name, frame.select(*key, row_column),
+          {**{k: "uuid" if k == "tenant_id" else "text" for k in key}, row_column: "int"})
+    same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = p.{k}").format(k=sql.Identifier(k)) for k in key)
+    conn.execute(sql.SQL(
+        "update {t} t set loaded_from = jsonb_build_object('file', %(file)s::text, 'sheet', %(sheet)s::text, "
+        "'row', p.{row}, 'sha256', %(sha256)s::text, 'load_id', %(load_id)s::text) from {p} p "
+        "where {same_key} and (t.updated_at = now() or t.loaded_from is null "
+        "or t.loaded_from ->> 'file' is distinct from %(file)s)"
+    ).format(t=sql.Identifier(table), p=sql.Identifier(name), row=sql.Identifier(row_column), same_key=same_key),
+        vars(provenance))
+
+
 def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], stage_name: str, tenant_ids: list,
-                        protected_stage: str | None, max_share: float, sheet: str,
-                        staged_keys: int | None = None) -> int:
-    """Soft-delete live rows of the given tenants that the sheet no longer has, unless that is too many.
+                        protected_stage: str | None, max_share: float, sheet: str, source_file: str,
+                        staged_keys: int | None = None) -> list[str]:
+    """Soft-delete the live rows that this workbook loaded (their `loaded_from` names `source_file`) in the given
+    tenants and that the sheet no longer has, unless that is too many; returns their natural keys. Rows the
+    application created, or another workbook loaded, are never touched.
 
     `staged_keys`, the number of distinct keys staged, allows a shortcut: after the upsert every staged key is
-    live, so when the tenants have exactly that many live rows none is missing from the sheet."""
-    params = {"tenants": tenant_ids}
-    live = conn.execute(sql.SQL("select count(*) from {} where deleted_at is null and tenant_id = any(%(tenants)s)")
-                        .format(sql.Identifier(table)), params).fetchone()[0]
+    live and stamped, so when the tenants have exactly that many such rows none is missing from the sheet."""
+    params = {"tenants": tenant_ids, "file": source_file}
+    owned = sql.SQL("t.deleted_at is null and t.tenant_id = any(%(tenants)s) and t.loaded_from ->> 'file' = %(file)s")
+    live = conn.execute(sql.SQL("select count(*) from {} t where ").format(sql.Identifier(table)) + owned,
+                        params).fetchone()[0]
     if staged_keys is not None and live == staged_keys:
-        return 0
+        return []
+
     def absent_from(stage_table: str) -> sql.Composable:
         matches = sql.SQL(" and ").join(sql.SQL("s.{k} = t.{k}").format(k=sql.Identifier(k)) for k in key)
         return sql.SQL("and not exists (select 1 from {s} s where {m})").format(s=sql.Identifier(stage_table), m=matches)
 
-    missing = sql.SQL("from {table} t where t.deleted_at is null and t.tenant_id = any(%(tenants)s) {absent} {protected}").format(
-        table=sql.Identifier(table), absent=absent_from(stage_name),
+    missing = sql.SQL("from {table} t where {owned} {absent} {protected}").format(
+        table=sql.Identifier(table), owned=owned, absent=absent_from(stage_name),
         protected=absent_from(protected_stage) if protected_stage else sql.SQL(""),
     )
     doomed = conn.execute(sql.SQL("select count(*) ") + missing, params).fetchone()[0]
     if not doomed:
-        return 0
+        return []
     if doomed > max_share * live:
         raise DeletionGuardError(
             f"Refusing to load {sheet}: it would soft-delete {doomed} of {live} live {table} rows "
             f"({doomed / live:.0%}, limit {max_share:.0%}). If the sheet is complete and the deletions are "
             f"intended, raise max_delete_share for this run; otherwise restore the missing rows.")
-    return conn.execute(
-        sql.SQL("update {table} set deleted_at = now() where ctid in (select t.ctid ").format(table=sql.Identifier(table))
-        + missing + sql.SQL(")"), params).rowcount
+    natural = sql.SQL(" || '|' || ").join(sql.SQL("x.{}::text").format(sql.Identifier(k)) for k in key if k != "tenant_id")
+    statement = (sql.SQL("with gone as (update {table} x set deleted_at = now() where x.ctid in (select t.ctid ")
+                 .format(table=sql.Identifier(table)) + missing
+                 + sql.SQL(") returning ") + natural + sql.SQL(" as natural_key) select natural_key from gone order by 1"))
+    return [natural_key for (natural_key,) in conn.execute(statement, params).fetchall()]
 
 
 def sync_links(conn: psycopg.Connection, table: str, owner_column: str, other_column: str, stage_name: str,

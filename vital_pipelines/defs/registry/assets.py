@@ -113,6 +113,8 @@ def _materialization(result: LoadResult, tables: list[str]) -> dict:
         "source_sha256": dg.MetadataValue.text(result.source_sha256),
         "tables": dg.MetadataValue.json(per_table),
         "sheets": dg.MetadataValue.json(result.accounts),
+        "soft_deleted_keys": dg.MetadataValue.json({t: c.deleted_keys for t, c in result.tables.items()
+                                                    if t in tables and c.deleted_keys}),
     }
 
 
