@@ -52,26 +52,34 @@ def _validate(args: argparse.Namespace) -> int:
     from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
 
     path = Path(args.workbook)
+    warnings: list = []
     try:
         if path.name == MATRIX_WORKBOOK:
             results = validate_matrix(path)
         else:
             results = validate_registry_workbook(path, raw_dir=Path(args.raw_dir) if args.raw_dir else None)
         failures = [f for result in results.values() for f in result.failures]
+        warnings = [w for result in results.values() for w in result.warnings]
         rows = sum(result.total_rows for result in results.values())
     except SheetRefused as refused:
         failures, rows = refused.failures, 0
     except UnsafeWorkbookError as error:
         print(f"vital-pipelines: {error}", file=sys.stderr)
-        return 1
+        return 2
+    for warning in warnings:
+        print(f"warning: {warning.location}: {warning.message}")
     if not failures:
-        print(f"{path.name}: {rows} row(s), every row meets its contract.")
+        print(f"{path.name}: {rows} row(s), every row meets its contract"
+              f"{f' ({len(warnings)} warning(s))' if warnings else ''}.")
         return 0
     for failure in failures:
         print(f"{failure.location}: {failure.message}")
     out = Path(args.annotated) if args.annotated else path.with_name(path.stem + ".annotated.xlsx")
-    report.annotate_workbook(path, failures, out)
-    print(f"\n{report.summary(failures)}\nAnnotated copy: {out}")
+    try:
+        report.annotate_workbook(path, failures + warnings, out)
+        print(f"\n{report.summary(failures)}\nAnnotated copy: {out}")
+    except report.AnnotationError as error:
+        print(f"\n{report.summary(failures)}\nNo annotated copy: {error}")
     return 1
 
 

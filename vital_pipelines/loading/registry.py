@@ -457,7 +457,8 @@ def account(sheets: dict[str, ValidatedSheet], tables: dict[str, Counts], entrie
     accounts = {}
     for name, result in sheets.items():
         quarantined = {e["excel_row"] for e in entries if e["sheet"] == result.contract.sheet}
-        warned = {w.row for w in warnings if w.sheet == result.contract.sheet and w.row is not None} - quarantined
+        data_rows = set(result.valid[ROW].to_list()) | set(result.rejected[ROW].to_list())
+        warned = ({w.row for w in warnings if w.sheet == result.contract.sheet} & data_rows) - quarantined
         rows_in = result.total_rows
         loaded = rows_in - len(quarantined)
         table = SHEET_TABLES.get(name)

@@ -8,6 +8,9 @@ formula a hostile file smuggled in.
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -42,21 +45,46 @@ def summary(failures: list[Failure]) -> str:
             "annotated copy (each has a comment saying what is expected) in the original workbook, then re-run.")
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class AnnotationError(RuntimeError):
+    """The annotated copy could not be written; the message says why in one sentence."""
+
+
 def annotate_workbook(source: Path, failures: list[Failure], destination: Path) -> Path:
-    """Copy `source` to `destination`, highlighting and commenting every failing cell."""
-    workbook = openpyxl.load_workbook(source, rich_text=False)
-    by_cell: dict[tuple[str, str], list[Failure]] = {}
-    for failure in failures:
-        if failure.row is None:
-            continue
-        by_cell.setdefault((failure.sheet, f"{failure.letter or 'A'}{failure.row}"), []).append(failure)
-    for (sheet_name, ref), items in by_cell.items():
-        if sheet_name not in workbook.sheetnames:
-            continue
-        cell = workbook[sheet_name][ref]
-        cell.fill = _FILL
-        text = "\n".join(f"[{f.rule}] {f.message}" for f in items)
-        cell.comment = Comment(text[:2000], "vital-pipelines", width=320, height=120)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(destination)
+    """Copy `source` to `destination`, highlighting and commenting every failing cell. Formulas become the values
+    they last calculated (a copy that runs nothing), the copy is written to a temporary file and renamed into place
+    (never half-written), and never over `source`. Any failure is an `AnnotationError` with the reason."""
+    source, destination = Path(source), Path(destination)
+    if destination.resolve() == source.resolve():
+        raise AnnotationError(f"the annotated copy would overwrite {source.name}; choose another path")
+    try:
+        workbook = openpyxl.load_workbook(source, rich_text=False, data_only=True)
+        by_cell: dict[tuple[str, str], list[Failure]] = {}
+        for failure in failures:
+            if failure.row is None:
+                continue
+            by_cell.setdefault((failure.sheet, f"{failure.letter or 'A'}{failure.row}"), []).append(failure)
+        for (sheet_name, ref), items in by_cell.items():
+            if sheet_name not in workbook.sheetnames:
+                continue
+            cell = workbook[sheet_name][ref]
+            cell.fill = _FILL
+            text = _CONTROL.sub("", "\n".join(f"[{f.rule}] {f.message}" for f in items))
+            cell.comment = Comment(text[:2000], "vital-pipelines", width=320, height=120)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp",
+                                         delete=False) as temporary:
+            partial = Path(temporary.name)
+        try:
+            workbook.save(partial)
+            os.replace(partial, destination)
+        finally:
+            partial.unlink(missing_ok=True)
+    except AnnotationError:
+        raise
+    except Exception as error:  # disk full, a path under a file, a cell openpyxl refuses: one sentence, no trace
+        raise AnnotationError(f"the annotated copy {destination} could not be written "
+                              f"({type(error).__name__}: {error})") from None
     return destination

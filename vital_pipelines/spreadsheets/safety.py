@@ -14,6 +14,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml import ElementTree as SafeET
 
 _NS = {
@@ -23,13 +24,18 @@ _NS = {
 }
 _MAIN = "{%s}" % _NS["main"]
 _CELL_REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
+_MAX_LISTED = 50
+_XML_PARTS = ("xl/sharedStrings.xml", "xl/styles.xml")
 
 
 @dataclass(frozen=True)
 class Limits:
+    """Generated and real registry workbooks decompress about 8× (a 25 MB, 335,000-row workbook to about 200 MB);
+    sheet XML that expands 50× or more, or a package past 300 MB, is a bomb, not a registry."""
+
     max_file_bytes: int = 50 * 1024 * 1024
-    max_uncompressed_bytes: int = 500 * 1024 * 1024
-    max_compression_ratio: float = 200.0
+    max_uncompressed_bytes: int = 300 * 1024 * 1024
+    max_compression_ratio: float = 50.0
     max_zip_entries: int = 2_000
     max_declared_cells: int = 20_000_000
     max_rows: int = 1_048_576
@@ -48,8 +54,19 @@ class SheetInfo:
     first_row: int | None = None
     first_col: int | None = None
     last_row: int = 0
+    last_col: int = 0
+    last_cell: str | None = None
     merged_ranges: list[str] = field(default_factory=list)
     formulas_without_value: list[str] = field(default_factory=list)
+    formulas_with_value: list[str] = field(default_factory=list)
+
+    @property
+    def used_cells(self) -> int:
+        """The cells of the rectangle from the first to the last cell that holds something: what a reader allocates,
+        whatever `<dimension>` claims."""
+        if self.first_row is None or self.first_col is None:
+            return 0
+        return (self.last_row - self.first_row + 1) * (self.last_col - self.first_col + 1)
 
 
 @dataclass
@@ -148,15 +165,34 @@ def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: L
                                                   f"{limits.max_rows:,} rows a worksheet may have.")
                     if has_formula and not has_value:
                         info.formulas_without_value.append(cell_ref)
+                    elif has_formula and len(info.formulas_with_value) < _MAX_LISTED:
+                        info.formulas_with_value.append(cell_ref)
                     if has_value or has_formula:
                         info.first_row = row if info.first_row is None else min(info.first_row, row)
                         info.first_col = col if info.first_col is None else min(info.first_col, col)
+                        if row >= info.last_row and col >= info.last_col:
+                            info.last_cell = cell_ref
                         info.last_row = max(info.last_row, row)
+                        info.last_col = max(info.last_col, col)
                 element.clear()
             elif tag == _MAIN + "mergeCell":
                 info.merged_ranges.append(element.get("ref"))
             elif tag == _MAIN + "row":
                 element.clear()
+    if info.used_cells > limits.max_declared_cells:
+        start = f"{column_letter(info.first_col)}{info.first_row}"
+        end = f"{column_letter(info.last_col)}{info.last_row}"
+        raise UnsafeWorkbookError(
+            f"{path.name} › {info.name}: cells from {start} to {end} hold data ({info.used_cells:,} cells, limit "
+            f"{limits.max_declared_cells:,}); a reader would allocate all of them. Delete the stray cells far from "
+            f"the data (the farthest is near {info.last_cell or end}) and save again.")
+
+
+def _scan_xml(archive: zipfile.ZipFile, member: str) -> None:
+    """Stream a package part through defusedxml only to refuse DTDs and entity declarations in it."""
+    with archive.open(member) as stream:
+        for _event, element in SafeET.iterparse(stream, events=("end",)):
+            element.clear()
 
 
 def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
@@ -176,6 +212,9 @@ def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
             names = set(archive.namelist())
             if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
                 raise UnsafeWorkbookError(f"{path.name}: a zip file but not an Excel workbook (no xl/workbook.xml).")
+            for member in _XML_PARTS:
+                if member in names:
+                    _scan_xml(archive, member)
             sheets: dict[str, SheetInfo] = {}
             for name, sheet_path, visible in _sheet_paths(archive):
                 info = SheetInfo(name=name, path=sheet_path, visible=visible)
@@ -184,6 +223,10 @@ def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
                 sheets[name] = info
     except UnsafeWorkbookError:
         raise
+    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
+        raise UnsafeWorkbookError(f"{path.name}: the workbook's XML declares a DTD or entities, which Excel never "
+                                  "writes (the signature of an entity-expansion attack such as 'billion laughs'); "
+                                  "refusing to read it. Open and save it in Excel, or export it again.") from None
     except (zipfile.BadZipFile, KeyError, SafeET.ParseError, ValueError) as error:
         raise UnsafeWorkbookError(f"{path.name}: the workbook is damaged and cannot be read ({error}).") from None
     except Exception as error:  # defusedxml raises its own types for entity and DTD attacks

@@ -345,6 +345,17 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
                           warnings=warnings)
 
 
+def _formula_warnings(name: str, info: WorkbookInfo, contract: SheetContract) -> list[Failure]:
+    sheet = next(s for n, s in info.sheets.items() if n.strip().lower() == contract.sheet)
+    found = []
+    for ref in sheet.formulas_with_value:
+        match = re.match(r"([A-Z]+)(\d+)", ref)
+        found.append(Failure(name, sheet.name, int(match.group(2)), None, match.group(1), None, "formula",
+                             "the cell holds a formula; its last calculated value is what loads, not the formula. "
+                             "Paste the value instead if the formula's inputs may change"))
+    return found
+
+
 def _name_duplicates(failures: list[Failure]) -> list[Failure]:
     """A duplicate-key failure names the other rows that hold the same value, so each can be found from the other."""
     rows: dict[tuple, list[int]] = {}
@@ -411,6 +422,7 @@ def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
     raws = open_sheets(path, info, contracts, isolated=isolated)
     for contract in contracts:
         result = validate_sheet(raws[contract.sheet], contract, known, workbook_of)
+        result.warnings += _formula_warnings(path.name, info, contract)
         results[contract.sheet] = result
         known.update(valid_keys({contract.sheet: result}))
     return results

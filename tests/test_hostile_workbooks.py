@@ -1,0 +1,118 @@
+"""Hostile and damaged workbooks are refused in one sentence before a reader allocates anything, and the steward's
+annotated copy is always whole, inert and never written over the source."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from vital_pipelines import config
+from vital_pipelines.spreadsheets import report
+from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError, inspect_workbook
+from vital_pipelines.spreadsheets.validation import Failure
+from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+
+def _rewrite(path: Path, member: str, change) -> Path:
+    """Rewrite one part of the package, as a hand-crafted file would have it."""
+    with zipfile.ZipFile(path) as source:
+        parts = {info.filename: source.read(info.filename) for info in source.infolist()}
+    parts[member] = change(parts[member].decode("utf-8")).encode("utf-8")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return path
+
+
+def _small_workbook(tmp_path: Path) -> Path:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "personas"
+    sheet.append(["persona_key", "name"])
+    sheet.append(["a-persona", "A"])
+    sheet["Z1048576"] = "stray"
+    path = tmp_path / "stray.xlsx"
+    workbook.save(path)
+    return path
+
+
+def test_a_stray_far_cell_is_refused_whatever_the_dimension_claims(tmp_path):
+    path = _rewrite(_small_workbook(tmp_path), "xl/worksheets/sheet1.xml",
+                    lambda xml: re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:B2"/>', xml))
+    assert path.stat().st_size < 50_000
+    with pytest.raises(UnsafeWorkbookError, match=r"cells from A1 to Z1048576 hold data \(27,262,976 cells.*"
+                                                  r"Delete the stray cells.*Z1048576"):
+        inspect_workbook(path)
+    no_dimension = _rewrite(_small_workbook(tmp_path), "xl/worksheets/sheet1.xml",
+                            lambda xml: re.sub(r'<dimension ref="[^"]*"/>', "", xml))
+    with pytest.raises(UnsafeWorkbookError, match="Z1048576"):
+        inspect_workbook(no_dimension)
+
+
+def test_an_inflating_part_is_refused_by_its_ratio(tmp_path):
+    path = shutil.copy(config.RAW_DIR / "personas.xlsx", tmp_path / "personas.xlsx")
+    rng = random.Random(1)
+    padding = bytes(rng.getrandbits(8) if i % 300 == 0 else 0 for i in range(12_000_000))
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/media/padding.bin", padding)
+    with zipfile.ZipFile(path) as archive:
+        entry = archive.getinfo("xl/media/padding.bin")
+    ratio = entry.file_size / entry.compress_size
+    assert 50 < ratio < 200, "within what the old limit let through"
+    with pytest.raises(UnsafeWorkbookError, match=r"padding.bin expands \d+× \(limit 50×\).*zip bomb"):
+        inspect_workbook(path)
+
+
+def test_an_entity_expansion_in_shared_strings_is_refused_by_name(tmp_path):
+    path = shutil.copy(config.RAW_DIR / "personas.xlsx", tmp_path / "personas.xlsx")
+    laughs = ('<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>')
+
+    def bomb(xml: str) -> str:
+        body = re.sub(r"^<\?xml[^>]*\?>", "", xml)
+        return laughs + body.replace("<t>", "<t>&lol2;", 1)
+
+    with zipfile.ZipFile(path) as archive:
+        has_shared = "xl/sharedStrings.xml" in archive.namelist()
+    if not has_shared:
+        pytest.fail("the committed workbook is expected to keep its strings in xl/sharedStrings.xml")
+    _rewrite(path, "xl/sharedStrings.xml", bomb)
+    with pytest.raises(UnsafeWorkbookError, match="entity-expansion attack"):
+        inspect_workbook(path)
+
+
+def test_a_formula_with_a_cached_value_loads_its_value_with_a_warning(raw):
+    workbook = openpyxl.load_workbook(raw / "personas.xlsx")
+    headers = [c.value for c in workbook["personas"][1]]
+    letter = openpyxl.utils.get_column_letter(headers.index("title") + 1)
+    workbook["personas"][f"{letter}5"] = '=UPPER("msl")'
+    workbook.save(raw / "personas.xlsx")
+    _rewrite(raw / "personas.xlsx", "xl/worksheets/sheet1.xml",
+             lambda xml: xml.replace('<f>UPPER("msl")</f><v></v>', '<f>UPPER("msl")</f><v>MSL</v>'))
+    result = validate_registry_workbook(raw / "personas.xlsx", raw_dir=raw, isolated=False)["personas"]
+    [warning] = [w for w in result.warnings if w.rule == "formula"]
+    assert warning.cell == f"{letter}5" and "its last calculated value is what loads" in warning.message
+    assert result.valid.filter(result.valid["_row"] == 5)["title"].to_list() == ["MSL"]
+
+
+def test_the_annotated_copy_is_inert_atomic_and_never_the_source(raw, tmp_path):
+    workbook = openpyxl.load_workbook(raw / "personas.xlsx")
+    workbook["personas"]["C3"] = "=1+1"
+    workbook.save(raw / "personas.xlsx")
+    failures = [Failure("personas.xlsx", "personas", 4, "title", "C", "x", "format", "a message with a \x0b control")]
+    out = report.annotate_workbook(raw / "personas.xlsx", failures, tmp_path / "out" / "personas.annotated.xlsx")
+    with zipfile.ZipFile(out) as archive:
+        assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
+    assert openpyxl.load_workbook(out)["personas"]["C4"].comment.text == "[format] a message with a  control"
+    assert [p.name for p in out.parent.iterdir()] == ["personas.annotated.xlsx"], "no temporary file left behind"
+    with pytest.raises(report.AnnotationError, match="would overwrite personas.xlsx"):
+        report.annotate_workbook(raw / "personas.xlsx", failures, raw / "personas.xlsx")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(report.AnnotationError, match="could not be written"):
+        report.annotate_workbook(raw / "personas.xlsx", failures, blocker / "copy.xlsx")
