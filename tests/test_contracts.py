@@ -192,7 +192,7 @@ def test_entity_expansion_is_refused(tmp_path):
             if item.filename == "xl/workbook.xml":
                 data = data.replace(b"?>", b'?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>', 1)
             out.writestr(item, data)
-    with pytest.raises(UnsafeWorkbookError, match="refused while parsing|damaged"):
+    with pytest.raises(UnsafeWorkbookError, match="entity-expansion attack"):
         inspect_workbook(evil)
 
 
