@@ -330,6 +330,74 @@ def test_a_killed_run_gives_its_pool_slot_back(url, raw, tmp_path):
     assert release_abandoned_runs(instance) == []
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_step_dies_with_its_killed_cli_and_the_wrapper_frees_the_slot(url, raw, tmp_path):
+    from vital_pipelines.defs.common.housekeeping import release_abandoned_runs
+
+    home = tmp_path / "dagster_home"
+    env = _cli_env(url, home, VITAL_RAW_DIR=str(raw))
+    holder = connect(url)
+    lock_for_transaction(holder, workbook_lock("org_structure.xlsx"))  # the personas load waits inside its step
+    cli = subprocess.Popen(["dagster", "asset", "materialize", "--select", "personas", "-m", "vital_pipelines.definitions"],
+                           env=env, cwd=config.PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with connect(url, autocommit=True) as observer:
+            for _ in range(480):
+                waiting = observer.execute("select count(*) from pg_locks where locktype = 'advisory' "
+                                           "and not granted").fetchone()[0]
+                if waiting:
+                    break
+                time.sleep(0.25)
+            assert waiting, "the step is waiting inside its load"
+            steps = _children(cli.pid)
+            assert steps, "the step runs in a child process"
+            cli.send_signal(signal.SIGKILL)
+            cli.wait()
+            for _ in range(100):
+                alive = [pid for pid in steps if Path(f"/proc/{pid}").exists()
+                         and "Z" not in (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])]
+                if not alive:
+                    break
+                time.sleep(0.1)
+            assert not alive, "the step process outlived the run that started it"
+            for _ in range(150):
+                sessions = observer.execute("select count(*) from pg_stat_activity where usename = 'vital_loader' "
+                                            "and datname = current_database()").fetchone()[0]
+                if not sessions:
+                    break
+                time.sleep(0.1)
+            assert sessions == 0, "the server ended the dead step's session (client_connection_check_interval)"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        holder.rollback()
+        holder.close()
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert len(release_abandoned_runs(instance)) == 1
+    assert not instance.event_log_storage.get_concurrency_info("registry").claimed_slots
+    with connect(url) as conn:
+        assert conn.execute("select count(*) from personas").fetchone()[0] == 0
+    again = subprocess.run([str(config.PROJECT_ROOT / "scripts" / "materialize"), "--select",
+                            "org_functions,org_departments,org_roles,org_responsibilities,personas"],
+                           env=env, cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    with connect(url) as conn:
+        assert conn.execute("select count(*) from personas").fetchone()[0] == 335
+
+
 def test_dagster_instance_storage_in_its_own_postgres_database(make_database, tmp_path):
     params = psycopg.conninfo.conninfo_to_dict(make_database())
     storage_url = (f"postgresql+psycopg2://{params.get('user', 'vital')}:{params.get('password', '')}@"

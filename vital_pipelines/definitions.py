@@ -5,7 +5,10 @@ from __future__ import annotations
 import dagster as dg
 
 from vital_pipelines import config
+from vital_pipelines.defs.common.lifecycle import die_with_parent
 from vital_pipelines.defs.knowledge.partitions import KNOWLEDGE_CHUNKS, UNPARTITIONED_ASSETS
+
+die_with_parent()
 
 refresh_everything = dg.define_asset_job(
     "refresh_everything",

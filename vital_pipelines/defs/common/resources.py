@@ -43,6 +43,8 @@ class PostgresResource(dg.ConfigurableResource):
             "lock_timeout": f"{int(self.lock_timeout_seconds * 1000)}ms",
             "statement_timeout": f"{int(self.statement_timeout_seconds * 1000)}ms",
             "idle_in_transaction_session_timeout": f"{int(self.idle_in_transaction_seconds * 1000)}ms",
+            # A statement waiting on a lock does not notice its client is gone; this makes the server look.
+            "client_connection_check_interval": "5s",
         }, response_timeout=self.statement_timeout_seconds + self.response_margin_seconds)
         try:
             if self.role == "loader":
