@@ -23,6 +23,21 @@ TRUE_WORDS = {"true", "t", "yes", "y", "1", "✓", "✔", "x", "available"}
 FALSE_WORDS = {"false", "f", "no", "n", "0", "✗", "✘", "-", "–", "—"}
 
 
+# The same cleaning as `clean_cell`, as one polars expression over a whole column (Rust regex syntax).
+_POLARS_REMOVED = (r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{200b}\x{200c}\x{200d}\x{2060}\x{feff}\x{00ad}]"
+                   r"|_x00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])_")
+_POLARS_SPACES = r"[\x{00a0}\x{2007}\x{202f}\x{3000}]"
+
+
+def clean_column(column: str):
+    """`clean_cell` for every cell of a text column, vectorised: removed characters, spaces, trim, empty → null."""
+    import polars as pl
+
+    text = (pl.col(column).str.replace_all(_POLARS_REMOVED, "").str.replace_all(_POLARS_SPACES, " ")
+            .str.strip_chars())
+    return pl.when(text == "").then(None).otherwise(text).alias(column)
+
+
 def clean_cell(value: str | None) -> str | None:
     if value is None:
         return None

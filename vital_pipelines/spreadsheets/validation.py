@@ -180,54 +180,54 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
     return header_row, letters, warnings
 
 
-def _parse_column(raw_values: list[str | None], column: pa.Column, name: str):
+def _parse_column(values: pl.Series, column: pa.Column, name: str) -> tuple[pl.Series, dict[int, str]]:
+    """The typed column and {position: message} for cells that do not parse. Text is cased in polars; other kinds
+    parse each distinct value once (sheets repeat their enums, numbers and lists)."""
     meta = column.metadata or {}
     kind, case = meta.get("kind", "text"), meta.get("case")
-    cache: dict[str, object] = {}
+    dtype = column.dtype.type
     errors: dict[int, str] = {}
-    matcher = None
-    if kind == "enum":
-        allowed = next(c.statistics["allowed_values"] for c in column.checks if c.name == "isin")
-        matcher = normalise.enum_matcher(allowed)
-
-    def convert(text: str):
-        if kind == "int":
-            return normalise.parse_int(text)
-        if kind == "float":
-            return normalise.parse_float(text)
-        if kind == "bool":
-            return normalise.parse_bool(text)
-        if kind == "list":
-            items = normalise.parse_list(text)
-            return [i.lower() if case == "lower" else i.upper() if case == "upper" else i for i in items] or None
+    if kind not in ("int", "float", "bool", "list", "enum"):
+        out = values.str.to_lowercase() if case == "lower" else values.str.to_uppercase() if case == "upper" else values
+    else:
+        matcher = None
         if kind == "enum":
-            return matcher(text)
-        if case == "lower":
-            return text.lower()
-        if case == "upper":
-            return text.upper()
-        return text
+            allowed = next(c.statistics["allowed_values"] for c in column.checks if c.name == "isin")
+            matcher = normalise.enum_matcher(allowed)
 
-    out = []
-    for position, value in enumerate(raw_values):
-        if value is None:
-            out.append(None)
-            continue
-        if value not in cache:
+        def convert(text: str):
+            if kind == "int":
+                return normalise.parse_int(text)
+            if kind == "float":
+                return normalise.parse_float(text)
+            if kind == "bool":
+                return normalise.parse_bool(text)
+            if kind == "list":
+                items = normalise.parse_list(text)
+                return [i.lower() if case == "lower" else i.upper() if case == "upper" else i for i in items] or None
+            return matcher(text)
+
+        parsed, bad = {}, {}
+        for value in values.drop_nulls().unique().to_list():
             try:
-                cache[value] = convert(value)
+                parsed[value] = convert(value)
             except normalise.ParseError as error:
-                cache[value] = error
-        parsed = cache[value]
-        if isinstance(parsed, normalise.ParseError):
-            errors[position] = str(parsed)
-            out.append(None)
-        else:
-            out.append(parsed)
+                bad[value] = str(error)
+        lookup = pl.DataFrame({"text": pl.Series(list(parsed), dtype=pl.Utf8),
+                               "value": pl.Series(list(parsed.values()), dtype=dtype)})
+        out = pl.DataFrame({"text": values.cast(pl.Utf8)}).join(lookup, on="text", how="left",
+                                                                 maintain_order="left").get_column("value")
+        if bad:
+            positions = values.is_in(list(bad)).arg_true().to_list()
+            errors = {p: bad[values[p]] for p in positions}
+    out = out.cast(dtype).alias(name)
     default = meta.get("default")
     if default is not None:
-        out = [default if v is None and i not in errors else v for i, v in enumerate(out)]
-    return pl.Series(name, out, dtype=column.dtype.type), errors
+        failed = pl.Series([False] * out.len(), dtype=pl.Boolean)
+        if errors:
+            failed = failed.scatter(list(errors), True)
+        out = pl.select(pl.when(failed).then(None).otherwise(out.fill_null(default)).alias(name)).to_series()
+    return out, errors
 
 
 def _describe(check: str, column: str, value, stats: Mapping) -> tuple[str, str]:
@@ -285,17 +285,14 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
     columns = _columns(contract)
     header_row, letters, warnings = _locate_header(raw, contract)
     body = raw.frame.filter(pl.col(ROW) > header_row)
-    cleaned = {name: [normalise.clean_cell(v) for v in body.get_column(letter).to_list()]
-               for name, letter in letters.items()}
-    non_blank = [any(cleaned[n][i] is not None for n in cleaned) for i in range(body.height)]
-    keep = pl.Series(non_blank, dtype=pl.Boolean) if body.height else pl.Series([], dtype=pl.Boolean)
-    rows = body.get_column(ROW).filter(keep).to_list()
-    cleaned = {n: [v for v, k in zip(vals, non_blank) if k] for n, vals in cleaned.items()}
-    text_frame = pl.DataFrame({ROW: rows, **{n: pl.Series(n, v, dtype=pl.Utf8) for n, v in cleaned.items()}},
-                              schema={ROW: pl.Int64, **{n: pl.Utf8 for n in cleaned}})
+    text_frame = body.select(pl.col(ROW).cast(pl.Int64),
+                             *[normalise.clean_column(letter).cast(pl.Utf8).alias(name) for name, letter in letters.items()])
+    text_frame = text_frame.filter(pl.any_horizontal([pl.col(n).is_not_null() for n in letters]))
+    rows = text_frame.get_column(ROW).to_list()
+    cleaned = {name: text_frame.get_column(name) for name in letters}
 
     failures: dict[int, list[Failure]] = {}
-    typed = {ROW: pl.Series(ROW, rows, dtype=pl.Int64)}
+    typed = {ROW: text_frame.get_column(ROW)}
     for name, column in columns.items():
         if name not in cleaned:
             typed[name] = pl.Series(name, [(column.metadata or {}).get("default")] * len(rows), dtype=column.dtype.type)
@@ -320,7 +317,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
             check = case["check"]
             check_stats = next((s for (n, c), s in stats.items() if n == name and check.startswith(c)), {})
             rule, message = _describe(check, name, case["failure_case"], check_stats)
-            original = cleaned.get(name, [None] * len(rows))[position]
+            original = cleaned[name][position] if name in cleaned else None
             failures.setdefault(position, []).append(
                 _fail(raw, rows[position], name, letters.get(name), original, rule, message))
 
