@@ -50,14 +50,21 @@ def _selections(result) -> list[list[str]]:
     return [sorted(k.to_user_string() for k in request.asset_selection) for request in result.run_requests]
 
 
-def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
-    instance = dg.DagsterInstance.ephemeral()
+def _raw_sensor(instance: dg.DagsterInstance, raw: Path):
+    """One tick of the raw sensor over `raw`, given a cursor."""
     source = RegistrySource(raw_dir=str(raw))
 
     def tick(cursor):
         context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=REPOSITORY,
                                           resources={"registry_source": source})
         return raw_workbooks_changed(context)
+
+    return tick
+
+
+def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
+    instance = dg.DagsterInstance.ephemeral()
+    tick = _raw_sensor(instance, raw)
 
     first = tick(None)
     assert _selections(first) == [["agent_profile_embeddings", "agents", "jobs_to_be_done", "org_departments",
@@ -85,12 +92,7 @@ def test_raw_sensor_advances_only_past_a_successful_run_and_retries_a_failed_one
     from vital_pipelines.files import file_sha256
 
     instance = dg.DagsterInstance.ephemeral()
-    source = RegistrySource(raw_dir=str(raw))
-
-    def tick(cursor):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=REPOSITORY,
-                                          resources={"registry_source": source})
-        return raw_workbooks_changed(context)
+    tick = _raw_sensor(instance, raw)
 
     def run(tags: dict, succeed: bool) -> None:
         @dg.asset(name=f"probe_{len(instance.get_runs())}")
