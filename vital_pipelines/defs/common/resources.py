@@ -39,13 +39,17 @@ class PostgresResource(dg.ConfigurableResource):
     def get_connection(self) -> Iterator[psycopg.Connection]:
         """A connection that commits on success and rolls back on error; closed on exit. Its settings are applied
         per transaction, never to the session (see `LimitedConnection`)."""
-        conn = connect(self.database_url, limits={
+        limits = {
             "lock_timeout": f"{int(self.lock_timeout_seconds * 1000)}ms",
             "statement_timeout": f"{int(self.statement_timeout_seconds * 1000)}ms",
             "idle_in_transaction_session_timeout": f"{int(self.idle_in_transaction_seconds * 1000)}ms",
-            # A statement waiting on a lock does not notice its client is gone; this makes the server look.
-            "client_connection_check_interval": "5s",
-        }, response_timeout=self.statement_timeout_seconds + self.response_margin_seconds)
+        }
+        conn = connect(self.database_url, limits=limits,
+                       response_timeout=self.statement_timeout_seconds + self.response_margin_seconds)
+        if conn.info.server_version >= 140000:
+            # A statement waiting on a lock does not notice its client is gone; this makes the server look
+            # (PostgreSQL 14 and later).
+            conn.limits = {**limits, "client_connection_check_interval": "5s"}
         try:
             if self.role == "loader":
                 require_loader_role(conn, self.database_url)
