@@ -116,3 +116,36 @@ def test_the_annotated_copy_is_inert_atomic_and_never_the_source(raw, tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(report.AnnotationError, match="could not be written"):
         report.annotate_workbook(raw / "personas.xlsx", failures, blocker / "copy.xlsx")
+
+
+def _scanned(tmp_path: Path, sheet_xml: str):
+    from vital_pipelines.spreadsheets.safety import Limits, SheetInfo, _scan_sheet
+
+    package = tmp_path / "scan.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+    info = SheetInfo(name="s", path="xl/worksheets/sheet1.xml", visible=True)
+    with zipfile.ZipFile(package) as archive:
+        _scan_sheet(archive, info, package, Limits())
+    return info
+
+
+def test_the_scan_reads_prefixed_tags_any_attribute_order_and_tells_values_from_formulas(tmp_path):
+    info = _scanned(tmp_path, (
+        '<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><x:dimension ref="A1"/>'
+        '<x:sheetData><x:row r="3"><x:c s="1" r="B3" t="s"><x:v>0</x:v></x:c><x:c r="C3"><x:f>1+1</x:f><x:v></x:v></x:c>'
+        '<x:c r="D3" t="inlineStr"><x:is><x:t>text</x:t></x:is></x:c><x:c r="E3" s="2"/></x:row>'
+        '<x:row r="9"><x:c r="F9"><x:f>A1</x:f><x:v>2</x:v></x:c><x:c r="Z9"/></x:row></x:sheetData>'
+        '<x:mergeCells><x:mergeCell ref="B3:C3"/></x:mergeCells><x:cols><x:col min="1" max="2"/></x:cols>'
+        '</x:worksheet>'))
+    assert (info.first_row, info.first_col, info.last_row, info.last_col) == (3, 2, 9, 6), "styled empty cells are not data"
+    assert info.formulas_without_value == ["C3"] and info.formulas_with_value == ["F9"]
+    assert info.merged_ranges == ["B3:C3"] and info.declared_range == "A1"
+
+
+def test_a_doctype_in_sheet_xml_is_refused_as_an_entity_attack(tmp_path):
+    from defusedxml import EntitiesForbidden
+
+    with pytest.raises(EntitiesForbidden):
+        _scanned(tmp_path, '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "aaaa">]><worksheet><sheetData>'
+                           '<row r="1"><c r="A1" t="inlineStr"><is><t>&a;</t></is></c></row></sheetData></worksheet>')

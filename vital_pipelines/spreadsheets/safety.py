@@ -132,53 +132,74 @@ def _sheet_paths(archive: zipfile.ZipFile) -> list[tuple[str, str, bool]]:
     return sheets
 
 
+def _end_cell(info: SheetInfo, cell_ref: str | None, has_formula: bool, has_value: bool, path: Path,
+              limits: Limits) -> None:
+    match = _CELL_REF.match(cell_ref or "")
+    if not match:
+        return
+    row, col = int(match.group(2)), column_index(match.group(1))
+    if row > limits.max_rows:
+        raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {cell_ref} lies beyond the "
+                                  f"{limits.max_rows:,} rows a worksheet may have.")
+    if has_formula and not has_value:
+        info.formulas_without_value.append(cell_ref)
+    elif has_formula and len(info.formulas_with_value) < _MAX_LISTED:
+        info.formulas_with_value.append(cell_ref)
+    if has_value or has_formula:
+        info.first_row = row if info.first_row is None else min(info.first_row, row)
+        info.first_col = col if info.first_col is None else min(info.first_col, col)
+        if row >= info.last_row and col >= info.last_col:
+            info.last_cell = cell_ref
+        info.last_row = max(info.last_row, row)
+        info.last_col = max(info.last_col, col)
+
+
+# One linear pass over the sheet's tags, prefix-blind (`<c>` and `<x:c>`): no backtracking, no entity expansion.
+_TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|f|v|t|mergeCell|dimension)\b([^>]*)>")
+_REF = re.compile(rb'\bref="([^"]*)"')
+_R = re.compile(rb'\br="([^"]*)"')
+_DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
+
+
 def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: Limits) -> None:
-    with archive.open(info.path) as stream:
-        cell_ref = None
-        has_formula = has_value = False
-        for event, element in SafeET.iterparse(stream, events=("start", "end")):
-            tag = element.tag
-            if event == "start":
-                if tag == _MAIN + "c":
-                    cell_ref = element.get("r")
-                    has_formula = has_value = False
-                elif tag == _MAIN + "dimension":
-                    info.declared_range = element.get("ref")
-                    cells = _range_cells(info.declared_range or "")
-                    if cells > limits.max_declared_cells:
-                        raise UnsafeWorkbookError(
-                            f"{path.name} › {info.name}: the sheet declares the range {info.declared_range} "
-                            f"({cells:,} cells, limit {limits.max_declared_cells:,}); a reader would try to allocate "
-                            "all of it. Delete the empty rows and columns beyond the data and save again.")
-                continue
-            if tag == _MAIN + "f":
-                has_formula = True
-            elif tag in (_MAIN + "v", _MAIN + "is"):
-                text = "".join(element.itertext())
-                has_value = has_value or text != ""
-            elif tag == _MAIN + "c":
-                match = _CELL_REF.match(cell_ref or "")
-                if match:
-                    row, col = int(match.group(2)), column_index(match.group(1))
-                    if row > limits.max_rows:
-                        raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {cell_ref} lies beyond the "
-                                                  f"{limits.max_rows:,} rows a worksheet may have.")
-                    if has_formula and not has_value:
-                        info.formulas_without_value.append(cell_ref)
-                    elif has_formula and len(info.formulas_with_value) < _MAX_LISTED:
-                        info.formulas_with_value.append(cell_ref)
-                    if has_value or has_formula:
-                        info.first_row = row if info.first_row is None else min(info.first_row, row)
-                        info.first_col = col if info.first_col is None else min(info.first_col, col)
-                        if row >= info.last_row and col >= info.last_col:
-                            info.last_cell = cell_ref
-                        info.last_row = max(info.last_row, row)
-                        info.last_col = max(info.last_col, col)
-                element.clear()
-            elif tag == _MAIN + "mergeCell":
-                info.merged_ranges.append(element.get("ref"))
-            elif tag == _MAIN + "row":
-                element.clear()
+    """What the readers would hide in one sheet, from its XML read once (bounded by the package limits): where the
+    data really is, merged cells, formulas with and without a stored value, the declared range."""
+    data = archive.read(info.path)
+    if any(marker in data for marker in _DECLARATIONS):
+        raise EntitiesForbidden(info.path, None, None, None, None, None)
+    cell_ref = None
+    has_formula = has_value = False
+    for match in _TAG.finditer(data):
+        closing, tag, attributes = match.groups()
+        empty = attributes.endswith(b"/")
+        if tag == b"c":
+            if not closing:
+                found = _R.search(attributes)
+                cell_ref = found.group(1).decode("ascii", "replace") if found else None
+                has_formula = has_value = False
+                if not empty:
+                    continue
+            _end_cell(info, cell_ref, has_formula, has_value, path, limits)
+            cell_ref = None
+        elif closing:
+            continue
+        elif tag == b"f":
+            has_formula = True
+        elif tag in (b"v", b"t"):
+            has_value = has_value or (not empty and data[match.end():match.end() + 1] not in (b"<", b""))
+        elif tag == b"mergeCell":
+            found = _REF.search(attributes)
+            if found:
+                info.merged_ranges.append(found.group(1).decode("ascii", "replace"))
+        elif tag == b"dimension":
+            found = _REF.search(attributes)
+            info.declared_range = found.group(1).decode("ascii", "replace") if found else None
+            cells = _range_cells(info.declared_range or "")
+            if cells > limits.max_declared_cells:
+                raise UnsafeWorkbookError(
+                    f"{path.name} › {info.name}: the sheet declares the range {info.declared_range} "
+                    f"({cells:,} cells, limit {limits.max_declared_cells:,}); a reader would try to allocate "
+                    "all of it. Delete the empty rows and columns beyond the data and save again.")
     if info.used_cells > limits.max_declared_cells:
         start = f"{column_letter(info.first_col)}{info.first_row}"
         end = f"{column_letter(info.last_col)}{info.last_row}"
