@@ -1,10 +1,11 @@
 """Inspecting a workbook before any reader touches it.
 
-The readers have failure modes that no exception catches (DESIGN.md): calamine allocates the whole declared
-cell range, so a tiny file declaring A1:XFD1048576 can abort the process; no reader limits decompression. So
-the package is checked as a zip first (entry count, uncompressed size, ratio), then each sheet's XML is
-streamed once with defusedxml to learn what the readers would hide: hidden sheets, merged cells, formulas
-without a stored value, and where the data really starts.
+The readers have failure modes that no exception catches (DESIGN.md): calamine allocates the whole cell range
+it finds, so a tiny file with one far cell can abort the process; no reader limits decompression. So the package
+is checked as a zip first (entry count, uncompressed size, ratio); the workbook, shared strings and styles parts
+go through defusedxml (no DTDs or entities); and each sheet's XML is scanned once, tag by tag, to learn what the
+readers would hide: hidden sheets, merged cells, formulas with and without a stored value, and the real range of
+the data (whatever `<dimension>` claims).
 """
 
 from __future__ import annotations
