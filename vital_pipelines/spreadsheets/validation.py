@@ -17,6 +17,7 @@ import polars as pl
 
 from vital_pipelines.spreadsheets import normalise
 from vital_pipelines.spreadsheets.contracts import CODE, CONTRACTS, HEX_COLOUR, JTBD_CODE, SLUG, SheetContract
+from vital_pipelines.spreadsheets.csv_source import read_csv_sheet
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet, read_sheets
 from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, WorkbookInfo, column_index, inspect_workbook
 
@@ -410,16 +411,24 @@ def open_sheets(path: Path, info: WorkbookInfo, contracts: tuple[SheetContract, 
 def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
                       references: Mapping[str, set[str]] | None = None, *,
                       workbook_of: Mapping[str, str] | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
-    """Validate the sheets of one workbook in order; each sheet's valid keys feed the references of the next."""
+    """Validate the sheets of one workbook (or of a one-sheet CSV export) in order; each sheet's valid keys feed the
+    references of the next."""
     path = Path(path)
-    info = inspect_workbook(path)
     known = dict(references or {})
     workbook_of = {**(workbook_of or {}), **{c.sheet: c.workbook for c in contracts}}
     results = {}
-    raws = open_sheets(path, info, contracts, isolated=isolated)
+    if path.suffix.lower() == ".csv":
+        if len(contracts) != 1:
+            raise UnsafeWorkbookError(f"{path.name}: a CSV file holds one sheet, and this registry has "
+                                      f"{len(contracts)} ({', '.join(c.sheet for c in contracts)}); use the workbook.")
+        info, raws = None, {contracts[0].sheet: read_csv_sheet(path, contracts[0].sheet)}
+    else:
+        info = inspect_workbook(path)
+        raws = open_sheets(path, info, contracts, isolated=isolated)
     for contract in contracts:
         result = validate_sheet(raws[contract.sheet], contract, known, workbook_of)
-        result.warnings += _formula_warnings(path.name, info, contract)
+        if info is not None:
+            result.warnings += _formula_warnings(path.name, info, contract)
         results[contract.sheet] = result
         known.update(valid_keys({contract.sheet: result}))
     return results

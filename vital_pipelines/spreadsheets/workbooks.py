@@ -28,10 +28,17 @@ def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True) -> di
 
 
 def workbook_kind(path: Path) -> str:
-    """Which registry workbook `path` is: by file name, else by the sheets it holds (`personas (2).xlsx`)."""
+    """Which registry workbook `path` is: by file name (`personas.xlsx`, or `personas.csv` for a one-sheet CSV
+    export), else by the sheets it holds (`personas (2).xlsx`)."""
     path = Path(path)
     if path.name in WORKBOOKS:
         return path.name
+    if path.suffix.lower() == ".csv":
+        for name in WORKBOOKS:
+            if Path(name).stem == path.stem.lower():
+                return name
+        raise UnsafeWorkbookError(f"{path.name}: name the CSV export after its registry "
+                                  f"({', '.join(Path(n).stem + '.csv' for n, c in WORKBOOKS.items() if len(c) == 1)}).")
     sheets = {name.strip().lower() for name in inspect_workbook(path).sheets}
     for name, contracts in WORKBOOKS.items():
         if contracts[0].sheet in sheets:

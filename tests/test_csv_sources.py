@@ -1,0 +1,125 @@
+"""CSV exports are a source like a workbook: the same contract, the same located failures, the same database."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from vital_pipelines import config
+from vital_pipelines.db import connect
+from vital_pipelines.db.scratch import loader_url
+from vital_pipelines.loading.registry import load_workbook
+from vital_pipelines.spreadsheets.csv_source import read_csv_sheet
+from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
+from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+TABLES = {"personas.xlsx": "personas", "agents.xlsx": "agents", "jtbds.xlsx": "jobs_to_be_done"}
+
+
+def _as_csv(workbook: Path, target: Path, *, delimiter: str = ",", bom: bool = False, junk: str | None = None) -> Path:
+    rows = [["" if v is None else str(v) for v in row]
+            for row in openpyxl.load_workbook(workbook, read_only=True).worksheets[0].iter_rows(values_only=True)]
+    with open(target, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
+        if junk:
+            out.write(junk + "\n")
+        csv.writer(out, delimiter=delimiter).writerows(rows)
+    return target
+
+
+# Seeded org functions get a random id per database: compare the code they stand for.
+_ROW = ("(to_jsonb(t) - 'created_at' - 'updated_at' - 'loaded_from' - 'function_id' || jsonb_build_object('function', "
+        "(select f.code from org_functions f where f.id = (to_jsonb(t) ->> 'function_id')::uuid)))")
+
+
+def _content(url: str, table: str) -> str:
+    with connect(url) as conn:
+        return conn.execute(f"select md5(string_agg({_ROW}::text, '' order by t.id)) from {table} t").fetchone()[0]
+
+
+def _load(url: str, path: Path, workbook: str):
+    sheets = validate_registry_workbook(path, raw_dir=config.RAW_DIR, isolated=False)
+    with connect(loader_url(url)) as conn:
+        return load_workbook(conn, workbook, sheets, source_path=path)
+
+
+@pytest.mark.parametrize("workbook", sorted(TABLES))
+def test_a_csv_copy_validates_and_loads_exactly_like_the_workbook(make_database, tmp_path, workbook):
+    from vital_pipelines.db import apply_schema
+
+    urls = []
+    for _ in range(2):
+        urls.append(make_database())
+        with connect(urls[-1]) as conn:
+            apply_schema(conn, config.SCHEMA_DIR)
+        _load(urls[-1], config.RAW_DIR / "org_structure.xlsx", "org_structure.xlsx")
+        if workbook == "jtbds.xlsx":
+            _load(urls[-1], config.RAW_DIR / "personas.xlsx", "personas.xlsx")
+    source = config.RAW_DIR / workbook
+    copy = _as_csv(source, tmp_path / workbook.replace(".xlsx", ".csv"), delimiter=";", bom=True,
+                   junk='DETAIL:  "supautils" is now a reserved prefix.')
+    from_workbook, from_csv = _load(urls[0], source, workbook), _load(urls[1], copy, workbook)
+    assert {t: vars(c) for t, c in from_workbook.tables.items()} == {t: vars(c) for t, c in from_csv.tables.items()}
+    assert from_csv.rejected == 0 and from_csv.tables[TABLES[workbook]].inserted > 200
+    assert _content(urls[0], TABLES[workbook]) == _content(urls[1], TABLES[workbook]), _first_difference(
+        urls, TABLES[workbook])
+
+
+def _first_difference(urls: list[str], table: str) -> str:
+    rows = []
+    for url in urls:
+        with connect(url) as conn:
+            rows.append(conn.execute(f"select {_ROW} from {table} t order by t.id").fetchall())
+    for a, b in zip(*rows):
+        if a != b:
+            return str({k: (a[0].get(k), b[0].get(k)) for k in a[0] if a[0].get(k) != b[0].get(k)})
+    return "no row differs"
+
+
+def test_a_csv_failure_names_the_line_and_the_header(tmp_path):
+    copy = _as_csv(config.RAW_DIR / "personas.xlsx", tmp_path / "personas.csv", junk="exported by psql")
+    lines = copy.read_text(encoding="utf-8").splitlines()
+    header = next(csv.reader([lines[1]]))
+    row = next(csv.reader([lines[5]]))
+    row[header.index("seniority_level")] = "grand poobah"
+    lines[5] = ",".join(f'"{v}"' for v in row)
+    copy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = validate_registry_workbook(copy, raw_dir=config.RAW_DIR, isolated=False)["personas"]
+    [failure] = result.failures
+    assert (failure.row, failure.column, failure.value) == (6, "seniority_level", "grand poobah")
+    assert failure.location.startswith("personas.csv › personas › ")
+
+
+def test_a_quoted_cell_over_several_lines_keeps_the_following_rows_on_their_lines(tmp_path):
+    path = tmp_path / "personas.csv"
+    path.write_text('persona_key,name\na-one,"First\nsecond line"\nb-two,B\n', encoding="utf-8")
+    raw = read_csv_sheet(path, "personas")
+    assert raw.frame["_row"].to_list() == [1, 2, 4] and raw.frame["B"].to_list() == ["name", "First\nsecond line", "B"]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ("persona_key;name\ncafé;Zoë\n".encode("cp1252"), r"not UTF-8 \(byte 0xe9 on line 2\).*CSV UTF-8"),
+    (b"a,b\x00c\n", "NUL bytes"),
+])
+def test_files_that_are_not_utf8_text_are_refused_with_the_fix(tmp_path, data, message):
+    path = tmp_path / "personas.csv"
+    path.write_bytes(data)
+    with pytest.raises(UnsafeWorkbookError, match=message):
+        read_csv_sheet(path, "personas")
+
+
+def test_utf16_with_its_bom_and_tabs_is_read(tmp_path):
+    path = tmp_path / "personas.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + "persona_key\tname\na-one\tÅsa\n".encode("utf-16-le"))
+    raw = read_csv_sheet(path, "personas")
+    assert raw.frame["B"].to_list() == ["name", "Åsa"]
+
+
+def test_a_multi_sheet_registry_is_not_taken_from_one_csv(tmp_path):
+    path = tmp_path / "org_structure.csv"
+    path.write_text("code,name\nMA,Medical Affairs\n", encoding="utf-8")
+    with pytest.raises(UnsafeWorkbookError, match="a CSV file holds one sheet"):
+        validate_registry_workbook(path, raw_dir=config.RAW_DIR, isolated=False)
