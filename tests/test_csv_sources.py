@@ -123,3 +123,36 @@ def test_a_multi_sheet_registry_is_not_taken_from_one_csv(tmp_path):
     path.write_text("code,name\nMA,Medical Affairs\n", encoding="utf-8")
     with pytest.raises(UnsafeWorkbookError, match="a CSV file holds one sheet"):
         validate_registry_workbook(path, raw_dir=config.RAW_DIR, isolated=False)
+
+
+def _as_json(workbook: Path, target: Path, *, lines: bool) -> Path:
+    import json
+
+    rows = list(openpyxl.load_workbook(workbook, read_only=True).worksheets[0].iter_rows(values_only=True))
+    header, records = rows[0], [dict(zip(rows[0], row)) for row in rows[1:]]
+    for record in records:  # lists as JSON arrays, as a Supabase export writes them
+        for key, value in record.items():
+            if isinstance(value, str) and "; " in value:
+                record[key] = value.split("; ")
+    text = "\n".join(json.dumps(r) for r in records) if lines else json.dumps(records, indent=1)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize("lines", [False, True], ids=["array", "json-lines"])
+def test_a_json_copy_validates_like_the_workbook_and_keeps_list_items_whole(tmp_path, lines):
+    source = config.RAW_DIR / "personas.xlsx"
+    copy = _as_json(source, tmp_path / ("personas.jsonl" if lines else "personas.json"), lines=lines)
+    from_workbook = validate_registry_workbook(source, isolated=False)["personas"].valid.drop("_row")
+    from_json = validate_registry_workbook(copy, raw_dir=config.RAW_DIR, isolated=False)["personas"].valid.drop("_row")
+    assert from_json.height == 335 and from_json.equals(from_workbook)
+
+
+def test_json_that_is_not_a_table_is_refused_with_its_place(tmp_path):
+    path = tmp_path / "personas.json"
+    path.write_text('[{"persona_key": "a"}, ["not", "an", "object"]]', encoding="utf-8")
+    with pytest.raises(UnsafeWorkbookError, match="item 2 is a list, not an object"):
+        validate_registry_workbook(path, raw_dir=config.RAW_DIR, isolated=False)
+    path.write_text('{"persona_key": "a"}\n{"persona_key": ', encoding="utf-8")
+    with pytest.raises(UnsafeWorkbookError, match="not valid JSON"):
+        validate_registry_workbook(path, raw_dir=config.RAW_DIR, isolated=False)

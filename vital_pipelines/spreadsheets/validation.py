@@ -18,6 +18,7 @@ import polars as pl
 from vital_pipelines.spreadsheets import normalise
 from vital_pipelines.spreadsheets.contracts import CODE, CONTRACTS, HEX_COLOUR, JTBD_CODE, SLUG, SheetContract
 from vital_pipelines.spreadsheets.csv_source import read_csv_sheet
+from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES, read_json_sheet
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet, read_sheets
 from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, WorkbookInfo, column_index, inspect_workbook
 
@@ -417,11 +418,13 @@ def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
     known = dict(references or {})
     workbook_of = {**(workbook_of or {}), **{c.sheet: c.workbook for c in contracts}}
     results = {}
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() in (".csv", *JSON_SUFFIXES):
         if len(contracts) != 1:
-            raise UnsafeWorkbookError(f"{path.name}: a CSV file holds one sheet, and this registry has "
-                                      f"{len(contracts)} ({', '.join(c.sheet for c in contracts)}); use the workbook.")
-        info, raws = None, {contracts[0].sheet: read_csv_sheet(path, contracts[0].sheet)}
+            raise UnsafeWorkbookError(f"{path.name}: a {path.suffix[1:].upper()} file holds one sheet, and this "
+                                      f"registry has {len(contracts)} ({', '.join(c.sheet for c in contracts)}); "
+                                      "use the workbook.")
+        read = read_csv_sheet if path.suffix.lower() == ".csv" else read_json_sheet
+        info, raws = None, {contracts[0].sheet: read(path, contracts[0].sheet)}
     else:
         info = inspect_workbook(path)
         raws = open_sheets(path, info, contracts, isolated=isolated)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vital_pipelines.spreadsheets.contracts import AGENTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS
+from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError, inspect_workbook
 from vital_pipelines.spreadsheets.validation import ValidatedSheet, valid_keys, validate_workbook
 
@@ -28,17 +29,17 @@ def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True) -> di
 
 
 def workbook_kind(path: Path) -> str:
-    """Which registry workbook `path` is: by file name (`personas.xlsx`, or `personas.csv` for a one-sheet CSV
-    export), else by the sheets it holds (`personas (2).xlsx`)."""
+    """Which registry workbook `path` is: by file name (`personas.xlsx`, or `personas.csv` / `.json` / `.jsonl` for
+    a one-sheet export), else by the sheets it holds (`personas (2).xlsx`)."""
     path = Path(path)
     if path.name in WORKBOOKS:
         return path.name
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() in (".csv", *JSON_SUFFIXES):
         for name in WORKBOOKS:
             if Path(name).stem == path.stem.lower():
                 return name
-        raise UnsafeWorkbookError(f"{path.name}: name the CSV export after its registry "
-                                  f"({', '.join(Path(n).stem + '.csv' for n, c in WORKBOOKS.items() if len(c) == 1)}).")
+        raise UnsafeWorkbookError(f"{path.name}: name the export after its registry "
+                                  f"({', '.join(Path(n).stem + path.suffix for n, c in WORKBOOKS.items() if len(c) == 1)}).")
     sheets = {name.strip().lower() for name in inspect_workbook(path).sheets}
     for name, contracts in WORKBOOKS.items():
         if contracts[0].sheet in sheets:
