@@ -8,6 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from tests.waiting import wait_until
 from tests.workbooks import edit_cells
 from vital_pipelines import config
 from vital_pipelines.db import connect
@@ -155,7 +156,6 @@ def test_the_committed_workbooks_account_for_every_row(fresh_url):
 
 def test_a_jtbd_load_waits_for_an_open_personas_load_and_gets_every_link(fresh_url, raw):
     import threading
-    import time
 
     _load(fresh_url, raw, "org_structure.xlsx")
     personas = connect(loader_url(fresh_url))
@@ -168,12 +168,8 @@ def test_a_jtbd_load_waits_for_an_open_personas_load_and_gets_every_link(fresh_u
     jtbds.start()
     try:
         with connect(fresh_url) as observer:
-            for _ in range(200):
-                waiting = observer.execute("select count(*) from pg_locks where locktype = 'advisory' "
-                                           "and not granted").fetchone()[0]
-                if waiting:
-                    break
-                time.sleep(0.05)
+            waiting = wait_until(lambda: observer.execute("select count(*) from pg_locks where locktype = 'advisory' "
+                                                          "and not granted").fetchone()[0])
         assert waiting == 1, "the JTBD load waits for the personas load it reads from"
     finally:
         personas.commit()
@@ -244,22 +240,16 @@ def test_a_frozen_network_fails_the_load_in_bounded_time_and_the_server_releases
         loader = threading.Thread(target=load)
         loader.start()
         with connect(fresh_url, autocommit=True) as observer:
-            for _ in range(200):  # the load holds its advisory lock and waits for the table
-                if observer.execute("select count(*) from pg_locks where not granted and relation = "
-                                    "'personas'::regclass").fetchone()[0]:
-                    break
-                time.sleep(0.05)
+            wait_until(lambda: observer.execute(  # the load holds its advisory lock and waits for the table
+                "select count(*) from pg_locks where not granted and relation = 'personas'::regclass").fetchone()[0])
             proxy.freeze()
             frozen_at = time.monotonic()
             loader.join(timeout=30)
             assert not loader.is_alive(), "the load hangs on a frozen network"
             assert isinstance(outcome.get("error"), NoAnswer) and is_transient(outcome["error"])
             assert outcome["at"] - frozen_at < 10
-            for _ in range(100):
-                held = observer.execute("select count(*) from pg_locks where locktype = 'advisory'").fetchone()[0]
-                if not held:
-                    break
-                time.sleep(0.1)
+            held = wait_until(lambda: observer.execute("select count(*) from pg_locks where locktype = 'advisory'")
+                              .fetchone()[0], lambda n: n == 0, step=0.1)
             released_after = time.monotonic() - frozen_at
             assert held == 0 and released_after < 10, "the server ended the frozen session and its lock"
         blocker.rollback()

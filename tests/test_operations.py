@@ -21,6 +21,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.waiting import wait_until
 from tests.workbooks import edit_cells
 from vital_pipelines import config
 from vital_pipelines.db import connect
@@ -357,30 +358,20 @@ def test_a_step_dies_with_its_killed_cli_and_the_wrapper_frees_the_slot(url, raw
                            env=env, cwd=config.PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with connect(url, autocommit=True) as observer:
-            for _ in range(480):
-                waiting = observer.execute("select count(*) from pg_locks where locktype = 'advisory' "
-                                           "and not granted").fetchone()[0]
-                if waiting:
-                    break
-                time.sleep(0.25)
+            waiting = wait_until(lambda: observer.execute("select count(*) from pg_locks where locktype = 'advisory' "
+                                                          "and not granted").fetchone()[0], seconds=120, step=0.25)
             assert waiting, "the step is waiting inside its load"
             steps = _children(cli.pid)
             assert steps, "the step runs in a child process"
             cli.send_signal(signal.SIGKILL)
             cli.wait()
-            for _ in range(100):
-                alive = [pid for pid in steps if Path(f"/proc/{pid}").exists()
-                         and "Z" not in (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])]
-                if not alive:
-                    break
-                time.sleep(0.1)
+            alive = wait_until(lambda: [pid for pid in steps if Path(f"/proc/{pid}").exists()
+                                        and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]],
+                               lambda pids: not pids, step=0.1)
             assert not alive, "the step process outlived the run that started it"
-            for _ in range(150):
-                sessions = observer.execute("select count(*) from pg_stat_activity where usename = 'vital_loader' "
-                                            "and datname = current_database()").fetchone()[0]
-                if not sessions:
-                    break
-                time.sleep(0.1)
+            sessions = wait_until(lambda: observer.execute(
+                "select count(*) from pg_stat_activity where usename = 'vital_loader' and datname = current_database()"
+            ).fetchone()[0], lambda n: n == 0, seconds=15, step=0.1)
             assert sessions == 0, "the server ended the dead step's session (client_connection_check_interval)"
     finally:
         if cli.poll() is None:

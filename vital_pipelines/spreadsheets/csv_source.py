@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet
-from vital_pipelines.spreadsheets.safety import Limits, UnsafeWorkbookError, column_letter
+from vital_pipelines.spreadsheets.safety import Limits, UnsafeWorkbookError, check_file, column_letter
 
 DELIMITERS = ",;\t|"
 MAX_COLUMNS = 16_384
@@ -56,11 +56,7 @@ def read_csv_sheet(path: Path, sheet: str, limits: Limits = Limits()) -> RawShee
     """All values of a CSV file as text, as the sheet `sheet`: columns named by letter, `_row` the line number on
     which each record starts."""
     path = Path(path)
-    if not path.is_file():
-        raise UnsafeWorkbookError(f"{path}: no such file.")
-    size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise UnsafeWorkbookError(f"{path.name}: the file is {size:,} bytes (limit {limits.max_file_bytes:,}).")
+    check_file(path, limits)
     text = decode(path, path.read_bytes())
     if "\x00" in text:
         raise UnsafeWorkbookError(f"{path.name}: holds NUL bytes, so it is not a text export; export it again as CSV.")

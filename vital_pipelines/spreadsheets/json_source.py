@@ -15,7 +15,7 @@ import polars as pl
 
 from vital_pipelines.spreadsheets.csv_source import decode
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet
-from vital_pipelines.spreadsheets.safety import Limits, UnsafeWorkbookError, column_letter
+from vital_pipelines.spreadsheets.safety import Limits, UnsafeWorkbookError, check_file, column_letter
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
@@ -58,11 +58,7 @@ def _records(path: Path, text: str) -> list[dict]:
 def read_json_sheet(path: Path, sheet: str, limits: Limits = Limits()) -> RawSheet:
     """The objects of a JSON export as the rows of the sheet `sheet`, under a header row made of their keys."""
     path = Path(path)
-    if not path.is_file():
-        raise UnsafeWorkbookError(f"{path}: no such file.")
-    size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise UnsafeWorkbookError(f"{path.name}: the file is {size:,} bytes (limit {limits.max_file_bytes:,}).")
+    check_file(path, limits)
     records = _records(path, decode(path, path.read_bytes()))
     if len(records) >= limits.max_rows:
         raise UnsafeWorkbookError(f"{path.name}: more than {limits.max_rows - 1:,} records.")

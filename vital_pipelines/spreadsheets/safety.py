@@ -217,14 +217,19 @@ def _scan_xml(archive: zipfile.ZipFile, member: str) -> None:
             element.clear()
 
 
-def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
-    """Check that `path` is a readable, sane .xlsx and describe its sheets; raise UnsafeWorkbookError if not."""
-    path = Path(path)
+def check_file(path: Path, limits: Limits = Limits()) -> None:
+    """Refuse a source file (workbook, CSV, JSON) that is missing or larger than the limit."""
     if not path.is_file():
         raise UnsafeWorkbookError(f"{path}: no such file.")
     size = path.stat().st_size
     if size > limits.max_file_bytes:
         raise UnsafeWorkbookError(f"{path.name}: the file is {size:,} bytes (limit {limits.max_file_bytes:,}).")
+
+
+def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
+    """Check that `path` is a readable, sane .xlsx and describe its sheets; raise UnsafeWorkbookError if not."""
+    path = Path(path)
+    check_file(path, limits)
     if not zipfile.is_zipfile(path):
         raise UnsafeWorkbookError(f"{path.name}: not an Excel workbook (.xlsx); save it from Excel as "
                                   "'Excel Workbook (*.xlsx)'.")
