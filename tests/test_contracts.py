@@ -34,14 +34,9 @@ def _only(result):
     ("visibility", "secret", "H3", "allowed_values",
      "`visibility` must be one of private, tenant, subtenant, organization, public; got `secret`"),
     ("persona_key", "Bad Key", "A3", "format",
-     "`persona_key` must be lower-case letters and digits joined by single hyphens (like oncology-msl-advisor); got `bad key`"),
-    ("years_experience", "70", "G3", "range", "`years_experience` must be at most 60; got `70`"),
-    ("years_experience", "-1", "G3", "range", "`years_experience` must be at least 0; got `-1`"),
-    ("years_experience", "5.5", "G3", "type", "`years_experience` must be a whole number; got `5.5`"),
-    ("role_code", "NOPE", "F3", "reference",
-     "`role_code` must name an existing role (code in org_structure.xlsx › roles); `NOPE` is not there or was rejected"),
-    ("decision_authority", "sometimes", "J3", "allowed_values",
-     "`decision_authority` must be one of routine, tactical, strategic, critical; got `sometimes`"),
+     "`persona_key` must be lower-case letters and digits joined by single hyphens (like oncology-msl-advisor); got `Bad Key`"),
+    ("role_code", "Nope", "F3", "reference",
+     "`role_code` must name an existing role (code or name in org_structure.xlsx › roles); `Nope` is not there or was rejected"),
     ("name", "x" * 256, "B3", "length", "`name` must be at most 255 characters; got 256"),
 ])
 def test_each_rule_names_cell_and_fix(tmp_path, column, bad, cell, rule, message):
@@ -51,8 +46,31 @@ def test_each_rule_names_cell_and_fix(tmp_path, column, bad, cell, rule, message
     result = _personas(tmp_path, GOOD, row)
     failure = _only(result)
     assert (failure.cell, failure.rule, failure.message) == (cell, rule, message)
-    assert failure.location == f"personas.xlsx › personas › {cell}"
     assert result.valid.height == 1 and result.rejected.height == 1
+
+
+@pytest.mark.parametrize("column, bad, cell, rule, message", [
+    ("years_experience", "70", "G3", "range", "`years_experience` must be at most 60; got `70`"),
+    ("years_experience", "-1", "G3", "range", "`years_experience` must be at least 0; got `-1`"),
+    ("years_experience", "5.5", "G3", "type", "`years_experience` must be a whole number; got `5.5`"),
+    ("decision_authority", "sometimes", "J3", "allowed_values",
+     "`decision_authority` must be one of routine, tactical, strategic, critical; got `sometimes`"),
+])
+def test_a_bad_optional_cell_warns_and_the_row_loads_without_it(tmp_path, column, bad, cell, rule, message):
+    row = list(GOOD)
+    row[0] = "second-persona"
+    row[HEADER.index(column)] = bad
+    result = _personas(tmp_path, GOOD, row)
+    assert result.failures == [] and result.rejected.height == 0
+    warnings = [w for w in result.warnings if w.column == column]
+    assert len(warnings) == 1, [w.message for w in result.warnings]
+    warning = warnings[0]
+    assert (warning.cell, warning.rule) == (cell, f"{rule}_warning")
+    assert warning.message.startswith(message)
+    loaded = result.valid.filter(result.valid["persona_key"] == "second-persona").row(0, named=True)
+    assert loaded[column] is None and column in loaded["_keep"]
+    kept = result.valid.filter(result.valid["persona_key"] == "ok-persona").row(0, named=True)
+    assert kept[column] is not None and column not in (kept["_keep"] or [])
 
 
 def test_uniqueness_after_normalisation(tmp_path):
@@ -69,8 +87,10 @@ def test_agent_colour_and_temperature(tmp_path):
             ["a-two", "B", "d", "Active", "Market Access", "MA", "#12ABCD", "2.5"]]
     path = write_workbook(tmp_path / "agents.xlsx", {"agents": rows})
     result = validate_workbook(path, (AGENTS,), REFS, isolated=False)["agents"]
-    assert [(f.cell, f.rule) for f in result.failures] == [("G2", "format"), ("H3", "range")]
-    assert result.failures[0].message == "`color` must be a colour written #RRGGBB (like #1F77B4); got `#12ABzz`"
+    assert result.failures == [] and result.valid.height == 2
+    assert [(w.cell, w.rule) for w in result.warnings] == [("G2", "format_warning"), ("H3", "range_warning")]
+    assert result.warnings[0].message.startswith(
+        "`color` must be a colour written #RRGGBB (like #1F77B4); got `#12ABzz`")
 
 
 def test_enum_spellings_are_normalised(tmp_path):
@@ -113,7 +133,8 @@ def test_header_below_a_title_row_keeps_excel_rows(tmp_path):
 @pytest.mark.parametrize("header, rule, message", [
     (HEADER[1:], "missing_header", "required column(s) persona_key missing from the header row 1"),
     (HEADER + ["Persona-Key"], "duplicate_header",
-     "the column `persona_key` appears twice (columns A and K); delete or rename one of them"),
+     "the column `persona_key` appears twice: `persona_key` and `Persona-Key` both mean `persona_key` (columns A and K); "
+         "delete or rename one of them"),
 ])
 def test_header_problems_refuse_the_sheet(tmp_path, header, rule, message):
     path = write_workbook(tmp_path / "personas.xlsx", {"personas": [header, GOOD[: len(header)]]})

@@ -43,44 +43,86 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Exit 0 when every row would load (warnings allowed), 1 when a row would be rejected, 2 when the file, a
+    sheet or the mapping is refused as a whole."""
     from pathlib import Path
 
     from vital_pipelines.spreadsheets import report
+    from vital_pipelines.spreadsheets.mapping import MappingError, mapping_path_for
     from vital_pipelines.spreadsheets.matrix import WORKBOOK as MATRIX_WORKBOOK, validate_matrix
     from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
     from vital_pipelines.spreadsheets.validation import SheetRefused
-    from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+    from vital_pipelines.spreadsheets.workbooks import (
+        MappedSource, mapped_source, validate_mapped_source, validate_registry_workbook,
+    )
 
     path = Path(args.workbook)
-    warnings: list = []
+    raw_dir = Path(args.raw_dir) if args.raw_dir else None
+    mapping_file = Path(args.mapping) if args.mapping else mapping_path_for(path)
+    export: MappedSource | None = None
     try:
-        if path.name == MATRIX_WORKBOOK:
+        if args.mapping or mapping_file.exists():
+            export = mapped_source(mapping_file)
+            if export.path.resolve() != path.resolve():
+                export = MappedSource(export.mapping_file, export.mapping, path)
+            results = validate_mapped_source(export, raw_dir=raw_dir)
+        elif path.name == MATRIX_WORKBOOK:
             results = validate_matrix(path)
         else:
-            results = validate_registry_workbook(path, raw_dir=Path(args.raw_dir) if args.raw_dir else None)
-        failures = [f for result in results.values() for f in result.failures]
-        warnings = [w for result in results.values() for w in result.warnings]
-        rows = sum(result.total_rows for result in results.values())
+            results = validate_registry_workbook(path, raw_dir=raw_dir)
     except SheetRefused as refused:
-        failures, rows = refused.failures, 0
-    except UnsafeWorkbookError as error:
+        for failure in refused.failures:
+            print(f"{failure.location}: {failure.message}")
+        print(f"\n{report.summary(refused.failures)}", file=sys.stderr)
+        return 2
+    except (UnsafeWorkbookError, MappingError) as error:
         print(f"vital-pipelines: {error}", file=sys.stderr)
         return 2
+    failures = [f for result in results.values() for f in result.failures]
+    warnings = [w for result in results.values() for w in result.warnings]
+    rows = sum(result.total_rows for result in results.values())
     for warning in warnings:
         print(f"warning: {warning.location}: {warning.message}")
     if not failures:
-        print(f"{path.name}: {rows} row(s), every row meets its contract"
-              f"{f' ({len(warnings)} warning(s))' if warnings else ''}.")
+        print(f"{path.name}: {rows} row(s), every row loads"
+              f"{f' ({len(warnings)} with warnings)' if warnings else ''}.")
         return 0
     for failure in failures:
         print(f"{failure.location}: {failure.message}")
+    rejected = sum(result.rejected.height for result in results.values())
+    print(f"\n{path.name}: {rows} row(s): {rows - rejected} load, {rejected} would be rejected.")
+    if export is not None or path.suffix.lower() != ".xlsx":
+        print(report.summary(failures))
+        return 1
     out = Path(args.annotated) if args.annotated else path.with_name(path.stem + ".annotated.xlsx")
     try:
         report.annotate_workbook(path, failures + warnings, out)
-        print(f"\n{report.summary(failures)}\nAnnotated copy: {out}")
+        print(f"{report.summary(failures)}\nAnnotated copy: {out}")
     except report.AnnotationError as error:
-        print(f"\n{report.summary(failures)}\nNo annotated copy: {error}")
+        print(f"{report.summary(failures)}\nNo annotated copy: {error}")
     return 1
+
+
+def _map(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vital_pipelines.spreadsheets.mapping import MappingError, mapping_path_for
+    from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
+    from vital_pipelines.spreadsheets.suggest import suggest_mapping
+
+    source = Path(args.suggest)
+    out = Path(args.out) if args.out else mapping_path_for(source)
+    if out.exists() and not args.force:
+        print(f"vital-pipelines: {out} exists; pass --force to replace it, or --out another file", file=sys.stderr)
+        return 2
+    try:
+        text = suggest_mapping(source, entity=args.entity, raw_dir=Path(args.raw_dir) if args.raw_dir else None)
+    except (UnsafeWorkbookError, MappingError) as error:
+        print(f"vital-pipelines: {error}", file=sys.stderr)
+        return 2
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: check every line marked `guess`, then run `vital-pipelines validate {source}`")
+    return 0
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -135,7 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("workbook", help="path of the workbook, e.g. raw/personas.xlsx")
     validate.add_argument("--raw-dir", help="folder of the workbooks it references (default: the workbook's folder)")
     validate.add_argument("--annotated", help="where to write the annotated copy (default: beside the workbook)")
+    validate.add_argument("--mapping", help="the export's mapping file (default: SOURCE's name with .mapping.yaml, "
+                                            "when it exists)")
     validate.set_defaults(handler=_validate)
+    mapping = commands.add_parser("map", help="write a first mapping file for a real export, every guess marked")
+    mapping.add_argument("--suggest", required=True, metavar="EXPORT", help="the export (CSV, JSON or workbook)")
+    mapping.add_argument("--entity", help="the entity it feeds (default: the best match of its header)")
+    mapping.add_argument("--raw-dir", help="folder of the registry workbooks whose codes and names references "
+                                           "are compared with (default: raw/)")
+    mapping.add_argument("--out", help="where to write it (default: beside the export, NAME.mapping.yaml)")
+    mapping.add_argument("--force", action="store_true", help="replace an existing mapping file")
+    mapping.set_defaults(handler=_map)
     generate = commands.add_parser("generate", help="write the sample registry workbooks")
     generate.add_argument("--out", default=str(config.RAW_DIR), help="output folder (default raw/)")
     generate.add_argument("--scale", type=int, default=1, help="multiply personas, agents and JTBDs (×10, ×100)")

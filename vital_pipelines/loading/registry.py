@@ -23,7 +23,8 @@ from vital_pipelines.loading.upsert import (
     soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load, upsert,
 )
 from vital_pipelines.spreadsheets.reader import ROW
-from vital_pipelines.spreadsheets.validation import Failure, ValidatedSheet
+from vital_pipelines.spreadsheets import normalise
+from vital_pipelines.spreadsheets.validation import KEEP, Failure, ReferenceIndex, ValidatedSheet, singular
 from vital_pipelines.spreadsheets.workbooks import UPSTREAM
 
 POLICIES = ("quarantine", "strict")
@@ -60,7 +61,7 @@ class LoadResult:
 
 def _with_ids(result: ValidatedSheet, entity: str, key: str, tenants: dict[str, str]) -> tuple[pl.DataFrame, list[Failure], pl.DataFrame]:
     """Valid rows with tenant_id and a deterministic id; rows naming an unknown tenant become failures."""
-    frame = result.valid
+    frame = result.valid.filter(~pl.col(ROW).is_in(list(result.withheld))) if result.withheld else result.valid
     if "tenant" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("tenant"))
     frame = frame.with_columns(pl.col("tenant").fill_null(PLATFORM_TENANT_SLUG))
@@ -156,14 +157,21 @@ def _stamp_and_soft_delete(conn, counts: Counts, *, table: str, key: list[str], 
     return counts
 
 
+def _row_keep(result: ValidatedSheet, columns: list[str], sources: dict[str, str] | None = None) -> dict[str, str]:
+    """{table column: sheet column} for the columns a row may keep (see validation.KEEP)."""
+    sources = sources or {}
+    contract_columns = set(result.contract.model.to_schema().columns)
+    return {c: sources.get(c, c) for c in columns if sources.get(c, c) in contract_columns}
+
+
 def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, columns: list[str], select: sql.Composable,
                      frame: pl.DataFrame, staged: int, platform: str, max_share: float,
                      rejected_keys: dict[str, list[tuple]], load: Provenance,
-                     keep: frozenset[str] = frozenset()) -> Counts:
+                     keep: frozenset[str] = frozenset(), row_keep: dict[str, str] | None = None) -> Counts:
     """Upsert a tenant-owned registry table from `stage_<sheet>`, then stamp and soft-delete."""
     key = ["tenant_id", natural_key]
     counts = upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, params={"platform": platform},
-                    keep=keep)
+                    keep=keep, row_keep=row_keep)
     return _stamp_and_soft_delete(conn, counts, table=table, key=key, sheet=sheet, frame=frame, platform=platform,
                                   max_share=max_share, rejected_keys=rejected_keys, load=load)
 
@@ -178,92 +186,112 @@ def _protected_stage(conn, name: str, keys: list[tuple], key_columns: list[str])
 
 def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[str, str], *, max_share: float,
                        rejected_keys: dict[str, list[tuple]], load: Provenance):
+    """The org structure's sheets that `sheets` holds (all five from the workbook; one from a mapped export), in
+    foreign-key order; junctions are synced for the departments and roles this load staged."""
     platform = tenants[PLATFORM_TENANT_SLUG]
     counts: dict[str, Counts] = {}
     extra_failures: list[Failure] = []
 
-    functions = sheets["functions"].valid.with_columns(
-        pl.Series("id", [str(deterministic_id("org_functions", c)) for c in sheets["functions"].valid["code"]], dtype=pl.Utf8))
-    n = stage(conn, "stage_functions", functions,
-              {"id": "uuid", "code": "text", "name": "text", "description": "text", "color": "text", "display_order": "int"})
-    function_columns = ["id", "code", "name", "description", "color", "display_order"]
-    counts["org_functions"] = upsert(
-        conn, "org_functions", ["code"], function_columns,
-        sql.SQL("select id, code, name, description, color, display_order from stage_functions order by code"),
-        soft_delete=False, staged=n, params={"platform": platform},
-        keep=_kept(sheets["functions"], function_columns))
+    if "functions" in sheets:
+        result = sheets["functions"]
+        functions = result.valid.filter(~pl.col(ROW).is_in(list(result.withheld))).with_columns(
+            pl.Series("id", [str(deterministic_id("org_functions", c))
+                             for c in result.valid.filter(~pl.col(ROW).is_in(list(result.withheld)))["code"]],
+                      dtype=pl.Utf8))
+        n = stage(conn, "stage_functions", functions,
+                  {"id": "uuid", "code": "text", "name": "text", "description": "text", "color": "text",
+                   "display_order": "int", "metadata": "jsonb", KEEP: "text[]"})
+        function_columns = ["id", "code", "name", "description", "color", "display_order", "metadata"]
+        counts["org_functions"] = upsert(
+            conn, "org_functions", ["code"], function_columns,
+            sql.SQL("select id, code, name, description, color, display_order, coalesce(metadata, '{}'), _keep "
+                    "from stage_functions order by code"),
+            soft_delete=False, staged=n, params={"platform": platform},
+            keep=_kept(result, function_columns), row_keep=_row_keep(result, function_columns))
 
     sources = {"function_id": "function_code", "department_id": "department_code", "reports_to_role_id": "reports_to_code"}
     plan = [
         ("departments", "org_departments", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text",
-                                            "function_code": "text", "description": "text"},
-         ["id", "tenant_id", "code", "name", "function_id", "description"],
+                                            "function_code": "text", "description": "text", "metadata": "jsonb"},
+         ["id", "tenant_id", "code", "name", "function_id", "description", "metadata"],
          "select s.id, s.tenant_id, s.code, s.name, (select f.id from org_functions f where f.code = s.function_code), "
-         "s.description from stage_departments s order by s.tenant_id, s.code"),
+         "s.description, coalesce(s.metadata, '{{}}'), s._keep from stage_departments s order by s.tenant_id, s.code"),
         ("roles", "org_roles", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text", "department_code": "text",
-                                "seniority_level": "text", "reports_to_code": "text", "description": "text"},
-         ["id", "tenant_id", "code", "name", "department_id", "seniority_level", "reports_to_role_id", "description"],
-         "select s.id, s.tenant_id, s.code, s.name, {dept}, s.seniority_level, {manager}, s.description "
-         "from stage_roles s order by s.tenant_id, s.code"),
+                                "seniority_level": "text", "reports_to_code": "text", "description": "text",
+                                "metadata": "jsonb"},
+         ["id", "tenant_id", "code", "name", "department_id", "seniority_level", "reports_to_role_id", "description",
+          "metadata"],
+         "select s.id, s.tenant_id, s.code, s.name, {dept}, s.seniority_level, {manager}, s.description, "
+         "coalesce(s.metadata, '{{}}'), s._keep from stage_roles s order by s.tenant_id, s.code"),
         ("responsibilities", "org_responsibilities", {"id": "uuid", "tenant_id": "uuid", "code": "text", "name": "text",
-                                                      "category": "text", "description": "text"},
-         ["id", "tenant_id", "code", "name", "category", "description"],
-         "select s.id, s.tenant_id, s.code, s.name, s.category, s.description from stage_responsibilities s "
-         "order by s.tenant_id, s.code"),
+                                                      "category": "text", "description": "text", "metadata": "jsonb"},
+         ["id", "tenant_id", "code", "name", "category", "description", "metadata"],
+         "select s.id, s.tenant_id, s.code, s.name, s.category, s.description, coalesce(s.metadata, '{{}}'), s._keep "
+         "from stage_responsibilities s order by s.tenant_id, s.code"),
     ]
     for sheet, table, types, columns, select_text in plan:
+        if sheet not in sheets:
+            continue
         frame, failures, _unknown = _with_ids(sheets[sheet], table, "code", tenants)
         extra_failures += failures
         stage_name = f"stage_{sheet}"
-        n = stage(conn, stage_name, frame, types)
+        n = stage(conn, stage_name, frame, {**types, KEEP: "text[]"})
         select = sql.SQL(select_text).format(
             dept=_lookup("org_departments", "code", "s.department_code"),
             manager=_lookup("org_roles", "code", "s.reports_to_code"))
         counts[table] = _stamp_and_soft_delete(
             conn, upsert(conn, table, ["tenant_id", "code"], columns, select, soft_delete=True, staged=n,
-                         params={"platform": platform}, keep=_kept(sheets[sheet], columns, sources)),
+                         params={"platform": platform}, keep=_kept(sheets[sheet], columns, sources),
+                         row_keep=_row_keep(sheets[sheet], columns, sources)),
             table=table, key=["tenant_id", "code"], sheet=sheet, frame=frame, platform=platform, max_share=max_share,
             rejected_keys=rejected_keys, load=load)
     # Managers inserted in this same load were not visible to the upsert's lookup.
-    if "reports_to_code" in sheets["roles"].present:
+    if "roles" in sheets and "reports_to_code" in sheets["roles"].present:
         conn.execute(sql.SQL(
             "update org_roles r set reports_to_role_id = {manager} from stage_roles s "
-            "where r.tenant_id = s.tenant_id and r.code = s.code and r.reports_to_role_id is distinct from {manager}"
+            "where r.tenant_id = s.tenant_id and r.code = s.code and not ('reports_to_code' = any(s._keep)) "
+            "and r.reports_to_role_id is distinct from {manager}"
         ).format(manager=_lookup("org_roles", "code", "s.reports_to_code")), {"platform": platform})
 
-    conn.execute("create temp table link_function_departments on commit drop as "
-                 "select d.function_id, d.id as department_id, d.tenant_id from org_departments d "
-                 "join stage_departments s on s.tenant_id = d.tenant_id and s.code = d.code")
-    counts["function_departments"] = sync_links(conn, "function_departments", "department_id", "function_id",
-                                                "link_function_departments")
-    conn.execute("create temp table link_department_roles on commit drop as "
-                 "select r.department_id, r.id as role_id, r.tenant_id from org_roles r "
-                 "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code where r.department_id is not null")
-    counts["department_roles"] = sync_links(conn, "department_roles", "role_id", "department_id", "link_department_roles")
-    conn.execute("create temp table link_function_roles on commit drop as "
-                 "select d.function_id, r.id as role_id, r.tenant_id from org_roles r "
-                 "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code "
-                 "join org_departments d on d.id = r.department_id")
-    counts["function_roles"] = sync_links(conn, "function_roles", "role_id", "function_id", "link_function_roles")
+    if "departments" in sheets:
+        conn.execute("create temp table link_function_departments on commit drop as "
+                     "select d.function_id, d.id as department_id, d.tenant_id from org_departments d "
+                     "join stage_departments s on s.tenant_id = d.tenant_id and s.code = d.code")
+        counts["function_departments"] = sync_links(conn, "function_departments", "department_id", "function_id",
+                                                    "link_function_departments")
+    if "roles" in sheets:
+        conn.execute("create temp table link_department_roles on commit drop as "
+                     "select r.department_id, r.id as role_id, r.tenant_id from org_roles r "
+                     "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code where r.department_id is not null")
+        counts["department_roles"] = sync_links(conn, "department_roles", "role_id", "department_id",
+                                                "link_department_roles")
+        conn.execute("create temp table link_function_roles on commit drop as "
+                     "select d.function_id, r.id as role_id, r.tenant_id from org_roles r "
+                     "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code "
+                     "join org_departments d on d.id = r.department_id")
+        counts["function_roles"] = sync_links(conn, "function_roles", "role_id", "function_id", "link_function_roles")
 
-    links = sheets["role_responsibilities"].valid
-    stage(conn, "stage_role_responsibilities", links,
-          {"role_code": "text", "responsibility_code": "text", "priority": "int"})
-    conn.execute(sql.SQL(
-        "create temp table link_role_responsibilities on commit drop as "
-        "select r.id as role_id, {resp} as responsibility_id, r.tenant_id, s.priority::smallint as priority "
-        "from stage_role_responsibilities s join org_roles r on r.code = s.role_code and r.deleted_at is null "
-        "and r.tenant_id in (select id from tenants)"
-    ).format(resp=_lookup("org_responsibilities", "code", "s.responsibility_code", tenant="r.tenant_id")), {"platform": platform})
-    counts["role_responsibilities"] = sync_links(conn, "role_responsibilities", "role_id", "responsibility_id",
-                                                 "link_role_responsibilities", ["priority"])
+    if "role_responsibilities" in sheets:
+        links = sheets["role_responsibilities"].valid
+        stage(conn, "stage_role_responsibilities", links,
+              {"role_code": "text", "responsibility_code": "text", "priority": "int"})
+        conn.execute(sql.SQL(
+            "create temp table link_role_responsibilities on commit drop as "
+            "select r.id as role_id, {resp} as responsibility_id, r.tenant_id, s.priority::smallint as priority "
+            "from stage_role_responsibilities s join org_roles r on r.code = s.role_code and r.deleted_at is null "
+            "and r.tenant_id in (select id from tenants)"
+        ).format(resp=_lookup("org_responsibilities", "code", "s.responsibility_code", tenant="r.tenant_id")),
+            {"platform": platform})
+        counts["role_responsibilities"] = sync_links(conn, "role_responsibilities", "role_id", "responsibility_id",
+                                                     "link_role_responsibilities", ["priority"])
     return counts, extra_failures, []
 
 
 _PERSONA_TYPES = {"id": "uuid", "tenant_id": "uuid", "persona_key": "text", "name": "text", "title": "text",
                   "function_id": "uuid", "department_id": "uuid", "role_id": "uuid", "seniority_level": "text",
                   "years_experience": "int", "description": "text", "goals": "text[]", "pain_points": "text[]",
-                  "motivations": "text[]", "tools_used": "text[]", "decision_authority": "text", "visibility": "text"}
+                  "motivations": "text[]", "tools_used": "text[]", "decision_authority": "text", "visibility": "text",
+                  "metadata": "jsonb", KEEP: "text[]"}
 
 
 def load_personas(conn, sheets, tenants, *, max_share, rejected_keys, load):
@@ -286,16 +314,16 @@ def load_personas(conn, sheets, tenants, *, max_share, rejected_keys, load):
         "select s.id, s.tenant_id, s.persona_key, s.name, s.title, s.function_id, s.department_id, s.role_id, "
         "s.seniority_level, s.years_experience::smallint, s.description, "
         "coalesce(s.goals, '{}'), coalesce(s.pain_points, '{}'), coalesce(s.motivations, '{}'), "
-        "coalesce(s.tools_used, '{}'), s.decision_authority::decision_type, s.visibility::visibility_level "
-        "from stage_personas s order by s.tenant_id, s.persona_key")
+        "coalesce(s.tools_used, '{}'), s.decision_authority::decision_type, s.visibility::visibility_level, "
+        "coalesce(s.metadata, '{}'), s._keep from stage_personas s order by s.tenant_id, s.persona_key")
     columns = ["id", "tenant_id", "persona_key", "name", "title", "function_id", "department_id", "role_id",
                "seniority_level", "years_experience", "description", "goals", "pain_points", "motivations",
-               "tools_used", "decision_authority", "visibility"]
-    keep = _kept(sheets["personas"], columns, {"function_id": "function_code", "department_id": "department_code",
-                                                "role_id": "role_code"})
+               "tools_used", "decision_authority", "visibility", "metadata"]
+    sources = {"function_id": "function_code", "department_id": "department_code", "role_id": "role_code"}
     counts = _upsert_registry(conn, table="personas", natural_key="persona_key", sheet="personas",
                               columns=columns, select=select, frame=frame, staged=n, platform=platform, max_share=max_share,
-                              rejected_keys=rejected_keys, load=load, keep=keep)
+                              rejected_keys=rejected_keys, load=load, keep=_kept(sheets["personas"], columns, sources),
+                              row_keep=_row_keep(sheets["personas"], columns, sources))
     return {"personas": counts}, failures, []
 
 
@@ -303,7 +331,8 @@ _AGENT_TYPES = {"id": "uuid", "tenant_id": "uuid", "slug": "text", "name": "text
                 "description": "text", "agent_type": "text", "status": "text", "validation_status": "text",
                 "domain_expertise": "text", "data_classification": "text", "visibility": "text", "tier": "int",
                 "model": "text", "temperature": "numeric", "max_tokens": "int", "capabilities": "text[]",
-                "specializations": "text[]", "therapeutic_areas": "text[]", "color": "text"}
+                "specializations": "text[]", "therapeutic_areas": "text[]", "color": "text", "system_prompt": "text",
+                "avatar_url": "text", "metadata": "jsonb", KEEP: "text[]"}
 
 
 def _existing_links(conn, table: str, owner: str, other: str, owners: list[str]) -> pl.DataFrame:
@@ -318,28 +347,22 @@ def load_agents(conn, sheets, tenants, *, max_share, rejected_keys, load):
     frame, failures, _ = _with_ids(sheets["agents"], "agents", "slug", tenants)
     tenant_ids = _tenant_ids(frame, platform)
     warnings: list[Failure] = []
-    functions = _resolve(frame, _live_ids(conn, "org_functions", "code", tenant_ids), "function_code", "_function_id",
-                         platform)
-    missing, unresolved = _unresolved(functions, sheets["agents"], "function_code", "_function_id", "org_functions",
-                                      required=True)
-    failures += unresolved
-    rejected_keys = {**rejected_keys, "agents": rejected_keys.get("agents", []) + [
-        (t, k) for t, k in missing.select("tenant_id", "slug").iter_rows()]}
-    frame = frame.filter(~pl.col(ROW).is_in(missing[ROW].to_list()))
     n = stage(conn, "stage_agents", frame, _AGENT_TYPES)
     columns = ["id", "tenant_id", "slug", "name", "tagline", "description", "agent_type", "status", "validation_status",
                "domain_expertise", "data_classification", "visibility", "tier", "model", "temperature", "max_tokens",
-               "capabilities", "specializations", "therapeutic_areas", "color"]
+               "capabilities", "specializations", "therapeutic_areas", "color", "system_prompt", "avatar_url", "metadata"]
     select = sql.SQL(
         "select s.id, s.tenant_id, s.slug, s.name, s.tagline, s.description, s.agent_type::agent_type, "
         "s.status::agent_status, s.validation_status::validation_status, s.domain_expertise::domain_expertise, "
         "s.data_classification::data_classification, s.visibility::visibility_level, s.tier::smallint, s.model, "
         "s.temperature, s.max_tokens, coalesce(s.capabilities, '{}'), coalesce(s.specializations, '{}'), "
-        "coalesce(s.therapeutic_areas, '{}'), s.color from stage_agents s order by s.tenant_id, s.slug")
+        "coalesce(s.therapeutic_areas, '{}'), s.color, s.system_prompt, s.avatar_url, coalesce(s.metadata, '{}'), "
+        "s._keep from stage_agents s order by s.tenant_id, s.slug")
     counts = {"agents": _upsert_registry(conn, table="agents", natural_key="slug", sheet="agents",
                                          columns=columns, select=select, frame=frame, staged=n, platform=platform,
                                          max_share=max_share, rejected_keys=rejected_keys, load=load,
-                                         keep=_kept(sheets["agents"], columns))}
+                                         keep=_kept(sheets["agents"], columns),
+                                         row_keep=_row_keep(sheets["agents"], columns))}
     agents_now = _live_ids(conn, "agents", "slug", tenant_ids).rename({"code": "slug", "id": "agent_id"})
     owners = frame.select(ROW, "tenant", "tenant_id", "slug", "function_code", "department_code", "role_code") \
         .join(agents_now, on=["tenant_id", "slug"], how="inner")
@@ -361,7 +384,7 @@ def load_agents(conn, sheets, tenants, *, max_share, rejected_keys, load):
 _JTBD_TYPES = {"id": "uuid", "tenant_id": "uuid", "code": "text", "title": "text", "job_statement": "text",
                "description": "text", "functional_area": "text", "job_category": "text", "frequency": "text",
                "complexity": "text", "decision_type": "text", "status": "text", "importance": "int",
-               "satisfaction": "int", "success_criteria": "text[]"}
+               "satisfaction": "int", "success_criteria": "text[]", "metadata": "jsonb", KEEP: "text[]"}
 
 
 def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys, load):
@@ -369,17 +392,18 @@ def load_jtbds(conn, sheets, tenants, *, max_share, rejected_keys, load):
     frame, failures, _ = _with_ids(sheets["jtbds"], "jobs_to_be_done", "code", tenants)
     n = stage(conn, "stage_jtbds", frame, _JTBD_TYPES)
     columns = ["id", "tenant_id", "code", "title", "job_statement", "description", "functional_area", "job_category",
-               "frequency", "complexity", "decision_type", "status", "importance", "satisfaction", "success_criteria"]
+               "frequency", "complexity", "decision_type", "status", "importance", "satisfaction", "success_criteria",
+               "metadata"]
     select = sql.SQL(
         "select s.id, s.tenant_id, s.code, s.title, s.job_statement, s.description, "
         "s.functional_area::functional_area_type, s.job_category::job_category_type, s.frequency::frequency_type, "
         "s.complexity::complexity_type, s.decision_type::decision_type, s.status::jtbd_status, "
-        "s.importance::smallint, s.satisfaction::smallint, coalesce(s.success_criteria, '{}') "
-        "from stage_jtbds s order by s.tenant_id, s.code")
+        "s.importance::smallint, s.satisfaction::smallint, coalesce(s.success_criteria, '{}'), "
+        "coalesce(s.metadata, '{}'), s._keep from stage_jtbds s order by s.tenant_id, s.code")
     counts = {"jobs_to_be_done": _upsert_registry(
         conn, table="jobs_to_be_done", natural_key="code", sheet="jtbds", columns=columns,
         select=select, frame=frame, staged=n, platform=platform, max_share=max_share, rejected_keys=rejected_keys,
-        load=load, keep=_kept(sheets["jtbds"], columns))}
+        load=load, keep=_kept(sheets["jtbds"], columns), row_keep=_row_keep(sheets["jtbds"], columns))}
     if "personas" not in sheets["jtbds"].present:
         return counts, failures, []
     tenant_ids = _tenant_ids(frame, platform)
@@ -438,6 +462,104 @@ def _row_key(result: ValidatedSheet, record: dict) -> str:
     rows with the same key are kept apart."""
     key = [str(record.get(k) or "") for k in result.contract.key]
     return f"{'|'.join(key) if all(key) else ''}@{record[ROW]}"
+
+
+def _unique_sets(conn, table: str, natural: set[str]) -> list[tuple[tuple[str, ...], bool]]:
+    """The table's unique constraints and indexes other than its id and natural key: (columns, live rows only)."""
+    rows = conn.execute(
+        "select array(select a.attname::text from unnest(i.indkey) k join pg_attribute a "
+        "on a.attrelid = i.indrelid and a.attnum = k), i.indpred is not null from pg_index i "
+        "where i.indrelid = %s::regclass and i.indisunique and not i.indisprimary and 0 <> all(i.indkey)",
+        (table,)).fetchall()
+    return [(tuple(columns), partial) for columns, partial in rows if set(columns) != natural]
+
+
+def unique_conflicts(conn, result: ValidatedSheet, table: str, tenants: dict[str, str]) -> list[Failure]:
+    """Valid rows that the database would refuse because another row (another key) already holds the same value
+    in a unique column, e.g. a new function code with the name of a seeded function: one failure per cell."""
+    key = result.contract.key[0]
+    natural = {key} | ({"tenant_id"} if table != "org_functions" else set())
+    found: list[Failure] = []
+    for columns, live_only in _unique_sets(conn, table, natural):
+        plain = [c for c in columns if c != "tenant_id"]
+        if not plain or any(c not in result.present for c in plain):
+            continue
+        frame = result.valid.select(ROW, key, *plain, *(["tenant"] if "tenant" in result.valid.columns else []))
+        frame = frame.with_columns(pl.col("tenant").fill_null(PLATFORM_TENANT_SLUG)
+                                   .replace_strict(tenants, default=None, return_dtype=pl.Utf8).alias("tenant_id")
+                                   if "tenant" in frame.columns else
+                                   pl.lit(tenants[PLATFORM_TENANT_SLUG], dtype=pl.Utf8).alias("tenant_id"))
+        frame = frame.drop_nulls([*plain])
+        if frame.is_empty():
+            continue
+        name = f"unique_{table}_{'_'.join(plain)}"
+        stage(conn, name, frame.select(ROW, key, *plain, "tenant_id"),
+              {ROW: "int", key: "text", **{c: "text" for c in plain}, "tenant_id": "uuid"})
+        same = sql.SQL(" and ").join(sql.SQL("t.{c}::text = s.{c}").format(c=sql.Identifier(c)) for c in plain)
+        tenant_match = sql.SQL(" and t.tenant_id = s.tenant_id") if "tenant_id" in columns else sql.SQL("")
+        live = sql.SQL(" and t.deleted_at is null") if live_only else sql.SQL("")
+        clashes = conn.execute(sql.SQL(
+            "select s.{row}, s.{key}, t.{key}::text, {values} from {stage} s join {table} t on {same}{tenant}{live} "
+            "and t.{key}::text <> s.{key} order by s.{row}"
+        ).format(row=sql.Identifier(ROW), key=sql.Identifier(key), stage=sql.Identifier(name),
+                 table=sql.Identifier(table), same=same, tenant=tenant_match, live=live,
+                 values=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in plain))).fetchall()
+        what = singular(result.contract.sheet)
+        for row, mine, theirs, *values in clashes:
+            column = plain[0]
+            shown = ", ".join(f"`{v}`" for v in values)
+            found.append(Failure(
+                result.file, result.contract.sheet, row, column, result.letters.get(column), values[0], "unique",
+                f"`{'`, `'.join(plain)}` {shown} already belongs to the {what} `{theirs}` in the database, and no "
+                f"two {result.contract.sheet} may share it; write `{theirs}` as the {key} to update that {what}, or "
+                f"give `{mine}` another {column}"))
+    return found
+
+
+class IntegrityProblem(RuntimeError):
+    """The database refused a load for a reason the checks before it did not foresee; said for a steward."""
+
+
+def _integrity_message(error: psycopg.errors.IntegrityError, workbook: str) -> str:
+    diag = error.diag
+    detail = (diag.message_detail or "").replace("Key (", "the value of (")
+    return (f"{workbook}: the database refused the load ({diag.message_primary}; {detail} constraint "
+            f"{diag.constraint_name or '?'} on {diag.table_name or '?'}). Nothing was written. Find the row holding "
+            "that value in the source and correct it, then load again.")
+
+
+# What a reference may name in the database: target (`sheet.key`) → (table, key column).
+REFERENCE_TABLES = {"functions.code": ("org_functions", "code"), "departments.code": ("org_departments", "code"),
+                    "roles.code": ("org_roles", "code"), "responsibilities.code": ("org_responsibilities", "code"),
+                    "personas.persona_key": ("personas", "persona_key")}
+
+
+def database_references(conn) -> ReferenceIndex:
+    """The keys and names of the live rows that references may name, as this connection's role sees them: the
+    other half (with the sibling files) of what validation checks references against."""
+    keys: dict[str, set[str]] = {}
+    names: dict[str, dict[str, set[str]]] = {}
+    titles: dict[str, dict[str, str]] = {}
+    for target, (table, key) in REFERENCE_TABLES.items():
+        live = sql.SQL("") if table == "org_functions" else sql.SQL(" where deleted_at is null")
+        rows = conn.execute(sql.SQL("select {k}::text, name::text from {t}").format(
+            k=sql.Identifier(key), t=sql.Identifier(table)) + live).fetchall()
+        keys[target] = {k for k, _ in rows}
+        by_name = names.setdefault(target, {})
+        for k, name in rows:
+            if name:
+                by_name.setdefault(normalise.blind_key(name), set()).add(k)
+                titles.setdefault(target, {})[k] = name
+    parents: dict[str, dict[str, dict[str, str]]] = {"roles.code": {}, "departments.code": {}}
+    for code, department in conn.execute(
+            "select r.code::text, d.code::text from org_roles r join org_departments d on d.id = r.department_id "
+            "where r.deleted_at is null and d.deleted_at is null"):
+        parents["roles.code"][code] = {"department_code": department}
+    for code, function in conn.execute(
+            "select d.code::text, f.code::text from org_departments d join org_functions f on f.id = d.function_id "
+            "where d.deleted_at is null"):
+        parents["departments.code"][code] = {"function_code": function}
+    return ReferenceIndex(keys, names, titles, parents)
 
 
 class AccountingError(RuntimeError):
@@ -503,7 +625,10 @@ def _rejected_keys(sheets: dict[str, ValidatedSheet], tenants: dict[str, str]) -
         column = key[0]
         case = (result.contract.model.to_schema().columns[column].metadata or {}).get("case")
         tenant_col = result.rejected["tenant"] if "tenant" in result.rejected.columns else [None] * result.rejected.height
-        for value, tenant in zip(result.rejected[column], tenant_col):
+        held = result.valid.filter(pl.col(ROW).is_in(list(result.withheld)))
+        values = result.rejected[column].to_list() + held[column].to_list()
+        tenant_col = list(tenant_col) + (held["tenant"].to_list() if "tenant" in held.columns else [None] * held.height)
+        for value, tenant in zip(values, tenant_col):
             if value is None:
                 continue
             value = value.lower() if case == "lower" else value.upper() if case == "upper" else value
@@ -515,13 +640,36 @@ def _rejected_keys(sheets: dict[str, ValidatedSheet], tenants: dict[str, str]) -
 
 def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, ValidatedSheet], *, source_path: Path,
                   policy: str = "quarantine", run_id: str | None = None,
-                  max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, source_sha256: str | None = None) -> LoadResult:
+                  max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, source_sha256: str | None = None,
+                  source_name: str | None = None) -> LoadResult:
     """Load one validated workbook in one transaction; see the module docstring. `source_sha256` is the hash of
-    the bytes that were parsed (see `files.snapshot`); without it the file is hashed now."""
+    the bytes that were parsed (see `files.snapshot`); without it the file is hashed now. `source_name` is the file
+    a mapped export came from: its rows, quarantine and soft delete are its own (default: the registry workbook)."""
+    try:
+        return _load_workbook(conn, workbook, sheets, source_path=source_path, policy=policy, run_id=run_id,
+                              max_delete_share=max_delete_share, source_sha256=source_sha256, source_name=source_name)
+    except psycopg.errors.IntegrityError as error:
+        raise IntegrityProblem(_integrity_message(error, source_name or workbook)) from None
+
+
+def _dedupe(warnings: list[Failure]) -> list[Failure]:
+    """One warning per cell and rule family: validation and the load may both notice an optional reference."""
+    seen, out = set(), []
+    for w in warnings:
+        mark = (w.sheet, w.row, w.column, w.rule.removesuffix("_warning")) if w.row and w.column else id(w)
+        if mark not in seen:
+            seen.add(mark)
+            out.append(w)
+    return out
+
+
+def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_delete_share, source_sha256,
+                   source_name) -> LoadResult:
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
     sha = source_sha256 or file_sha256(source_path)
     failures = [f for result in sheets.values() for f in result.failures]
+    origin = source_name or workbook
     with conn.transaction():
         tune_for_bulk_load(conn)
         # The workbooks this one refers to are read in shared mode, in their fixed order, before this one is locked:
@@ -530,12 +678,19 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
             share_for_transaction(conn, workbook_lock(upstream))
         lock_for_transaction(conn, workbook_lock(workbook))
         tenants = tenant_ids_by_slug(conn)
-        if policy == "strict" and failures:
-            raise ContractViolation(failures)
-        load = Provenance(file=workbook, sheet="", sha256=sha, load_id=str(uuid.uuid4()))
+        withheld: list[Failure] = []
+        for name, result in sheets.items():
+            if name in SHEET_TABLES:
+                clashes = unique_conflicts(conn, result, SHEET_TABLES[name], tenants)
+                result.withheld = {f.row for f in clashes}
+                withheld += clashes
+        if policy == "strict" and (failures or withheld):
+            raise ContractViolation(failures + withheld)
+        load = Provenance(file=origin, sheet="", sha256=sha, load_id=str(uuid.uuid4()))
         tables, extra, warnings = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,
                                                     rejected_keys=_rejected_keys(sheets, tenants), load=load)
-        warnings = [w for result in sheets.values() for w in result.warnings] + warnings
+        extra = withheld + extra
+        warnings = _dedupe([w for result in sheets.values() for w in result.warnings] + warnings)
         if policy == "strict" and extra:
             raise ContractViolation(extra)
         failures += extra
@@ -544,15 +699,15 @@ def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, Val
             rows = {f.row for f in extra if f.sheet == result.contract.sheet}
             if rows:
                 tenant_rejects[name] = result.valid.filter(pl.col(ROW).is_in(list(rows)))
-        target = workbook.removesuffix(".xlsx")
+        target = Path(origin).stem
         entries = _quarantine_entries(sheets, failures, tenant_rejects)
         accounts = account(sheets, tables, entries, warnings)
         ledger.quarantine(conn, target=target, entries=entries, run_id=run_id)
         ledger.resolve_quarantine(conn, target=target, still_rejected=[e["row_key"] for e in entries])
         result = LoadResult(workbook=workbook, source_sha256=sha, tables=tables, rejected=len(entries), failures=failures,
                             warnings=warnings, accounts=accounts)
-        ledger.record_load(conn, load_id=load.load_id, target=target, source_file=source_path.name, source_sha256=sha,
-                           run_id=run_id,
+        ledger.record_load(conn, load_id=load.load_id, target=target, source_file=source_name or source_path.name,
+                           source_sha256=sha, run_id=run_id,
                            policy=policy, counts=result.total, rejected=result.rejected,
                            details={"tables": {t: vars(c) for t, c in tables.items()}, "sheets": accounts,
                                     "warnings": len(warnings)})

@@ -22,6 +22,8 @@ ANALYZE_AFTER_ROWS = 500
 
 
 LOAD_MEMORY = "128MB"
+# jsonb columns that the application writes too: a load adds and replaces the keys it brings, and keeps the rest.
+MERGED_COLUMNS = frozenset({"metadata"})
 
 
 def tune_for_bulk_load(conn: psycopg.Connection) -> None:
@@ -109,26 +111,43 @@ def stage(conn: psycopg.Connection, name: str, frame: pl.DataFrame, types: dict[
 
 def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], source: sql.Composable,
                    updatable: list[str], extra_set: list[tuple[str, str]], params: dict | None,
-                   source_rows: int | None = None) -> tuple[int, int]:
+                   source_rows: int | None = None, row_keep: dict[str, str] | None = None) -> tuple[int, int]:
     """Set aside the source rows whose key is not in the table, UPDATE the existing rows whose values differ (not
     needed when all `source_rows` are new), then INSERT the rows set aside. Plain statements instead of INSERT … ON
     CONFLICT: no speculative insertion per row, and the caller's advisory lock keeps other loads of the same rows
-    out. The new rows are evaluated once, into a temp table, because the referential check reads them again."""
+    out. The new rows are evaluated once, into a temp table, because the referential check reads them again.
+
+    With `row_keep` ({table column: sheet column}), the source has one more column, `_keep` (text[]): the sheet
+    columns whose stored value that row keeps (its cell could not be loaded), so an update leaves them as they are.
+    Columns in MERGED_COLUMNS are merged into the stored object, not replaced."""
     ident = sql.Identifier
-    rows = sql.SQL("({source}) as x ({columns})").format(source=source, columns=sql.SQL(", ").join(map(ident, columns)))
+    source_columns = [*columns, "_keep"] if row_keep is not None else columns
+    rows = sql.SQL("({source}) as x ({columns})").format(source=source,
+                                                         columns=sql.SQL(", ").join(map(ident, source_columns)))
     same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = x.{k}").format(k=ident(k)) for k in key)
-    absent = sql.SQL("select x.* from {rows} where not exists (select 1 from {t} t where {same_key})").format(
-        rows=rows, t=ident(table), same_key=same_key)
+    absent = sql.SQL("select {cols} from {rows} where not exists (select 1 from {t} t where {same_key})").format(
+        cols=sql.SQL(", ").join(sql.SQL("x.{}").format(ident(c)) for c in columns), rows=rows, t=ident(table),
+        same_key=same_key)
     batch = ident(f"new_{table}")
     conn.execute(sql.SQL("create temp table {batch} on commit drop as select {cols} from {t} with no data").format(
         batch=batch, cols=sql.SQL(", ").join(map(ident, columns)), t=ident(table)))
     new = conn.execute(sql.SQL("insert into {} ").format(batch) + absent, params).rowcount
     updated = 0
     if (updatable or extra_set) and new != source_rows:
-        assignments = [sql.SQL("{c} = x.{c}").format(c=ident(c)) for c in updatable] + \
+        def incoming(c: str) -> sql.Composable:
+            if c in MERGED_COLUMNS:
+                new_value = sql.SQL("t.{c} || x.{c}").format(c=ident(c))
+            else:
+                new_value = sql.SQL("x.{}").format(ident(c))
+            if row_keep is None or c not in row_keep:
+                return new_value
+            return sql.SQL("case when {sheet} = any(x._keep) then t.{c} else {new} end").format(
+                sheet=sql.Literal(row_keep[c]), c=ident(c), new=new_value)
+
+        assignments = [sql.SQL("{} = ").format(ident(c)) + incoming(c) for c in updatable] + \
             [sql.SQL("{} = {}").format(ident(c), sql.SQL(v)) for c, v in extra_set]
         old = [sql.SQL("t.{}").format(ident(c)) for c in updatable] + [sql.SQL("t.{}").format(ident(c)) for c, _ in extra_set]
-        changed = [sql.SQL("x.{}").format(ident(c)) for c in updatable] + [sql.SQL(v) for _, v in extra_set]
+        changed = [incoming(c) for c in updatable] + [sql.SQL(v) for _, v in extra_set]
         updated = conn.execute(sql.SQL(
             "update {t} as t set {assignments} from {rows} where {same_key} and ({old}) is distinct from ({new})"
         ).format(t=ident(table), assignments=sql.SQL(", ").join(assignments), rows=rows, same_key=same_key,
@@ -139,13 +158,15 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
 
 
 def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], select: sql.Composable,
-           *, soft_delete: bool, staged: int, params: dict | None = None, keep: frozenset[str] = frozenset()) -> Counts:
+           *, soft_delete: bool, staged: int, params: dict | None = None, keep: frozenset[str] = frozenset(),
+           row_keep: dict[str, str] | None = None) -> Counts:
     """Insert new keys and update existing rows only where something differs (a soft-deleted row comes back);
     unchanged rows are not touched, so their `updated_at` stays. Columns in `keep` (their source column is not in
-    the sheet) are written for new rows only: what is stored stays. Counts what happened."""
+    the sheet) are written for new rows only: what is stored stays; `row_keep` does the same per row (see
+    `_write_changes`). Counts what happened."""
     updatable = [c for c in columns if c not in key and c != "id" and c not in keep]
     extra = [("deleted_at", "null::timestamptz")] if soft_delete else []
-    inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params, staged)
+    inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params, staged, row_keep)
     if inserted + updated > ANALYZE_AFTER_ROWS:
         # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow;
         # the loader may not ANALYZE a table it does not own, so the owner's definer function does it.

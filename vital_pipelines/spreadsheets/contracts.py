@@ -20,18 +20,26 @@ SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 CODE = r"^[A-Z0-9]+(-[A-Z0-9]+)*$"
 JTBD_CODE = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$"
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
+URL = r"^(https?://|/)\S+$"
 TENANT_SLUG = SLUG
 
 
 def _meta(kind: str, example: str, *, aliases: tuple[str, ...] = (), case: str | None = None,
-          default=None, references: str | None = None) -> dict:
+          default=None, references: str | None = None, derive: tuple[str, str] | None = None) -> dict:
+    """`derive`: (another reference column, the column of the row it names) to fill an empty cell from, such as a
+    persona's department from its role."""
     return {"kind": kind, "example": example, "aliases": list(aliases), "case": case, "default": default,
-            "references": references}
+            "references": references, "derive": derive}
 
 
 def _tenant_field():
     return pa.Field(nullable=True, str_matches=TENANT_SLUG, description="Owning tenant's slug; empty = the platform.",
                     metadata=_meta("key", "vital-platform", case="lower", aliases=("tenant_slug",)))
+
+
+def _metadata_field():
+    return pa.Field(nullable=True, description="Source columns kept with the row, as a JSON object (a mapping file's "
+                    "`metadata:` fills it).", metadata=_meta("json", '{"source_id": "42"}'))
 
 
 class _Sheet(pa.DataFrameModel):
@@ -52,6 +60,7 @@ class FunctionsSheet(_Sheet):
                                         metadata=_meta("text", "#2CA02C", aliases=("colour",)))
     display_order: Optional[pl.Int64] = pa.Field(nullable=True, ge=1, le=1000, description="Sort position in the UI.",
                                                   metadata=_meta("int", "2", aliases=("order",)))
+    metadata: Optional[pl.Utf8] = _metadata_field()
 
 
 class DepartmentsSheet(_Sheet):
@@ -65,6 +74,7 @@ class DepartmentsSheet(_Sheet):
                                                      references="functions.code"))
     description: Optional[pl.Utf8] = pa.Field(nullable=True, description="What the department does.",
                                               metadata=_meta("text", "Field-based scientific exchange with experts"))
+    metadata: Optional[pl.Utf8] = _metadata_field()
     tenant: Optional[pl.Utf8] = _tenant_field()
 
 
@@ -84,6 +94,7 @@ class RolesSheet(_Sheet):
                                                                  references="roles.code"))
     description: Optional[pl.Utf8] = pa.Field(nullable=True, description="What the role does.",
                                               metadata=_meta("text", "Leads scientific exchange with national KOLs"))
+    metadata: Optional[pl.Utf8] = _metadata_field()
     tenant: Optional[pl.Utf8] = _tenant_field()
 
 
@@ -98,6 +109,7 @@ class ResponsibilitiesSheet(_Sheet):
                                            metadata=_meta("text", "MA"))
     description: Optional[pl.Utf8] = pa.Field(nullable=True, description="What the responsibility involves.",
                                               metadata=_meta("text", "Plan and document scientific exchange with KOLs"))
+    metadata: Optional[pl.Utf8] = _metadata_field()
     tenant: Optional[pl.Utf8] = _tenant_field()
 
 
@@ -119,10 +131,12 @@ class PersonasSheet(_Sheet):
                              metadata=_meta("text", "Dr Sarah Chen", aliases=("persona_name",)))
     title: pl.Utf8 = pa.Field(str_length={"max_value": 255}, description="Job title.",
                               metadata=_meta("text", "Senior MSL, Oncology", aliases=("job_title",)))
-    function_code: pl.Utf8 = pa.Field(description="Function code.",
-                                      metadata=_meta("key", "MA", case="upper", aliases=("function",), references="functions.code"))
-    department_code: pl.Utf8 = pa.Field(description="Department code.",
-                                        metadata=_meta("key", "MA-MSL", case="upper", aliases=("department",), references="departments.code"))
+    function_code: pl.Utf8 = pa.Field(description="Function code; when empty, the department's function.",
+                                      metadata=_meta("key", "MA", case="upper", aliases=("function",), references="functions.code",
+                                                     derive=("department_code", "function_code")))
+    department_code: pl.Utf8 = pa.Field(description="Department code; when empty, the role's department.",
+                                        metadata=_meta("key", "MA-MSL", case="upper", aliases=("department",), references="departments.code",
+                                                       derive=("role_code", "department_code")))
     role_code: pl.Utf8 = pa.Field(description="Role code in the org structure.",
                                   metadata=_meta("key", "SR-MSL", case="upper", aliases=("role",), references="roles.code"))
     seniority_level: Optional[pl.Utf8] = pa.Field(nullable=True, isin=enums.SENIORITY_LEVEL,
@@ -145,6 +159,7 @@ class PersonasSheet(_Sheet):
                                                      metadata=_meta("enum", "tactical"))
     visibility: pl.Utf8 = pa.Field(isin=enums.VISIBILITY_LEVEL, description="Who may see the persona.",
                                    metadata=_meta("enum", "tenant", default="tenant"))
+    metadata: Optional[pl.Utf8] = _metadata_field()
     tenant: Optional[pl.Utf8] = _tenant_field()
 
 
@@ -187,13 +202,22 @@ class AgentsSheet(_Sheet):
                                                    metadata=_meta("list", "Oncology; Immunology", aliases=("tas",)))
     color: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=HEX_COLOUR, description="Avatar colour, #RRGGBB.",
                                         metadata=_meta("text", "#2CA02C", aliases=("colour",)))
-    function_code: pl.Utf8 = pa.Field(description="Function the agent serves.",
-                                      metadata=_meta("key", "MA", case="upper", aliases=("function",), references="functions.code"))
+    system_prompt: Optional[pl.Utf8] = pa.Field(nullable=True, description="The instructions the agent runs with.",
+                                                metadata=_meta("text", "You are an oncology MSL advisor…",
+                                                               aliases=("prompt", "instructions")))
+    avatar_url: Optional[pl.Utf8] = pa.Field(nullable=True, str_matches=URL,
+                                             description="Picture of the agent: an https:// URL or a /path.",
+                                             metadata=_meta("text", "https://cdn.example.com/agents/msl.png",
+                                                            aliases=("avatar_image",)))
+    function_code: Optional[pl.Utf8] = pa.Field(nullable=True, description="Function the agent serves.",
+                                                metadata=_meta("key", "MA", case="upper", aliases=("function",),
+                                                               references="functions.code"))
     department_code: Optional[pl.Utf8] = pa.Field(nullable=True, description="Department the agent serves.",
                                                   metadata=_meta("key", "MA-MSL", case="upper", aliases=("department",),
                                                                  references="departments.code"))
     role_code: Optional[pl.Utf8] = pa.Field(nullable=True, description="Role the agent supports.",
                                             metadata=_meta("key", "SR-MSL", case="upper", aliases=("role",), references="roles.code"))
+    metadata: Optional[pl.Utf8] = _metadata_field()
     tenant: Optional[pl.Utf8] = _tenant_field()
 
 
@@ -228,6 +252,7 @@ class JtbdsSheet(_Sheet):
     personas: pl.List(pl.Utf8) = pa.Field(nullable=True, description="Persona keys this job serves; a list.",
                                           metadata=_meta("list", "sarah-chen-senior-msl", aliases=("persona_keys",),
                                                          case="lower", references="personas.persona_key"))
+    metadata: Optional[pl.Utf8] = _metadata_field()
     tenant: Optional[pl.Utf8] = _tenant_field()
 
 

@@ -7,8 +7,10 @@ byte-order marks and control characters (other than tab and line breaks) removed
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -49,6 +51,16 @@ def header_key(text: str | None) -> str:
     """`Function Code`, ` function-code `, `FunctionCode` → `function_code`."""
     cleaned = clean_cell(text) or ""
     return _NON_WORD.sub("_", _CAMEL.sub("_", cleaned).lower()).strip("_")
+
+
+def fold(text: str) -> str:
+    """`Ästhetik–Café` → `Asthetik-Cafe`: compatibility forms and accents folded, for keys and blind matching."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def blind_key(text: str | None) -> str:
+    """The key under which names and codes are compared: case-, space-, accent- and punctuation-blind."""
+    return header_key(fold(text)) if text else ""
 
 
 class ParseError(ValueError):
@@ -105,9 +117,24 @@ def _split_array_literal(body: str) -> list[str]:
     return items
 
 
+def _json_array(text: str) -> list[str] | None:
+    """The items of a JSON array of scalars (`["a", "b, c"]`), or None when the text is not one."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(items, list) or any(isinstance(i, (list, dict)) for i in items):
+        return None
+    return ["" if i is None else i if isinstance(i, str) else json.dumps(i) for i in items]
+
+
 def parse_list(text: str) -> list[str]:
-    """`a; b`, `a, b`, one per line, or a Postgres array literal `{a,"b c"}`; blanks and repeats dropped."""
-    if text.startswith("{") and text.endswith("}"):
+    """`a; b`, `a, b`, one per line, a Postgres array literal `{a,"b c"}` or a JSON array `["a", "b, c"]`; blanks
+    and repeats dropped."""
+    array = _json_array(text) if text.startswith("[") and text.endswith("]") else None
+    if array is not None:
+        raw = array
+    elif text.startswith("{") and text.endswith("}"):
         raw = _split_array_literal(text[1:-1])
     elif "\n" in text or ";" in text:
         raw = re.split(r"[;\n]", text)
@@ -119,6 +146,17 @@ def parse_list(text: str) -> list[str]:
         if cleaned and cleaned.upper() != "NULL":
             seen.setdefault(cleaned, None)
     return list(seen)
+
+
+def parse_json_object(text: str) -> str:
+    """A JSON object's text, re-serialised with sorted keys (so equal content compares equal)."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ParseError(f"must be a JSON object ({error})") from None
+    if not isinstance(value, dict):
+        raise ParseError("must be a JSON object ({…})")
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def enum_matcher(labels: Sequence[str]):

@@ -13,7 +13,7 @@ import resource
 import struct
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -28,12 +28,18 @@ READER_TIMEOUT_SECONDS = 300
 @dataclass
 class RawSheet:
     """A sheet's cells as text. `frame` has the Excel row in `_row` and one column per sheet column, named by
-    its letter (A, B, …); `header_row` is the Excel row of the first line with data (0 when the sheet is empty)."""
+    its letter (A, B, …); `header_row` is the Excel row of the first line with data (0 when the sheet is empty).
+    `reported_letters` names, for a sheet rewritten by a mapping file, the source column each frame column came
+    from (messages name the source's cells, not the rewritten copy's)."""
 
     file: str
     sheet: str
     frame: pl.DataFrame
     header_row: int
+    reported_letters: dict[str, str] = field(default_factory=dict)
+
+    def reported(self, letter: str | None) -> str | None:
+        return self.reported_letters.get(letter, letter) if letter else letter
 
     @property
     def letters(self) -> list[str]:

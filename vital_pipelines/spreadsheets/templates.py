@@ -9,7 +9,8 @@ import xlsxwriter
 from vital_pipelines.spreadsheets.contracts import CONTRACTS, WORKBOOKS, SheetContract
 
 _KIND_WORDS = {"text": "text", "key": "code / key", "int": "whole number", "float": "number", "bool": "yes/no",
-               "list": "list (`a; b`, one per line, or `{a,b}`)", "enum": "one of a fixed list"}
+               "list": "list (`a; b`, one per line, `{a,b}` or a JSON array)", "enum": "one of a fixed list",
+               "json": "JSON object"}
 
 
 def columns(contract: SheetContract) -> list[dict]:
@@ -23,6 +24,7 @@ def columns(contract: SheetContract) -> list[dict]:
             "required": not column.nullable and meta.get("default") is None,
             "allowed": list(allowed) if allowed else None, "example": meta.get("example", ""),
             "aliases": meta.get("aliases", []), "default": meta.get("default"), "references": meta.get("references"),
+            "derive": meta.get("derive"),
         })
     return described
 
@@ -37,7 +39,15 @@ def format_markdown() -> str:
              "blank header refuses the sheet; other extra columns are reported and not loaded. A column the sheet "
              "lacks leaves stored values as they are; an empty cell in a present column means empty. Cells are "
              "trimmed; non-breaking and zero-width spaces and control characters are removed. Booleans accept "
-             "TRUE/FALSE, yes/no, t/f, 1/0, ✓/-. Lists accept `a; b`, one item per line, `a, b`, or `{a,b}`.", ""]
+             "TRUE/FALSE, yes/no, t/f, 1/0, ✓/-. Lists accept `a; b`, one item per line, `a, b`, `{a,b}` (items "
+             "may be double-quoted) or a JSON array `[\"a\", \"b, c\"]`.", "",
+             "**Errors and warnings.** A bad value in a key, a required column or a required reference rejects the "
+             "row (it is quarantined with its message). A bad value in an optional column does not: the row loads "
+             "without that value (a value already stored is kept) and the steward gets a warning with the cell, the "
+             "value and the fix. A reference may name its row by code or by name, blind to case, spaces and "
+             "punctuation (`IT/Digital` is the function `IT`); an empty reference marked *derived* is taken from "
+             "another reference of the row (a persona's department from its role). Exports in other layouts are "
+             "read through a mapping file: see `docs/mapping-files.md`.", ""]
     for workbook, contracts in WORKBOOKS.items():
         lines.append(f"## {workbook}")
         for contract in contracts:
@@ -49,6 +59,8 @@ def format_markdown() -> str:
                 if c["references"]:
                     allowed = f"an existing {c['references']}"
                 required = "yes" if c["required"] else (f"no (default {c['default']})" if c["default"] is not None else "no")
+                if c["derive"]:
+                    required += f" (derived from {c['derive'][0]} when empty)"
                 lines.append(f"| {c['name']} | {c['meaning']} | {c['type']} | {required} | {allowed} | "
                              f"{c['example']} | {', '.join(c['aliases'])} |")
         lines.append("")

@@ -16,7 +16,7 @@ import pandera.polars as pa
 import polars as pl
 
 from vital_pipelines.spreadsheets import normalise
-from vital_pipelines.spreadsheets.contracts import CODE, CONTRACTS, HEX_COLOUR, JTBD_CODE, SLUG, SheetContract
+from vital_pipelines.spreadsheets.contracts import CODE, CONTRACTS, HEX_COLOUR, JTBD_CODE, SLUG, URL, SheetContract
 from vital_pipelines.spreadsheets.csv_source import read_csv_sheet
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES, read_json_sheet
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet, read_sheets
@@ -28,6 +28,7 @@ _PATTERN_WORDS = {
     CODE: "upper-case letters and digits joined by single hyphens (like MA-MSL)",
     JTBD_CODE: "a code like JTBD-MA-001",
     HEX_COLOUR: "a colour written #RRGGBB (like #1F77B4)",
+    URL: "a web address starting https:// (or a /path), without spaces",
 }
 
 
@@ -79,6 +80,7 @@ class ValidatedSheet:
     failures: list[Failure]
     letters: dict[str, str] = field(default_factory=dict)
     warnings: list[Failure] = field(default_factory=list)
+    withheld: set[int] = field(default_factory=set)  # valid rows the database refuses (see loading.registry)
 
     @property
     def present(self) -> set[str]:
@@ -141,14 +143,19 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
                                   f"{', '.join(required)}")])
     header_row, _count, matches = best
     letters: dict[str, str] = {}
+    texts: dict[str, str] = {}
     failures, warnings = [], []
     for name, letter, text in matches:
         if name in letters:
+            first = texts[name]
+            same = f"`{text}`" if first == text else f"`{first}` and `{text}` both mean `{name}`"
             failures.append(_fail(raw, header_row, name, letter, text, "duplicate_header",
-                                  f"the column `{name}` appears twice (columns {letters[name]} and {letter}); "
-                                  "delete or rename one of them"))
+                                  f"the column `{name}` appears twice: {same} (columns "
+                                  f"{raw.reported(letters[name])} and {raw.reported(letter)}); delete or rename one "
+                                  "of them"))
         else:
             letters[name] = letter
+            texts[name] = text
     matched = {letter for _n, letter, _t in matches}
     header = raw.frame.filter(pl.col(ROW) == header_row).row(0, named=True)
     body = raw.frame.filter(pl.col(ROW) > header_row)
@@ -173,7 +180,11 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
             hint = f" (the closest documented column is `{guess}`, already in column {letters[guess]})" if guess else ""
             warnings.append(_fail(raw, header_row, None, letter, text, "unknown_header",
                                   f"`{text}` is not a column of `{contract.sheet}`{hint}; its values are not loaded"))
-    missing = [n for n, c in columns.items() if _required(c) and n not in letters]
+    def derivable(name: str, depth: int = 0) -> bool:
+        derive = (columns[name].metadata or {}).get("derive")
+        return bool(derive) and depth < len(columns) and (derive[0] in letters or derivable(derive[0], depth + 1))
+
+    missing = [n for n, c in columns.items() if _required(c) and n not in letters and not derivable(n)]
     if missing:
         failures.append(_fail(raw, header_row, None, None, None, "missing_header",
                               f"required column(s) {', '.join(missing)} missing from the header row {header_row}"))
@@ -189,7 +200,7 @@ def _parse_column(values: pl.Series, column: pa.Column, name: str) -> tuple[pl.S
     kind, case = meta.get("kind", "text"), meta.get("case")
     dtype = column.dtype.type
     errors: dict[int, str] = {}
-    if kind not in ("int", "float", "bool", "list", "enum"):
+    if kind not in ("int", "float", "bool", "list", "enum", "json"):
         out = values.str.to_lowercase() if case == "lower" else values.str.to_uppercase() if case == "upper" else values
     else:
         matcher = None
@@ -207,6 +218,8 @@ def _parse_column(values: pl.Series, column: pa.Column, name: str) -> tuple[pl.S
             if kind == "list":
                 items = normalise.parse_list(text)
                 return [i.lower() if case == "lower" else i.upper() if case == "upper" else i for i in items] or None
+            if kind == "json":
+                return normalise.parse_json_object(text)
             return matcher(text)
 
         parsed, bad = {}, {}
@@ -256,36 +269,219 @@ def _describe(check: str, column: str, value, stats: Mapping) -> tuple[str, str]
     return check, f"`{column}` breaks the rule {check}; got {shown}"
 
 
+def singular(word: str) -> str:
+    """`responsibilities` → `responsibility`, `roles` → `role`: how a message names one row of a sheet."""
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") else word
+
+
+@dataclass(frozen=True)
+class ReferenceIndex:
+    """What a reference may name, per target (`sheet.key`): its keys, and its keys by name (blind: case, spaces,
+    accents and punctuation ignored), so `IT/Digital` finds the function whose code is `IT`."""
+
+    keys: Mapping[str, set[str]]
+    names: Mapping[str, Mapping[str, set[str]]] = field(default_factory=dict)
+    titles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # target → key → name as written
+    # target → key → the row's own references (a role's `department_code`, a department's `function_code`)
+    parents: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+
+    def resolve(self, target: str, text: str, cased: str) -> tuple[str | None, set[str]]:
+        """(the key `text` names, or None; the candidates when a name fits several keys)."""
+        known = self.keys.get(target, set())
+        if cased in known:
+            return cased, set()
+        blind = normalise.blind_key(text)
+        by_key = {normalise.blind_key(k): k for k in known}
+        if blind in by_key:
+            return by_key[blind], set()
+        candidates = set(self.names.get(target, {}).get(blind, set()))
+        if len(candidates) == 1:
+            return next(iter(candidates)), set()
+        return None, candidates
+
+    def suggestion(self, target: str, text: str) -> str:
+        """`; did you mean `IT` (IT/Digital)?` from the closest keys and names, or nothing."""
+        blind = normalise.blind_key(text)
+        options: dict[str, str] = {normalise.blind_key(k): k for k in self.keys.get(target, set())}
+        for name_key, codes in self.names.get(target, {}).items():
+            if len(codes) == 1:
+                options.setdefault(name_key, next(iter(codes)))
+        close = difflib.get_close_matches(blind, list(options), n=2, cutoff=0.7)
+        if not close:
+            return ""
+        titles = self.titles.get(target, {})
+        shown = [f"`{code}`" + (f" ({titles[code]})" if titles.get(code) and titles[code] != code else "")
+                 for code in dict.fromkeys(options[c] for c in close)]
+        return f"; did you mean {' or '.join(shown)}?"
+
+
+def reference_index(results: Mapping[str, "ValidatedSheet"], base: ReferenceIndex | None = None) -> ReferenceIndex:
+    """The index of `base` (e.g. what the database holds) plus the valid rows of `results`."""
+    keys = {t: set(v) for t, v in (base.keys if base else {}).items()}
+    names = {t: {n: set(c) for n, c in v.items()} for t, v in (base.names if base else {}).items()}
+    titles = {t: dict(v) for t, v in (base.titles if base else {}).items()}
+    parents = {t: {k: dict(p) for k, p in v.items()} for t, v in (base.parents if base else {}).items()}
+    for sheet, result in results.items():
+        if len(result.contract.key) != 1:
+            continue
+        key = result.contract.key[0]
+        target = f"{sheet}.{key}"
+        keys.setdefault(target, set()).update(result.keys(key))
+        if "name" in result.valid.columns and key != "name":
+            by_name = names.setdefault(target, {})
+            for code, name in result.valid.select(key, "name").iter_rows():
+                if code is not None and name is not None:
+                    by_name.setdefault(normalise.blind_key(name), set()).add(code)
+                    titles.setdefault(target, {})[code] = name
+        linked = [c for c in PARENT_COLUMNS if c in result.valid.columns]
+        if linked:
+            own = parents.setdefault(target, {})
+            for record in result.valid.select(key, *linked).iter_rows(named=True):
+                if record[key] is not None:
+                    own[record[key]] = {c: record[c] for c in linked if record[c] is not None}
+    return ReferenceIndex(keys, names, titles, parents)
+
+
+# The references a row's parent rows carry, from which an empty reference can be derived (see `_derive`).
+PARENT_COLUMNS = ("department_code", "function_code")
+
+
+def _derive(frame: pl.DataFrame, columns: dict[str, pa.Column], index: ReferenceIndex) -> pl.DataFrame:
+    """Empty references filled from another reference of the same row, where the contract says so: a persona's
+    department is its role's department, its function that department's function. Only empty cells are filled;
+    a value the sheet gives is checked as written."""
+    for _ in range(2):  # function ← department ← role: a second pass sees the department the first one filled
+        for name, column in columns.items():
+            derive = (column.metadata or {}).get("derive")
+            if not derive or name not in frame.columns or derive[0] not in frame.columns:
+                continue
+            via, attribute = derive
+            target = (columns[via].metadata or {}).get("references")
+            known = index.parents.get(target, {})
+            if not known:
+                continue
+            found = frame.get_column(via).map_elements(lambda key: known.get(key, {}).get(attribute),
+                                                       return_dtype=pl.Utf8, skip_nulls=True)
+            frame = frame.with_columns(pl.coalesce(pl.col(name), found).alias(name))
+    return frame
+
+
+def _as_index(references) -> ReferenceIndex:
+    if isinstance(references, ReferenceIndex):
+        return references
+    return ReferenceIndex(dict(references or {}))
+
+
+def _resolve_names(frame: pl.DataFrame, cleaned: Mapping[str, pl.Series], columns: dict[str, pa.Column],
+                   index: ReferenceIndex, contract: SheetContract) -> tuple[pl.DataFrame, dict[tuple[str, str], set[str]]]:
+    """Reference cells that name a row by name (or by a differently spelt key) rewritten to its key; the cells
+    whose name fits several keys, with the candidates, for the message."""
+    ambiguous: dict[tuple[str, str], set[str]] = {}
+    for name, column in columns.items():
+        target = (column.metadata or {}).get("references")
+        if not target or name not in cleaned or target.split(".")[0] == contract.sheet or target not in index.keys:
+            continue
+        case = (column.metadata or {}).get("case")
+
+        def fix(value: str) -> str:
+            resolved, candidates = index.resolve(target, value, value)
+            if candidates:
+                ambiguous[(name, value)] = candidates
+            return resolved or value
+
+        series = frame.get_column(name)
+        if isinstance(series.dtype, pl.List):
+            out = series.map_elements(lambda items: [fix(i) for i in items], return_dtype=series.dtype,
+                                      skip_nulls=True)
+        else:
+            unique = [v for v in series.unique().to_list() if v is not None]
+            mapping = {v: fix(v) for v in unique}
+            out = series.replace_strict(mapping, default=series, return_dtype=series.dtype) if mapping else series
+        frame = frame.with_columns(out.alias(name))
+        del case
+    return frame, ambiguous
+
+
 def _reference_failures(frame: pl.DataFrame, columns: dict[str, pa.Column], letters: dict[str, str],
-                        references: Mapping[str, set[str]], own_keys: Mapping[str, set[str]], raw: RawSheet,
-                        contract: SheetContract, workbook_of: Mapping[str, str]) -> list[tuple[int, Failure]]:
+                        index: ReferenceIndex, own_keys: Mapping[str, set[str]], raw: RawSheet,
+                        contract: SheetContract, workbook_of: Mapping[str, str],
+                        written: Mapping[str, pl.Series], ambiguous: Mapping[tuple[str, str], set[str]]
+                        ) -> list[tuple[int, Failure]]:
     found = []
     for name, column in columns.items():
         target = (column.metadata or {}).get("references")
         if not target or name not in frame.columns:
             continue
-        known = own_keys.get(target) if target.split(".")[0] == contract.sheet else references.get(target)
+        own = target.split(".")[0] == contract.sheet
+        known = own_keys.get(target) if own else index.keys.get(target)
         if known is None:
             continue
         sheet, key = target.split(".")
         where = f"{workbook_of.get(sheet, sheet)} › {sheet}"
+        as_written = written.get(name)
         for position, (row, value) in enumerate(zip(frame[ROW], frame[name])):
             values = value if isinstance(value, (list, pl.Series)) else [value]
             for item in values if value is not None else []:
-                if item not in known:
-                    found.append((position, _fail(raw, row, name, letters.get(name), item, "reference",
-                                                  f"`{name}` must name an existing {sheet[:-1] if sheet.endswith('s') else sheet} "
-                                                  f"({key} in {where}); `{item}` is not there or was rejected")))
+                if item in known:
+                    continue
+                shown = item
+                if as_written is not None and not isinstance(value, (list, pl.Series)):
+                    shown = as_written[position] or item
+                elif as_written is not None and as_written[position] is not None:
+                    # a list item as written: the parsed item was cased like the key
+                    spelt = {i.lower(): i for i in normalise.parse_list(as_written[position]) or []}
+                    shown = spelt.get(item.lower(), item)
+                candidates = ambiguous.get((name, shown), set())
+                if candidates:
+                    message = (f"`{name}` `{shown}` is the name of {len(candidates)} {sheet} "
+                               f"({', '.join(sorted(candidates))}); write the {key} of the one you mean")
+                else:
+                    hint = "" if own else index.suggestion(target, shown)
+                    message = (f"`{name}` must name an existing {singular(sheet)} ({key} or name in {where}); "
+                               f"`{shown}` is not there or was rejected{hint}")
+                found.append((position, _fail(raw, row, name, letters.get(name), shown, "reference", message)))
     return found
 
 
-def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[str, set[str]] | None = None,
+KEEP = "_keep"  # per valid row: the contract columns whose stored value the load keeps (the cell was not loadable)
+
+
+def _drop_consequences(failures: dict[int, list[Failure]], columns: dict[str, pa.Column]) -> None:
+    """An empty derived cell whose source reference failed says nothing new: the row keeps the failure that
+    explains it (`role_code` names no role) and not `department_code is required`."""
+    for position, found in failures.items():
+        failing = {f.column for f in found}
+        kept = [f for f in found if not (f.rule == "required" and f.column in columns and
+                                         ((columns[f.column].metadata or {}).get("derive") or ("",))[0] in failing)]
+        failures[position] = kept or found
+
+
+def _soft(column: pa.Column, name: str, contract: SheetContract) -> bool:
+    """A failure in this column warns instead of rejecting: the column is optional (nullable) and not a key."""
+    return column.nullable and name not in contract.key
+
+
+def _warned(failure: Failure) -> Failure:
+    outcome = ("the row is loaded and keeps the link it had" if failure.rule == "reference"
+               else "the row is loaded without this value (a stored value is kept)")
+    return Failure(failure.file, failure.sheet, failure.row, failure.column, failure.letter, failure.value,
+                   f"{failure.rule}_warning", f"{failure.message.rstrip('.')}; {outcome}")
+
+
+def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[str, set[str]] | ReferenceIndex | None = None,
                    workbook_of: Mapping[str, str] | None = None) -> ValidatedSheet:
-    """Type and validate every row of `raw` against `contract`; see the module docstring."""
-    references = references or {}
+    """Type and validate every row of `raw` against `contract`; see the module docstring. A failure in a key,
+    required column or required reference rejects the row; one in an optional column is a warning: the row loads,
+    and the load keeps what is stored for that cell (nothing, for a new row)."""
+    index = _as_index(references)
     workbook_of = {**{c.sheet: c.workbook for c in CONTRACTS.values()}, **(workbook_of or {})}
     columns = _columns(contract)
-    header_row, letters, warnings = _locate_header(raw, contract)
+    try:
+        header_row, letters, warnings = _locate_header(raw, contract)
+    except SheetRefused as refused:
+        raise SheetRefused(_reported(raw, refused.failures)) from None
     body = raw.frame.filter(pl.col(ROW) > header_row)
     text_frame = body.select(pl.col(ROW).cast(pl.Int64),
                              *[normalise.clean_column(letter).cast(pl.Utf8).alias(name) for name, letter in letters.items()])
@@ -305,6 +501,8 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
             failures.setdefault(position, []).append(
                 _fail(raw, rows[position], name, letters[name], cleaned[name][position], "type", f"`{name}` {message}"))
     frame = pl.DataFrame(typed)
+    frame, ambiguous = _resolve_names(frame, cleaned, columns, index, contract)
+    frame = _derive(frame, columns, index)
 
     try:
         contract.model.validate(frame, lazy=True)
@@ -318,30 +516,76 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
                 continue
             check = case["check"]
             check_stats = next((s for (n, c), s in stats.items() if n == name and check.startswith(c)), {})
-            rule, message = _describe(check, name, case["failure_case"], check_stats)
             original = cleaned[name][position] if name in cleaned else None
+            rule, message = _describe(check, name, original if original is not None else case["failure_case"],
+                                      check_stats)
+            derive = (columns[name].metadata or {}).get("derive")
+            if rule == "required" and derive:
+                target = (columns[derive[0]].metadata or {}).get("references", "").split(".")[0]
+                message += f", and `{derive[0]}` names no {singular(target)} it could be taken from"
             failures.setdefault(position, []).append(
                 _fail(raw, rows[position], name, letters.get(name), original, rule, message))
+
+    # Failures in optional columns warn: the cell is emptied, and the load keeps the stored value for the row.
+    keep: dict[int, set[str]] = {}
+    soft_warnings: list[Failure] = []
+    for position in list(failures):
+        hard = []
+        for failure in failures[position]:
+            if failure.column in columns and _soft(columns[failure.column], failure.column, contract):
+                soft_warnings.append(_warned(failure))
+                keep.setdefault(position, set()).add(failure.column)
+            else:
+                hard.append(failure)
+        if hard:
+            failures[position] = hard
+        else:
+            del failures[position]
+    if keep:
+        for name in {c for cs in keep.values() for c in cs}:
+            hit = pl.Series([name in keep.get(i, ()) for i in range(len(rows))], dtype=pl.Boolean)
+            frame = frame.with_columns(pl.when(hit).then(None).otherwise(pl.col(name)).alias(name))
 
     own_key_columns = {f"{contract.sheet}.{k}" for k in contract.key}
     while True:
         valid_mask = [i not in failures for i in range(len(rows))]
         own_keys = {target: set(frame.get_column(target.split(".")[1]).filter(pl.Series(valid_mask)).drop_nulls().to_list())
                     for target in own_key_columns} if rows else {t: set() for t in own_key_columns}
-        new = [(p, f) for p, f in _reference_failures(frame, columns, letters, references, own_keys, raw, contract,
-                                                       workbook_of)
-               if not any(x.column == f.column and x.value == f.value for x in failures.get(p, []))]
+        new = [(p, f) for p, f in _reference_failures(frame, columns, letters, index, own_keys, raw, contract,
+                                                       workbook_of, cleaned, ambiguous)
+               if not any(x.column == f.column and x.value == f.value for x in failures.get(p, []))
+               and not (f.column in keep.get(p, ()) and f.rule == "reference")]
         if not new:
             break
         for position, failure in new:
-            failures.setdefault(position, []).append(failure)
+            if _soft(columns[failure.column], failure.column, contract):
+                # An optional reference to nothing: the row loads and keeps the link it had.
+                soft_warnings.append(_warned(failure))
+                keep.setdefault(position, set()).add(failure.column)
+            else:
+                failures.setdefault(position, []).append(failure)
 
+    frame = frame.with_columns(pl.Series(KEEP, [sorted(keep.get(i, ())) for i in range(len(rows))],
+                                         dtype=pl.List(pl.Utf8)))
+    _drop_consequences(failures, columns)
     rejected_mask = pl.Series([i in failures for i in range(len(rows))], dtype=pl.Boolean)
     ordered = _name_duplicates(
         [f for p in sorted(failures) for f in sorted(failures[p], key=lambda f: column_index(f.letter or "A"))])
+    rejected_rows = {f.row for f in ordered}
+    warnings = warnings + sorted((w for w in soft_warnings if w.row not in rejected_rows),
+                                 key=lambda w: (w.row or 0, column_index(w.letter or "A")))
     return ValidatedSheet(contract=contract, file=raw.file, valid=frame.filter(~rejected_mask),
-                          rejected=text_frame.filter(rejected_mask), failures=ordered, letters=letters,
-                          warnings=warnings)
+                          rejected=text_frame.filter(rejected_mask), failures=_reported(raw, ordered),
+                          letters={n: raw.reported(l) for n, l in letters.items()},
+                          warnings=_reported(raw, warnings))
+
+
+def _reported(raw: RawSheet, failures: list[Failure]) -> list[Failure]:
+    """Failures naming the source's column letters (a mapped sheet's columns are not where they were)."""
+    if not raw.reported_letters:
+        return failures
+    return [Failure(f.file, f.sheet, f.row, f.column, raw.reported(f.letter), f.value, f.rule, f.message)
+            for f in failures]
 
 
 def _formula_warnings(name: str, info: WorkbookInfo, contract: SheetContract) -> list[Failure]:
@@ -415,7 +659,7 @@ def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
     """Validate the sheets of one workbook (or of a one-sheet CSV export) in order; each sheet's valid keys feed the
     references of the next."""
     path = Path(path)
-    known = dict(references or {})
+    known = _as_index(references)
     workbook_of = {**(workbook_of or {}), **{c.sheet: c.workbook for c in contracts}}
     results = {}
     if path.suffix.lower() in (".csv", *JSON_SUFFIXES):
@@ -433,7 +677,7 @@ def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
         if info is not None:
             result.warnings += _formula_warnings(path.name, info, contract)
         results[contract.sheet] = result
-        known.update(valid_keys({contract.sheet: result}))
+        known = reference_index({contract.sheet: result}, known)
     return results
 
 
@@ -444,5 +688,5 @@ def valid_keys(results: Mapping[str, ValidatedSheet]) -> dict[str, set[str]]:
             for sheet, result in results.items() if len(result.contract.key) == 1}
 
 
-__all__ = ["Failure", "SheetRefused", "UnsafeWorkbookError", "ValidatedSheet", "validate_sheet",
-           "open_sheets", "valid_keys", "validate_workbook"]
+__all__ = ["Failure", "KEEP", "ReferenceIndex", "SheetRefused", "UnsafeWorkbookError", "ValidatedSheet",
+           "open_sheets", "reference_index", "valid_keys", "validate_sheet", "validate_workbook"]

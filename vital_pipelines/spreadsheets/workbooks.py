@@ -3,12 +3,18 @@ validated first, and only their valid keys count as existing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from vital_pipelines.spreadsheets.contracts import AGENTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS
+from vital_pipelines.spreadsheets.contracts import AGENTS, CONTRACTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS, SheetContract
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES
+from vital_pipelines.spreadsheets.mapping import (
+    MAPPING_SUFFIX, Mapping, apply_mapping, load_mapping, read_source, source_for,
+)
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError, inspect_workbook
-from vital_pipelines.spreadsheets.validation import ValidatedSheet, valid_keys, validate_workbook
+from vital_pipelines.spreadsheets.validation import (
+    ReferenceIndex, ValidatedSheet, reference_index, validate_sheet, validate_workbook,
+)
 
 UPSTREAM = {
     "org_structure.xlsx": (),
@@ -19,13 +25,16 @@ UPSTREAM = {
 REGISTRY_WORKBOOKS = tuple(UPSTREAM)
 
 
-def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True) -> dict[str, set[str]]:
-    """Valid keys of every sheet `workbook` references, read from the sibling workbooks in `raw_dir`."""
-    keys: dict[str, set[str]] = {}
+def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True,
+                   base: ReferenceIndex | None = None) -> ReferenceIndex:
+    """Valid keys (and names) of every sheet `workbook` references, read from the sibling workbooks in `raw_dir`
+    that exist, on top of `base` (what the database holds, when known)."""
+    index = base or ReferenceIndex({})
     for upstream in UPSTREAM[workbook]:
-        keys.update(valid_keys(validate_workbook(Path(raw_dir) / upstream, WORKBOOKS[upstream], keys,
-                                                 isolated=isolated)))
-    return keys
+        if (Path(raw_dir) / upstream).exists():
+            index = reference_index(validate_workbook(Path(raw_dir) / upstream, WORKBOOKS[upstream], index,
+                                                      isolated=isolated), index)
+    return index
 
 
 def workbook_kind(path: Path) -> str:
@@ -56,5 +65,50 @@ def validate_registry_workbook(path: Path, *, raw_dir: Path | None = None, isola
     return validate_workbook(path, WORKBOOKS[name], references, isolated=isolated)
 
 
-__all__ = ["AGENTS", "JTBDS", "ORG_SHEETS", "PERSONAS", "REGISTRY_WORKBOOKS", "reference_keys",
-           "validate_registry_workbook"]
+
+
+@dataclass(frozen=True)
+class MappedSource:
+    """An export in someone else's layout and the mapping file beside it that says how to read it."""
+
+    mapping_file: Path
+    mapping: Mapping
+    path: Path
+
+    @property
+    def contract(self) -> SheetContract:
+        return CONTRACTS[self.mapping.entity]
+
+    @property
+    def workbook(self) -> str:
+        """The registry workbook whose entity the source feeds: its lock, loader and dependencies."""
+        return self.contract.workbook
+
+
+def mapped_source(mapping_file: Path) -> MappedSource:
+    mapping = load_mapping(mapping_file)
+    return MappedSource(Path(mapping_file), mapping, source_for(mapping_file, mapping))
+
+
+def mapped_sources(raw_dir: Path, workbook: str | None = None) -> list[MappedSource]:
+    """Every `*.mapping.yaml` in `raw_dir` with its source, in load order (parents first); those of one registry
+    workbook when `workbook` is given. A broken mapping raises MappingError."""
+    order = {name: i for i, name in enumerate(CONTRACTS)}
+    found = [mapped_source(p) for p in sorted(Path(raw_dir).glob(f"*{MAPPING_SUFFIX}"))]
+    found = [s for s in found if workbook is None or s.workbook == workbook]
+    return sorted(found, key=lambda s: (order[s.mapping.entity], s.path.name))
+
+
+def validate_mapped_source(source: MappedSource, *, raw_dir: Path | None = None, references: ReferenceIndex | None = None,
+                           isolated: bool = True, path: Path | None = None) -> dict[str, ValidatedSheet]:
+    """Validate a mapped export (read from `path`, a private copy, when given) as the sheet of its entity, with
+    references from the sibling workbooks and `references` (what the database holds)."""
+    raw = read_source(path or source.path, source.mapping.sheet, source.mapping.entity, isolated=isolated)
+    sheet = apply_mapping(raw, source.mapping, source.mapping_file.name)
+    index = reference_keys(raw_dir or source.path.parent, source.workbook, isolated=isolated, base=references) \
+        if source.workbook in UPSTREAM else (references or ReferenceIndex({}))
+    return {source.contract.sheet: validate_sheet(sheet, source.contract, index)}
+
+
+__all__ = ["AGENTS", "JTBDS", "MappedSource", "ORG_SHEETS", "PERSONAS", "REGISTRY_WORKBOOKS", "mapped_source",
+           "mapped_sources", "reference_keys", "validate_mapped_source", "validate_registry_workbook"]

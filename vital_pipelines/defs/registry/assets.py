@@ -1,8 +1,10 @@
 """Registry assets, one per target table or closely bound group, each with a contract check per sheet.
 
-A contract check fails with ERROR severity and blocks downstream assets when any row is rejected; under the
-default policy `quarantine` the sheet's valid rows are loaded all the same and the rejected ones are kept in
-`quarantined_rows` until a later run accepts them.
+A contract check fails with ERROR severity when any row is rejected and lists warnings apart (they keep it
+green); under the default policy `quarantine` the sheet's valid rows are loaded all the same and the rejected ones
+are kept in `quarantined_rows` until a later run accepts them. Checks do not block: a dependant workbook loads and
+checks its references against what the database holds. Each asset loads its registry workbook from raw/ and then
+every mapped export of the same registry (`raw/*.mapping.yaml`), each in its own transaction.
 """
 
 from pathlib import Path
@@ -15,14 +17,18 @@ from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.files import snapshot
 from vital_pipelines.loading.registry import (
-    DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, LoadResult, load_workbook,
+    DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult, database_references,
+    load_workbook,
 )
-from vital_pipelines.loading.upsert import DeletionGuardError
+from vital_pipelines.loading.upsert import Counts, DeletionGuardError
 from vital_pipelines.spreadsheets import report
+from vital_pipelines.spreadsheets.mapping import MappingError
 from vital_pipelines.spreadsheets.matrix import validate_matrix
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
-from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+from vital_pipelines.spreadsheets.workbooks import (
+    MappedSource, mapped_sources, validate_mapped_source, validate_registry_workbook,
+)
 
 GROUP = "registry"
 KINDS = {"polars", "postgres"}
@@ -65,30 +71,69 @@ def _annotate(source: RegistrySource, workbook: str, path: Path, failures: list[
 
 def _load(context, workbook: str, config: RegistryLoadConfig, postgres: PostgresResource,
           source: RegistrySource) -> tuple[LoadResult, Path | None]:
-    """Validate and load one private copy of the workbook (what is hashed is what was parsed); the result and the
-    annotated copy of that same version."""
-    with snapshot(source.workbook(workbook)) as (path, sha), database_errors(context, postgres):
-        result = _validate_and_load(context, workbook, path, sha, config, postgres, source)
-        return result, _annotate(source, workbook, path, result.failures + result.warnings)
+    """Load the registry workbook (when raw/ has it) and then each mapped export of the same registry, each from
+    one private copy (what is hashed is what was parsed) in its own transaction; one result for the checks."""
+    results: list[tuple[str | None, LoadResult]] = []
+    annotated = None
+    with database_errors(context, postgres):
+        try:
+            mapped = [] if workbook == "solution_industry_matrix.xlsx" else \
+                mapped_sources(Path(source.raw_dir), workbook)
+        except MappingError as error:
+            _needs_steward(context)
+            raise dg.Failure(description=f"Mapping file refused: {error}", allow_retries=False) from None
+        if source.workbook(workbook).exists() or not mapped:
+            with snapshot(source.workbook(workbook)) as (path, sha):
+                result = _validate_and_load(context, workbook, path, sha, config, postgres, source)
+                annotated = _annotate(source, workbook, path, result.failures + result.warnings)
+                results.append((None, result))
+        for export in mapped:
+            with snapshot(export.path) as (path, sha):
+                results.append((export.path.name, _validate_and_load(context, workbook, path, sha, config, postgres,
+                                                                     source, export)))
+    return _combined(workbook, results), annotated
+
+
+def _combined(workbook: str, results: list[tuple[str | None, LoadResult]]) -> LoadResult:
+    """One result for the asset: counts added, failures and warnings listed, rows accounted per file and sheet."""
+    if len(results) == 1 and results[0][0] is None:
+        return results[0][1]
+    total = LoadResult(workbook=workbook, source_sha256=", ".join(r.source_sha256 for _n, r in results))
+    for name, result in results:
+        for table, counts in result.tables.items():
+            merged = total.tables.get(table, Counts()).add(counts)
+            merged.deleted_keys = total.tables.get(table, Counts()).deleted_keys + counts.deleted_keys
+            total.tables[table] = merged
+        total.rejected += result.rejected
+        total.failures += result.failures
+        total.warnings += result.warnings
+        for sheet, account in result.accounts.items():
+            total.accounts[sheet if name is None else f"{name} › {sheet}"] = account
+    return total
 
 
 def _validate_and_load(context, workbook: str, path: Path, sha: str, config: RegistryLoadConfig,
-                       postgres: PostgresResource, source: RegistrySource) -> LoadResult:
+                       postgres: PostgresResource, source: RegistrySource, export: MappedSource | None = None
+                       ) -> LoadResult:
     try:
-        if workbook == "solution_industry_matrix.xlsx":
-            sheets = validate_matrix(path, isolated=source.isolated_reader)
-        else:
-            sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
         with postgres.get_connection() as conn:
+            if workbook == "solution_industry_matrix.xlsx":
+                sheets = validate_matrix(path, isolated=source.isolated_reader)
+            elif export is not None:
+                sheets = validate_mapped_source(export, raw_dir=Path(source.raw_dir), path=path,
+                                                references=database_references(conn),
+                                                isolated=source.isolated_reader)
+            else:
+                sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
             return load_workbook(conn, workbook, sheets, source_path=path, policy=config.policy,
                                  run_id=context.run.run_id, max_delete_share=config.max_delete_share,
-                                 source_sha256=sha)
+                                 source_sha256=sha, source_name=export.path.name if export else None)
     except (SheetRefused, ContractViolation) as error:
         _needs_steward(context)
-        annotated = _annotate(source, workbook, path, error.failures)
+        annotated = _annotate(source, workbook, path, error.failures) if export is None else None
         raise dg.Failure(description=report.summary(error.failures) if isinstance(error, SheetRefused) else str(error),
                          metadata=_failure_metadata(error.failures, annotated), allow_retries=False) from None
-    except (UnsafeWorkbookError, DeletionGuardError, AccountingError) as error:
+    except (UnsafeWorkbookError, DeletionGuardError, AccountingError, MappingError, IntegrityProblem) as error:
         _needs_steward(context)
         raise dg.Failure(description=str(error), allow_retries=False) from None
 
@@ -101,7 +146,7 @@ def _needs_steward(context) -> None:
 def _materialization(result: LoadResult, tables: list[str]) -> dict:
     total = result.total
     per_table = {t: vars(c) for t, c in result.tables.items() if t in tables}
-    main = result.tables[tables[0]]
+    main = result.tables.get(tables[0], Counts())
     return {
         "dagster/row_count": dg.MetadataValue.int(main.inserted + main.updated + main.unchanged),
         "inserted": dg.MetadataValue.int(total.inserted),
@@ -140,7 +185,9 @@ def _check(result: LoadResult, annotated: Path | None, sheet: str, asset_key: dg
 
 
 def _check_spec(sheet: str, asset: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(f"{sheet}_contract", asset=asset, blocking=True,
+    # Not blocking: one workbook's rejected rows must not stop the others, whose loads check their references
+    # against what did load.
+    return dg.AssetCheckSpec(f"{sheet}_contract", asset=asset, blocking=False,
                              description=f"Every row of the `{sheet}` sheet meets its Pandera contract.")
 
 

@@ -1,0 +1,281 @@
+"""`vital-pipelines map --suggest`: a first mapping file for an export, from its header and its values.
+
+Each contract column is paired with the source column that fits it best, by two kinds of evidence: how close the
+header is to the column's name or aliases, and how well the column's values fit the contract (allowed values of an
+enum, the codes and names a reference may name, numbers, lists, key formats). Values outside an enum get the closest
+allowed value as a synonym. Columns nothing fits go to `metadata` (or `ignore` for `_private` columns). Every pairing
+the header alone does not settle is marked `# guess` for the steward to confirm; nothing is written silently.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+import yaml
+
+from vital_pipelines.spreadsheets import normalise
+from vital_pipelines.spreadsheets.contracts import CONTRACTS, SheetContract
+from vital_pipelines.spreadsheets.mapping import HEADER_SEARCH_ROWS, METADATA_COLUMN, read_source, slugify
+from vital_pipelines.spreadsheets.reader import ROW
+from vital_pipelines.spreadsheets.validation import ReferenceIndex, reference_index, validate_workbook
+
+ACCEPT = 0.55
+SAMPLE = 2000
+# Spellings the platform's exports use for values of some enums, offered (as guesses) before string similarity.
+COMMON_SYNONYMS = {
+    "complexity": {"low": "simple", "medium": "moderate", "high": "complex", "very_high": "expert",
+                   "critical": "expert"},
+    "status": {"inactive": "deprecated", "retired": "archived", "beta": "testing", "draft": "development"},
+    "frequency": {"annually": "yearly", "annual": "yearly", "ad_hoc": "as_needed", "adhoc": "as_needed",
+                  "occasional": "as_needed", "biweekly": "weekly", "bi_weekly": "weekly"},
+    "seniority_level": {"junior": "entry", "associate": "entry", "intermediate": "mid", "mid_level": "mid",
+                        "manager": "lead", "senior_manager": "lead", "director": "head", "senior_director": "head",
+                        "vp": "executive", "svp": "executive", "c_suite": "executive", "c_level": "executive",
+                        "chief": "executive", "principal": "senior", "expert": "senior"},
+}
+# Value evidence: how much it says about a column (numbers fit many columns; allowed values and references few).
+STRONG, WEAK = 0.45, 0.15
+
+
+def _header(raw) -> tuple[int, dict[str, str]]:
+    """The row with most filled cells among the first rows, and {header text: letter}."""
+    best = None
+    for record in raw.frame.head(HEADER_SEARCH_ROWS).iter_rows(named=True):
+        texts = {}
+        for letter in raw.letters:
+            text = normalise.clean_cell(record[letter])
+            if text is not None:
+                texts.setdefault(text, letter)
+        if best is None or len(texts) > len(best[1]):
+            best = (record[ROW], texts)
+    return best or (1, {})
+
+
+def _allowed(column: pa.Column) -> list[str]:
+    return next((list(c.statistics["allowed_values"]) for c in column.checks if c.name == "isin"), [])
+
+
+def _name_score(header: str, name: str, column: pa.Column) -> float:
+    candidates = [name, *(column.metadata or {}).get("aliases", [])]
+    blind = normalise.blind_key(header)
+    best = 0.0
+    for candidate in candidates:
+        key = normalise.blind_key(candidate)
+        ratio = difflib.SequenceMatcher(None, blind, key).ratio()
+        if blind == key:
+            ratio = 1.0
+        elif key and blind.count("_") <= 1 and (blind.startswith(key + "_") or blind.endswith("_" + key)):
+            ratio = max(ratio, 0.8)
+        best = max(best, ratio)
+    return best
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def _value_score(values: list[str], column: pa.Column, index: ReferenceIndex, unique_share: float = 1.0,
+                 is_key: bool = False) -> float | None:
+    """The share of values that fit the column, or None when values say nothing about it (free text)."""
+    if not values:
+        return None
+    meta = column.metadata or {}
+    kind, target = meta.get("kind"), meta.get("references")
+
+    def share(test) -> float:
+        return sum(1 for v in values if test(v)) / len(values)
+
+    if kind == "enum":
+        allowed = {normalise.blind_key(a) for a in _allowed(column)}
+        return share(lambda v: normalise.blind_key(v) in allowed)
+    if target and target in index.keys:
+        if kind == "list":
+            return share(lambda v: all(index.resolve(target, i, i)[0] for i in normalise.parse_list(v)))
+        return share(lambda v: index.resolve(target, v, v.upper() if meta.get("case") == "upper" else v)[0] is not None)
+    if kind == "key":
+        # snake_case, kebab-case or CODE-like identifiers all fit: `normalise:` turns them into the key format.
+        fits = share(lambda v: _IDENTIFIER.fullmatch(v) is not None and re.search("[A-Za-z]", v) is not None
+                     and not _UUID.fullmatch(v))
+        return fits * unique_share if is_key else fits
+    if kind == "int":
+        return share(lambda v: re.fullmatch(r"[+-]?\d+(\.0+)?", v) is not None)
+    if kind == "float":
+        return share(lambda v: re.fullmatch(r"[+-]?\d*\.?\d+", v) is not None)
+    if kind == "bool":
+        return share(lambda v: v.lower() in normalise.TRUE_WORDS | normalise.FALSE_WORDS)
+    if kind == "list":
+        return share(lambda v: v.startswith(("[", "{")) or ";" in v or "\n" in v)
+    if kind == "json":
+        return share(lambda v: v.startswith("{") and v.endswith("}"))
+    return None
+
+
+def _score(header: str, values: list[str], name: str, column: pa.Column, index: ReferenceIndex,
+           unique_share: float, is_key: bool) -> tuple[float, float, float | None]:
+    by_name = _name_score(header, name, column)
+    by_value = _value_score(values, column, index, unique_share, is_key)
+    if header.startswith("_"):
+        return 0.0, by_name, by_value  # columns an export adds about itself
+    if by_value is None:
+        return by_name, by_name, None
+    meta = column.metadata or {}
+    if name == "tenant" and by_name < 0.75:
+        return 0.0, by_name, by_value  # any slug-like column fits a tenant's values; only its header says it is one
+    weight = STRONG if meta.get("kind") in ("enum", "key") or meta.get("references") else WEAK
+    total = (1 - weight) * by_name + weight * by_value
+    if meta.get("references") and by_name >= 0.75 and sum(
+            1 for v in values if re.search("[A-Za-z]", v) and not _UUID.fullmatch(v)) >= len(values) / 2:
+        # References may be written by name, and the rows they name may not be known here: the header decides.
+        total = max(total, ACCEPT)
+    return (max(total, 0.9) if by_name >= 0.999 else total), by_name, by_value
+
+
+def _pairs(contract: SheetContract, headers: dict[str, list[str]], index: ReferenceIndex, filled: dict[str, int]):
+    columns = {n: c for n, c in contract.model.to_schema().columns.items() if n != METADATA_COLUMN}
+    scored = []
+    for name, column in columns.items():
+        for header, values in headers.items():
+            unique_share = len(values) / filled[header] if filled.get(header) else 0.0
+            total, by_name, by_value = _score(header, values, name, column, index, unique_share,
+                                              name in contract.key)
+            scored.append((total, name, header, by_name, by_value))
+    keys = set(contract.key)
+    scored.sort(key=lambda s: (s[1] not in keys or s[0] < ACCEPT, -s[0]))
+    chosen: dict[str, tuple] = {}
+    taken: set[str] = set()
+    for total, name, header, by_name, by_value in scored:
+        if total >= ACCEPT and name not in chosen and header not in taken:
+            chosen[name] = (header, total, by_name, by_value)
+            taken.add(header)
+    # A key no header names: an identifier-like column whose values are unique identifiers (`slug`, `unique_id`).
+    for total, name, header, by_name, by_value in scored:
+        if name in keys and name not in chosen and header not in taken and (by_value or 0) >= 0.8 and \
+                set(normalise.blind_key(header).split("_")) & {"slug", "code", "key", "id", "uid"}:
+            chosen[name] = (header, total, by_name, by_value)
+            taken.add(header)
+    return columns, chosen
+
+
+def _references(raw_dir: Path | None) -> ReferenceIndex:
+    index = ReferenceIndex({})
+    if raw_dir is None:
+        return index
+    for workbook in ("org_structure.xlsx", "personas.xlsx"):
+        path = Path(raw_dir) / workbook
+        if path.exists():
+            contracts = tuple(c for c in CONTRACTS.values() if c.workbook == workbook)
+            index = reference_index(validate_workbook(path, contracts, index), index)
+    return index
+
+
+def suggest_mapping(source: Path, *, entity: str | None = None, raw_dir: Path | None = None) -> str:
+    """The YAML text of a first mapping for `source`; see the module docstring."""
+    from vital_pipelines import config
+
+    source = Path(source)
+    raw = read_source(source, None, entity or "sheet")
+    header_row, letters = _header(raw)
+    body = raw.frame.filter(pl.col(ROW) > header_row)
+    cells = {text: body.select(normalise.clean_column(letter)).to_series().drop_nulls() for text, letter in letters.items()}
+    headers = {text: series.unique().sort().head(SAMPLE).to_list() for text, series in cells.items()}
+    filled = {text: min(series.len(), SAMPLE) for text, series in cells.items()}
+    index = _references(raw_dir if raw_dir is not None else config.RAW_DIR)
+    candidates = [CONTRACTS[entity]] if entity else list(CONTRACTS.values())
+    best = None
+    for contract in candidates:
+        columns, chosen = _pairs(contract, headers, index, filled)
+        required = [n for n, c in columns.items() if not c.nullable and (c.metadata or {}).get("default") is None]
+        score = sum(c[1] for c in chosen.values() if c[2] >= 0.6) + 2 * sum(1 for n in required if n in chosen)
+        score -= 2 * sum(1 for n in required if n not in chosen)
+        stem = normalise.blind_key(source.stem)
+        if contract.sheet in stem.split("_") or contract.sheet.removesuffix("s") in stem.split("_"):
+            score += 5  # the file is named after the entity
+        if best is None or score > best[0]:
+            best = (score, contract, columns, chosen)
+    _score_total, contract, columns, chosen = best
+    return _render(source, header_row, contract, columns, chosen, headers, index)
+
+
+def _synonyms(values: list[str], column: pa.Column, name: str) -> dict[str, str | None]:
+    allowed = _allowed(column)
+    by_key = {normalise.blind_key(a): a for a in allowed}
+    common = COMMON_SYNONYMS.get(name, {})
+    out: dict[str, str | None] = {}
+    for value in values:
+        key = normalise.blind_key(value)
+        if key in by_key:
+            continue
+        if common.get(key) in allowed:
+            out[value] = common[key]
+            continue
+        close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.5)
+        out[value] = by_key[close[0]] if close else None
+    return out
+
+
+def _dump(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000).strip().removesuffix("...").strip()
+
+
+def _render(source: Path, header_row: int, contract: SheetContract, columns: dict, chosen: dict,
+            headers: dict[str, list[str]], index: ReferenceIndex) -> str:
+    lines = [f"# Mapping of {source.name} written by `vital-pipelines map --suggest`. Lines marked `guess` come from",
+             "# value or header similarity: confirm or correct each, delete the marks, then run `vital-pipelines validate`.",
+             f"source: {_dump(source.name)}",
+             f"entity: {contract.sheet}",
+             f"header_row: {header_row}",
+             "columns:"]
+    for name, column in columns.items():
+        if name not in chosen:
+            required = not column.nullable and (column.metadata or {}).get("default") is None
+            if required:
+                lines.append(f"  # {name}: REQUIRED and not found in the export; map a column to it or give `value:`")
+            continue
+        header, total, by_name, by_value = chosen[name]
+        meta = column.metadata or {}
+        evidence = f"header {by_name:.2f}" + (f", values {by_value:.0%} fit" if by_value is not None else "")
+        mark = "" if by_name >= 0.999 and (by_value is None or by_value >= 0.999) else f"  # guess ({evidence})"
+        extra = []
+        values = headers[header]
+        if meta.get("kind") == "enum":
+            synonyms = _synonyms(values, column, name)
+            if synonyms:
+                extra.append(f"    values: {_dump(synonyms)}  # guess: closest allowed values; null = leave empty")
+        if meta.get("kind") == "key" and not meta.get("references") and values:
+            if meta.get("case") == "lower" and any(v != slugify(v) for v in values):
+                extra.append("    normalise: slug  # guess: keys are not yet lower-case-with-hyphens")
+            elif meta.get("case") == "upper" and any(v != slugify(v).upper() for v in values):
+                extra.append("    normalise: code  # guess: keys are not yet UPPER-CASE-WITH-HYPHENS")
+        if meta.get("kind") in ("int", "float") and by_value is not None and by_value < 1 and \
+                any(re.search(r"\d", v) for v in values):
+            extra.append("    pattern: '([0-9]+(?:[.][0-9]+)?)'  # guess: the number inside text such as `Tier 1`")
+        if meta.get("kind") == "list" and any(re.search(r"\(https?://", v) for v in values):
+            extra.append("    extract: relation_names  # guess: Notion relation cells")
+        if meta.get("kind") == "text" and any("\\n" in v for v in values):
+            extra.append("    newlines: true  # guess: literal \\n in the text")
+        if extra:
+            lines.append(f"  {name}:{mark}")
+            lines.append(f"    from: {_dump(header)}")
+            lines += extra
+        else:
+            lines.append(f"  {name}: {_dump(header)}{mark}")
+    used = {c[0] for c in chosen.values()}
+    rest = [h for h in headers if h not in used]
+    ignore = [h for h in rest if h.startswith("_")]
+    keep = [h for h in rest if not h.startswith("_")]
+    if keep and METADATA_COLUMN in contract.model.to_schema().columns:
+        lines.append("metadata:  # guess: source columns with no contract column, kept with each row")
+        lines += [f"  - {_dump(h)}" for h in keep]
+    elif keep:
+        ignore += keep
+    if ignore:
+        lines.append("ignore:  # guess: columns deliberately not loaded")
+        lines += [f"  - {_dump(h)}" for h in ignore]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["suggest_mapping"]
