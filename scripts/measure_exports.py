@@ -1,13 +1,14 @@
 """Load a folder of mapped exports into a throw-away database and account for every source row.
 
-    .venv/bin/python scripts/measure_exports.py EXPORTS_DIR [MAPPINGS_DIR]
+    .venv/bin/python scripts/measure_exports.py [--on-raw] EXPORTS_DIR [MAPPINGS_DIR]
 
 Each `NAME.mapping.yaml` (in MAPPINGS_DIR, default EXPORTS_DIR) is paired with its export, both are copied into a
 scratch folder, and every source is validated against what the database already holds and loaded in its own
 transaction, parents first (functions, departments, roles, responsibilities, personas, agents, JTBDs), as the
 Dagster assets do. The table printed (Markdown) counts, per file: the records in the export as Python's csv/json
 modules read them, then loaded, loaded with warnings, quarantined, and vanished (records that are in none of the
-three: always 0, or the script fails). The scratch database is dropped at the end.
+three: always 0, or the script fails). With `--on-raw`, the committed registries of raw/ are loaded first, as the
+main job would (the exports then meet the platform's own org structure). The scratch database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from vital_pipelines.db.scratch import loader_url, scratch_database
 from vital_pipelines.loading.registry import IntegrityProblem, database_references, load_workbook
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, apply_mapping, read_source
 from vital_pipelines.spreadsheets.validation import SheetRefused
-from vital_pipelines.spreadsheets.workbooks import mapped_sources, validate_mapped_source
+from vital_pipelines.spreadsheets.workbooks import mapped_sources, validate_mapped_source, validate_registry_workbook
 
 
 def independent_record_count(path: Path, header_row: int) -> int:
@@ -38,7 +39,7 @@ def independent_record_count(path: Path, header_row: int) -> int:
     return sum(1 for r in records[header_row:] if any(cell.strip() for cell in r))
 
 
-def measure(exports: Path, mappings: Path) -> list[dict]:
+def measure(exports: Path, mappings: Path, on_raw: bool = False) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as scratch_dir, \
             scratch_database(config.owner_database_url(), "vital_exports", schema_dir=config.SCHEMA_DIR) as url:
@@ -49,6 +50,11 @@ def measure(exports: Path, mappings: Path) -> list[dict]:
             for export in exports.glob(f"{stem}.*"):
                 if not export.name.endswith(MAPPING_SUFFIX):
                     shutil.copy(export, folder / export.name)
+        if on_raw:
+            for workbook in ("org_structure.xlsx", "personas.xlsx", "agents.xlsx", "jtbds.xlsx"):
+                sheets = validate_registry_workbook(config.RAW_DIR / workbook, isolated=False)
+                with connect(loader_url(url)) as conn:
+                    load_workbook(conn, workbook, sheets, source_path=config.RAW_DIR / workbook)
         for source in mapped_sources(folder):
             with connect(loader_url(url)) as conn:
                 try:
@@ -95,11 +101,13 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    on_raw = "--on-raw" in argv
+    argv = [a for a in argv if a != "--on-raw"]
     if not argv or len(argv) > 2:
         print(__doc__, file=sys.stderr)
         return 2
     exports = Path(argv[0])
-    rows = measure(exports, Path(argv[1]) if len(argv) > 1 else exports)
+    rows = measure(exports, Path(argv[1]) if len(argv) > 1 else exports, on_raw)
     print(markdown(rows))
     return 1 if any(r.get("vanished") or "refused" in r for r in rows) else 0
 

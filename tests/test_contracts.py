@@ -36,7 +36,7 @@ def _only(result):
     ("persona_key", "Bad Key", "A3", "format",
      "`persona_key` must be lower-case letters and digits joined by single hyphens (like oncology-msl-advisor); got `Bad Key`"),
     ("role_code", "Nope", "F3", "reference",
-     "`role_code` must name an existing role (code or name in org_structure.xlsx › roles); `Nope` is not there or was rejected"),
+     "`role_code` must name an existing role (its code or name, in the database or in org_structure.xlsx › roles); `Nope` is not there or was rejected"),
     ("name", "x" * 256, "B3", "length", "`name` must be at most 255 characters; got 256"),
 ])
 def test_each_rule_names_cell_and_fix(tmp_path, column, bad, cell, rule, message):

@@ -315,15 +315,34 @@ def test_map_suggest_on_the_command_line_writes_a_file_and_never_overwrites(tmp_
     assert second.returncode == 2 and "--force" in second.stdout + second.stderr
 
 
-def test_an_org_sheet_as_csv_with_an_entity_only_mapping_loads_like_the_workbook(make_database, tmp_path):
-    from vital_pipelines.db import apply_schema
+ORG_CONTENT = {
+    "org_functions": "select json_agg(json_build_array(code, name, description, color, display_order) order by code) "
+                     "from org_functions",
+    "org_departments": "select json_agg(json_build_array(d.code, d.name, f.code, d.description) order by d.code) "
+                       "from org_departments d join org_functions f on f.id = d.function_id",
+    "org_roles": "select json_agg(json_build_array(r.code, r.name, d.code, r.seniority_level, p.code) order by r.code) "
+                 "from org_roles r join org_departments d on d.id = r.department_id "
+                 "left join org_roles p on p.id = r.reports_to_role_id",
+    "org_responsibilities": "select json_agg(json_build_array(code, name, category, description) order by code) "
+                            "from org_responsibilities",
+    "role_responsibilities": "select json_agg(json_build_array(r.code, s.code) order by r.code, s.code) "
+                             "from role_responsibilities x join org_roles r on r.id = x.role_id "
+                             "join org_responsibilities s on s.id = x.responsibility_id",
+}
 
-    rows = list(openpyxl.load_workbook(config.RAW_DIR / "org_structure.xlsx", read_only=True)["functions"]
-                .iter_rows(values_only=True))
+
+def test_each_org_sheet_as_csv_with_an_entity_only_mapping_loads_like_the_workbook(make_database, tmp_path):
     import csv
-    with (tmp_path / "functions_export.csv").open("w", encoding="utf-8", newline="") as out:
-        csv.writer(out).writerows([["" if v is None else str(v) for v in r] for r in rows])
-    (tmp_path / "functions_export.mapping.yaml").write_text("entity: functions\n")
+
+    from vital_pipelines.db import apply_schema
+    from vital_pipelines.spreadsheets.contracts import ORG_SHEETS
+
+    workbook = openpyxl.load_workbook(config.RAW_DIR / "org_structure.xlsx", read_only=True)
+    for contract in ORG_SHEETS:
+        with (tmp_path / f"{contract.sheet}_export.csv").open("w", encoding="utf-8", newline="") as out:
+            csv.writer(out).writerows([["" if v is None else str(v) for v in r]
+                                       for r in workbook[contract.sheet].iter_rows(values_only=True)])
+        (tmp_path / f"{contract.sheet}_export.mapping.yaml").write_text(f"entity: {contract.sheet}\n")
     stored = []
     for load in ("workbook", "csv"):
         url = make_database()
@@ -332,14 +351,17 @@ def test_an_org_sheet_as_csv_with_an_entity_only_mapping_loads_like_the_workbook
         if load == "workbook":
             sheets = validate_registry_workbook(config.RAW_DIR / "org_structure.xlsx", isolated=False)
             with connect(loader_url(url)) as conn:
-                load_workbook(conn, "org_structure.xlsx", {"functions": sheets["functions"]},
-                              source_path=config.RAW_DIR / "org_structure.xlsx")
+                load_workbook(conn, "org_structure.xlsx", sheets, source_path=config.RAW_DIR / "org_structure.xlsx")
         else:
-            result = _load_source(url, tmp_path / "functions_export.mapping.yaml")
-            assert result.accounts["functions"]["rows_in"] == len(rows) - 1
-        stored.append(_one(url, "select json_agg(json_build_array(code, name, description, color, display_order) "
-                                "order by code) from org_functions"))
-    assert stored[0] == stored[1] and len(stored[0][0]) >= 14
+            sources = mapped_sources(tmp_path)
+            assert [s.mapping.entity for s in sources] == [c.sheet for c in ORG_SHEETS]
+            for source in sources:
+                result = _load_source(url, source.mapping_file)
+                assert result.failures == [], [f.message for f in result.failures[:3]]
+        with connect(url) as conn:
+            stored.append({table: conn.execute(query).fetchone()[0] for table, query in ORG_CONTENT.items()})
+    assert stored[0] == stored[1]
+    assert all(stored[0][table] for table in ORG_CONTENT)
 
 
 def test_every_example_mapping_in_the_docs_is_valid():
@@ -357,3 +379,48 @@ def test_the_documented_formats_are_generated_from_the_contracts():
     documented = (config.PROJECT_ROOT / "docs" / "workbook-formats.md").read_text(encoding="utf-8")
     assert documented == format_markdown(), "run: python -c 'from vital_pipelines.spreadsheets.templates import " \
                                             "format_markdown; print(format_markdown(), end=\"\")' > docs/workbook-formats.md"
+
+
+def test_the_agents_asset_loads_the_workbook_then_each_mapped_export_beside_it(fresh_url, raw, tmp_path):
+    import dagster as dg
+
+    from tests.test_ingestion import REGISTRY
+    from vital_pipelines.defs.common.resources import PostgresResource
+    from vital_pipelines.defs.registry.resources import RegistrySource
+
+    def materialize():
+        resources = {"postgres": PostgresResource(database_url=loader_url(fresh_url)),
+                     "schema_owner": PostgresResource(database_url=fresh_url, role="owner"),
+                     "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"))}
+        return dg.materialize(REGISTRY, resources=resources, raise_on_error=False,
+                              selection=["database_schema", "org_functions", "org_departments", "org_roles",
+                                         "org_responsibilities", "agents"])
+
+    _write(raw, "agents_notion.csv", NOTION_AGENTS)
+    _write(raw, "agents_notion.mapping.yaml", NOTION_AGENTS_MAPPING)
+    result = materialize()
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("agents")
+    sheets = materialization.metadata["sheets"].value
+    assert sheets["agents_notion.csv › agents"] == {"rows_in": 3, "loaded": 1, "loaded_with_warnings": 1,
+                                                   "quarantined": 1}
+    assert sheets["agents"]["rows_in"] == 254
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "agents_contract")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert _one(fresh_url, "select count(*) from agents where deleted_at is null") == (256,)
+    assert _one(fresh_url, "select loaded_from ->> 'file' from agents where slug = 'dosing-calculator'") == \
+        ("agents_notion.csv",)
+    again = materialize()
+    assert again.success and _one(fresh_url, "select count(*) from agents where deleted_at is null") == (256,)
+
+
+@pytest.mark.parametrize("cell, items", [
+    ('["Pathways, 510(k)", "Strategy"]', ["Pathways, 510(k)", "Strategy"]),
+    ('{"Market access (EU, UK)",HEOR}', ["Market access (EU, UK)", "HEOR"]),
+    ("{a,b}", ["a", "b"]),
+    ("Veeva CRM; PubMed", ["Veeva CRM", "PubMed"]),
+])
+def test_list_cells_keep_quoted_and_json_items_whole(cell, items):
+    from vital_pipelines.spreadsheets import normalise
+
+    assert normalise.parse_list(cell) == items

@@ -57,11 +57,12 @@ def webserver(tmp_path_factory, make_database):
         apply_schema(conn, config.SCHEMA_DIR)
     env = {**os.environ, "DATABASE_URL": loader_url(url), "DATABASE_OWNER_URL": url, "DAGSTER_HOME": str(home), "VITAL_RAW_DIR": str(raw),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    failing = subprocess.run(
+    loaded = subprocess.run(
         ["dagster", "asset", "materialize", "-m", "vital_pipelines.definitions", "--select",
          "org_functions,org_departments,org_roles,org_responsibilities,personas"],
         env=env, cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert failing.returncode != 0, "the broken personas sheet must make the run red"
+    # a rejected row makes the contract check red (the screenshot shows it), not the run: the valid rows load
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
     port = _free_port()
     server = subprocess.Popen(["dagster-webserver", "-m", "vital_pipelines.definitions", "-h", "127.0.0.1", "-p", str(port)],
                               env=env, cwd=config.PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -439,8 +439,8 @@ def _reference_failures(frame: pl.DataFrame, columns: dict[str, pa.Column], lett
                                f"({', '.join(sorted(candidates))}); write the {key} of the one you mean")
                 else:
                     hint = "" if own else index.suggestion(target, shown)
-                    message = (f"`{name}` must name an existing {singular(sheet)} ({key} or name in {where}); "
-                               f"`{shown}` is not there or was rejected{hint}")
+                    message = (f"`{name}` must name an existing {singular(sheet)} (its {key} or name, in the "
+                               f"database or in {where}); `{shown}` is not there or was rejected{hint}")
                 found.append((position, _fail(raw, row, name, letters.get(name), shown, "reference", message)))
     return found
 
