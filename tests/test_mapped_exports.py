@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
@@ -241,24 +239,28 @@ def test_a_mapping_naming_a_column_the_export_lacks_is_refused_with_the_closest_
         "columns › name › from: the source has no column `Display Nmae`; did you mean `Display Name`?")
 
 
-def _validate_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vital_pipelines.cli", "validate", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+def _cli(capsys, *args) -> tuple[int, str]:
+    from vital_pipelines.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
-def test_validate_exits_0_with_warnings_1_with_rejections_2_when_the_mapping_is_refused(exports):
+def test_validate_exits_0_with_warnings_1_with_rejections_2_when_the_mapping_is_refused(exports, capsys):
     good = NOTION_AGENTS.replace("Retired", "Active").replace("Marketing", "")
     _write(exports, "agents_notion.csv", good.replace("Payer Relations", ""))
     mapping = _write(exports, "agents_notion.mapping.yaml", NOTION_AGENTS_MAPPING)
-    passed = _validate_cli(exports / "agents_notion.csv", "--raw-dir", config.RAW_DIR)
-    assert passed.returncode == 0, passed.stdout + passed.stderr
+    validate = ("validate", exports / "agents_notion.csv", "--raw-dir", config.RAW_DIR)
+    code, out = _cli(capsys, *validate)
+    assert code == 0 and "3 row(s), every row loads" in out, out
     _write(exports, "agents_notion.csv", NOTION_AGENTS)
-    rejected = _validate_cli(exports / "agents_notion.csv", "--raw-dir", config.RAW_DIR)
-    assert rejected.returncode == 1 and "D5" in rejected.stdout and "Retired" in rejected.stdout
+    code, out = _cli(capsys, *validate)
+    assert code == 1 and "agents_notion.csv › agents › D5: `status`" in out and "`Retired`" in out, out
+    assert "warning: agents_notion.csv › agents › G4: `function_code`" in out
     mapping.write_text(NOTION_AGENTS_MAPPING.replace("slug:", "slugg:"))
-    refused = _validate_cli(exports / "agents_notion.csv", "--raw-dir", config.RAW_DIR)
-    assert refused.returncode == 2 and "did you mean `slug`?" in refused.stdout + refused.stderr
-    assert "Traceback" not in refused.stdout + refused.stderr
+    code, out = _cli(capsys, *validate)
+    assert code == 2 and "did you mean `slug`?" in out and "Traceback" not in out, out
 
 
 def _renamed_shuffled_export(target: Path) -> tuple[Path, dict[str, str]]:
@@ -302,17 +304,17 @@ def test_map_suggest_recovers_the_mapping_of_a_renamed_shuffled_export(tmp_path)
     assert mapped.rejected.height == original.rejected.height == 0
 
 
-def test_map_suggest_on_the_command_line_writes_a_file_and_never_overwrites(tmp_path):
+def test_map_suggest_on_the_command_line_writes_a_file_and_never_overwrites(tmp_path, capsys):
     export, _ = _renamed_shuffled_export(tmp_path / "people_export.csv")
-    run = lambda *extra: subprocess.run([sys.executable, "-m", "vital_pipelines.cli", "map", "--suggest", str(export),
-                                         "--raw-dir", str(config.RAW_DIR), *extra], capture_output=True, text=True,
-                                        timeout=300)
-    first = run()
-    assert first.returncode == 0, first.stderr
+    suggest = ("map", "--suggest", export, "--raw-dir", config.RAW_DIR)
+    code, out = _cli(capsys, *suggest)
+    assert code == 0, out
     written = tmp_path / "people_export.mapping.yaml"
     assert yaml.safe_load(written.read_text())["entity"] == "personas"
-    second = run()
-    assert second.returncode == 2 and "--force" in second.stdout + second.stderr
+    before = written.read_text()
+    written.write_text(before + "# the steward's notes\n")
+    code, out = _cli(capsys, *suggest)
+    assert code == 2 and "--force" in out and written.read_text().endswith("# the steward's notes\n")
 
 
 ORG_CONTENT = {
