@@ -426,3 +426,22 @@ def test_list_cells_keep_quoted_and_json_items_whole(cell, items):
     from vital_pipelines.spreadsheets import normalise
 
     assert normalise.parse_list(cell) == items
+
+
+def test_the_raw_sensor_reloads_a_registry_when_its_mapped_export_or_mapping_changes(raw):
+    import dagster as dg
+
+    from tests.test_operations import _raw_sensor, _selections
+
+    tick = _raw_sensor(dg.DagsterInstance.ephemeral(), raw)
+    cursor = tick(None).cursor
+    export = _write(raw, "agents_notion.csv", NOTION_AGENTS)
+    mapping = _write(raw, "agents_notion.mapping.yaml", NOTION_AGENTS_MAPPING)
+    added = tick(cursor)
+    assert _selections(added) == [["agent_profile_embeddings", "agents"]]
+    assert not tick(added.cursor).run_requests
+    export.write_text(NOTION_AGENTS.replace("Knows 510(k)", "Knows 513(g)"), encoding="utf-8")
+    edited = tick(added.cursor)
+    assert _selections(edited) == [["agent_profile_embeddings", "agents"]]
+    mapping.write_text(NOTION_AGENTS_MAPPING + "ignore: []\n", encoding="utf-8")
+    assert _selections(tick(edited.cursor)) == [["agent_profile_embeddings", "agents"]]

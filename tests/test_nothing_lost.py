@@ -247,7 +247,6 @@ def test_a_frozen_network_fails_the_load_in_bounded_time_and_the_server_releases
             loader.join(timeout=30)
             assert not loader.is_alive(), "the load hangs on a frozen network"
             assert isinstance(outcome.get("error"), NoAnswer) and is_transient(outcome["error"])
-            print(f"frozen network: the load failed {outcome['at'] - frozen_at:.2f} s after the freeze")
             assert outcome["at"] - frozen_at < 10
             held = wait_until(lambda: observer.execute("select count(*) from pg_locks where locktype = 'advisory'")
                               .fetchone()[0], lambda n: n == 0, step=0.1)

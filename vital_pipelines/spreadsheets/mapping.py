@@ -64,7 +64,8 @@ class ColumnRule(BaseModel):
     source: str | list[str] | None = Field(default=None, alias="from")
     value: str | int | float | bool | None = None
     default: str | int | float | bool | None = None
-    values: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    # keys as YAML reads them: `true:` and `1:` are a boolean and a number, compared as the text they stand for
+    values: dict[str | bool | int | float, str | int | float | bool | None] = Field(default_factory=dict)
     extract: Literal["relation_names", "before_parenthesis", "json_list"] | None = None
     pattern: str | None = None
     normalise: Literal["slug", "code"] | None = None
@@ -184,9 +185,15 @@ def parse_mapping(text: str, file: str) -> Mapping:
     return mapping
 
 
+MAX_MAPPING_BYTES = 1_000_000
+
+
 def load_mapping(path: Path) -> Mapping:
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_MAPPING_BYTES:
+            raise MappingError(path.name, [f"is {path.stat().st_size:,} bytes; a mapping file is at most "
+                                           f"{MAX_MAPPING_BYTES:,} (is this the export rather than its mapping?)"])
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise MappingError(path.name, [f"cannot be read ({error})"]) from None
@@ -246,7 +253,7 @@ class _Transform:
     synonyms: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.synonyms = {normalise.header_key(str(k)) or str(k): v for k, v in self.rule.values.items()}
+        self.synonyms = {normalise.header_key(_as_text(k)) or _as_text(k): v for k, v in self.rule.values.items()}
 
     def __call__(self, text: str | None) -> str | None:
         rule = self.rule

@@ -1,13 +1,18 @@
 """A changed workbook in raw/ (by content hash, not modification time) launches a run of just the assets that read
-it and everything downstream of them; workbooks that changed together share one run."""
+it and everything downstream of them; workbooks that changed together share one run. A registry's content is its
+workbook together with the mapped exports of its entities and their mapping files (`*.mapping.yaml`)."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import dagster as dg
 
 from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.files import file_sha256
+from vital_pipelines.spreadsheets.contracts import CONTRACTS
+from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping, source_for
 
 WORKBOOK_ASSETS = {
     "org_structure.xlsx": ["org_functions", "org_departments", "org_roles", "org_responsibilities"],
@@ -29,6 +34,30 @@ def content_tag(workbook: str) -> str:
     return f"vital/sha256.{workbook}"
 
 
+def registry_content_sha(raw_dir: Path, workbook: str) -> str | None:
+    """The hash of what a registry asset would read: the workbook alone when no export is mapped to it (its file's
+    SHA-256), else the workbook, each mapped export and each mapping file together. A mapping that cannot be read
+    counts for every registry, so that the run it triggers reports it. None when there is nothing to read."""
+    raw_dir = Path(raw_dir)
+    parts = []
+    for mapping_file in sorted(raw_dir.glob(f"*{MAPPING_SUFFIX}")):
+        try:
+            mapping = load_mapping(mapping_file)
+            if CONTRACTS[mapping.entity].workbook != workbook:
+                continue
+            parts.append(mapping_file)
+            parts.append(source_for(mapping_file, mapping))
+        except (MappingError, KeyError):
+            parts.append(mapping_file)
+    path = raw_dir / workbook
+    if not parts:
+        return file_sha256(path) if path.is_file() else None
+    digest = hashlib.sha256()
+    for part in ([path] if path.is_file() else []) + parts:
+        digest.update(f"{part.name}\0{file_sha256(part) if part.is_file() else 'missing'}\n".encode())
+    return digest.hexdigest()
+
+
 def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tuple[dict, dict[str, tuple[str, int]]]:
     """(the new cursor, workbook → (content hash, attempt) to run now). The cursor advances for a workbook only when
     a run of its current content succeeded; a failed run is requested again (up to MAX_ATTEMPTS per content) unless
@@ -37,10 +66,10 @@ def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tu
     loaded, requested = dict(cursor.get("loaded", {})), dict(cursor.get("requested", {}))
     wanted: dict[str, tuple[str, int]] = {}
     for name in WORKBOOK_ASSETS:
-        path = source.workbook(name)
-        if not path.is_file():
+        sha = registry_content_sha(Path(source.raw_dir), name) if name != "solution_industry_matrix.xlsx" else (
+            file_sha256(source.workbook(name)) if source.workbook(name).is_file() else None)
+        if sha is None:
             continue
-        sha = file_sha256(path)
         if loaded.get(name) == sha:
             continue
         runs = context.instance.get_runs(filters=dg.RunsFilter(tags={content_tag(name): sha}), limit=1)
