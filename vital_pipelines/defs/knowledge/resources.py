@@ -11,7 +11,8 @@ from vital_pipelines.knowledge.embedding import DEFAULT_BATCH_SIZE, DEFAULT_MODE
 
 
 class EmbeddingModel(dg.ConfigurableResource):
-    """A sentence-transformers model, loaded when a run starts and shared by every step of that process."""
+    """A sentence-transformers model, described when a run starts and shared by every step of that process; its
+    weights are loaded only when something is tokenised or embedded."""
 
     model_name: str = Field(default=DEFAULT_MODEL,
                             description="A sentence-transformers model name or a local model folder.")
@@ -29,6 +30,11 @@ class EmbeddingModel(dg.ConfigurableResource):
 
 
 _LOADED: dict[tuple[str, int], Embedder] = {}
+
+
+def models_loaded() -> list[str]:
+    """The models whose weights this process has loaded (describing a model does not load it)."""
+    return [name for (name, _batch), embedder in _LOADED.items() if embedder.loaded]
 
 
 def _load(model_name: str, batch_size: int) -> Embedder:

@@ -1,0 +1,49 @@
+"""The main job from a terminal (`python -m vital_pipelines.run`, what scripts/run calls): one process, a summary
+per asset, and a second run that does no work."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from vital_pipelines import config
+from vital_pipelines.db import connect
+from vital_pipelines.db.scratch import loader_url
+
+
+def _run(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vital_pipelines.run"], env=env, cwd=config.PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_the_main_job_loads_everything_then_a_second_run_does_nothing(fresh_url, tmp_path):
+    knowledge = tmp_path / "knowledge"
+    knowledge.mkdir()
+    for name in sorted(os.listdir(config.KNOWLEDGE_DIR))[:2]:
+        shutil.copy(config.KNOWLEDGE_DIR / name, knowledge / name)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(config.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DATABASE_URL": loader_url(fresh_url), "DATABASE_OWNER_URL": fresh_url,
+           "DAGSTER_HOME": str(home), "VITAL_KNOWLEDGE_DIR": str(knowledge)}
+
+    first = _run(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    lines = {line.split()[0]: line for line in first.stdout.splitlines() if line.startswith("  ")}
+    assert "335 inserted" in lines["personas"] and "254 inserted" in lines["agents"]
+    assert "254 profile(s) embedded" in lines["agent_profile_embeddings"]
+    assert "(2 partitions, one run)" in lines["knowledge_chunks"] and " 0 chunk(s) embedded" not in lines["knowledge_chunks"]
+    assert "RUN_SUCCESS" not in first.stdout + first.stderr  # the summary, not Dagster's debug stream
+
+    second = _run(env)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    lines = {line.split()[0]: line for line in second.stdout.splitlines() if line.startswith("  ")}
+    for asset in ("org_functions", "org_roles", "personas", "agents", "jobs_to_be_done", "solution_industry_matrix"):
+        assert "0 inserted, 0 updated" in lines[asset] and "0 soft-deleted" in lines[asset], lines[asset]
+    assert "0 profile(s) embedded, 254 unchanged" in lines["agent_profile_embeddings"]
+    assert lines["knowledge_chunks"].split("  ")[-1].startswith("0 chunk(s) embedded")
+    assert "embedding model weights loaded: no" in second.stdout
+    with connect(fresh_url) as conn:
+        assert conn.execute("select count(*) from personas where deleted_at is null").fetchone()[0] == 335
