@@ -82,7 +82,9 @@ def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path, c
         assert conn.execute("select max(updated_at) from agents").fetchone()[0] <= stamp
         loads = conn.execute("select count(*), count(distinct source_sha256) from pipeline_loads").fetchone()
         audits = conn.execute("select count(*) from audit_log where source = 'pipeline'").fetchone()[0]
-    assert loads == (10, 5) and audits == 10
+    # nothing changed: the second run recognised every source and the database as loaded, and wrote nothing
+    assert loads == (5, 5) and audits == 5
+    assert all(_metadata(second, key)["skipped"].value for key in ("agents", "personas", "jobs_to_be_done"))
 
 
 def test_round_trip_every_value(fresh_url, raw, tmp_path):

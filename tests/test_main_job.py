@@ -45,5 +45,17 @@ def test_the_main_job_loads_everything_then_a_second_run_does_nothing(fresh_url,
     assert "0 profile(s) embedded, 254 unchanged" in lines["agent_profile_embeddings"]
     assert lines["knowledge_chunks"].split("  ")[-1].startswith("0 chunk(s) embedded")
     assert "embedding model weights loaded: no" in second.stdout
+    assert "not read again" in lines["personas"] and "not read again" in lines["agents"]
+
+    # A database that drifted from the sheet is noticed although the sheet did not change: the row is put back.
     with connect(fresh_url) as conn:
+        key, name = conn.execute("select persona_key, name from personas order by persona_key limit 1").fetchone()
+        conn.execute("update personas set name = 'Edited by hand' where persona_key = %s", (key,))
+    third = _run(env)
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
+    lines = {line.split()[0]: line for line in third.stdout.splitlines() if line.startswith("  ")}
+    assert "0 inserted, 1 updated, 334 unchanged" in lines["personas"], lines["personas"]
+    assert "not read again" in lines["agents"] and "not read again" not in lines["jobs_to_be_done"]
+    with connect(fresh_url) as conn:
+        assert conn.execute("select name from personas where persona_key = %s", (key,)).fetchone()[0] == name
         assert conn.execute("select count(*) from personas where deleted_at is null").fetchone()[0] == 335

@@ -18,6 +18,7 @@ from psycopg import sql
 from vital_pipelines.db.locks import lock_for_transaction, share_for_transaction, workbook_lock
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
+from vital_pipelines.loading.fingerprint import database_fingerprint, unchanged_load
 from vital_pipelines.loading.upsert import (
     PLATFORM_TENANT_SLUG, Counts, Provenance, deterministic_id, deterministic_id_strings, record_provenance,
     soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load, upsert,
@@ -50,6 +51,7 @@ class LoadResult:
     failures: list[Failure] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
     accounts: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped_since: str | None = None  # the load whose result this repeats: the source was not read again
 
     @property
     def total(self) -> Counts:
@@ -638,6 +640,38 @@ def _rejected_keys(sheets: dict[str, ValidatedSheet], tenants: dict[str, str]) -
     return keys
 
 
+MAX_KEPT_WARNINGS = 5000  # warnings kept in the ledger, to be shown again when an unchanged source is skipped
+
+
+def _failure(record: dict) -> Failure:
+    cell = record.get("cell") or ""
+    letter = cell.rstrip("0123456789") or None
+    return Failure(record.get("file", ""), record.get("sheet", ""), record.get("row"), record.get("column"), letter,
+                   record.get("value"), record.get("rule", ""), record.get("message", ""))
+
+
+def skip_if_unchanged(conn: psycopg.Connection, workbook: str, *, source_name: str, sha256: str,
+                      policy: str) -> LoadResult | None:
+    """When loading `source_name` (bytes `sha256`) again would change nothing (see loading.fingerprint), what the
+    last load did, as a result that reads nothing and writes nothing: every row counted unchanged, the rows still
+    in quarantine as failures, the warnings it gave. Else None: the source must be read and loaded."""
+    target = Path(source_name).stem
+    previous = unchanged_load(conn, workbook, target=target, source_file=source_name, sha256=sha256, policy=policy)
+    if previous is None:
+        return None
+    details = previous["details"]
+    tables = {t: Counts(unchanged=c.get("inserted", 0) + c.get("updated", 0) + c.get("unchanged", 0))
+              for t, c in details.get("tables", {}).items()}
+    failures = [_failure(f) for (entry,) in conn.execute(
+        "select failures from quarantined_rows where target = %s and resolved_at is null order by excel_row",
+        (target,)) for f in entry]
+    rejected = conn.execute("select count(*) from quarantined_rows where target = %s and resolved_at is null",
+                            (target,)).fetchone()[0]
+    return LoadResult(workbook=workbook, source_sha256=sha256, tables=tables, rejected=rejected, failures=failures,
+                      warnings=[_failure(w) for w in details.get("warning_list", [])],
+                      accounts=details.get("sheets", {}), skipped_since=previous["load_id"])
+
+
 def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, ValidatedSheet], *, source_path: Path,
                   policy: str = "quarantine", run_id: str | None = None,
                   max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, source_sha256: str | None = None,
@@ -710,5 +744,7 @@ def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_d
                            source_sha256=sha, run_id=run_id,
                            policy=policy, counts=result.total, rejected=result.rejected,
                            details={"tables": {t: vars(c) for t, c in tables.items()}, "sheets": accounts,
-                                    "warnings": len(warnings)})
+                                    "warnings": len(warnings),
+                                    "warning_list": [w.as_dict() for w in warnings[:MAX_KEPT_WARNINGS]],
+                                    "fingerprint": database_fingerprint(conn, workbook)})
     return result

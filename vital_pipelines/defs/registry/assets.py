@@ -18,7 +18,7 @@ from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.files import snapshot
 from vital_pipelines.loading.registry import (
     DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult, database_references,
-    load_workbook,
+    load_workbook, skip_if_unchanged,
 )
 from vital_pipelines.loading.upsert import Counts, DeletionGuardError
 from vital_pipelines.spreadsheets import report
@@ -40,6 +40,8 @@ class RegistryLoadConfig(dg.Config):
     """`quarantine`: valid rows load, rejected rows are quarantined. `strict`: any failure and nothing is written."""
     max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
     """Refuse a load that would soft-delete more than this share of a table's live rows."""
+    reload: bool = False
+    """Read and load the source even when it and the database are as the last successful load left them."""
 
 
 def _failure_metadata(failures: list[Failure], annotated: Path | None) -> dict:
@@ -109,6 +111,8 @@ def _combined(workbook: str, results: list[tuple[str | None, LoadResult]]) -> Lo
         total.warnings += result.warnings
         for sheet, account in result.accounts.items():
             total.accounts[sheet if name is None else f"{name} › {sheet}"] = account
+    if all(r.skipped_since for _n, r in results):
+        total.skipped_since = ", ".join(r.skipped_since for _n, r in results)
     return total
 
 
@@ -117,6 +121,12 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
                        ) -> LoadResult:
     try:
         with postgres.get_connection() as conn:
+            if not config.reload:
+                skipped = skip_if_unchanged(conn, workbook, source_name=path.name, sha256=sha, policy=config.policy)
+                if skipped is not None:
+                    context.log.info("%s is as its load %s left it, and so is the database: not read again",
+                                     path.name, skipped.skipped_since)
+                    return skipped
             if workbook == "solution_industry_matrix.xlsx":
                 sheets = validate_matrix(path, isolated=source.isolated_reader)
             elif export is not None:
@@ -156,6 +166,7 @@ def _materialization(result: LoadResult, tables: list[str]) -> dict:
         "rejected": dg.MetadataValue.int(result.rejected),
         "warnings": dg.MetadataValue.int(len(result.warnings)),
         "source_sha256": dg.MetadataValue.text(result.source_sha256),
+        "skipped": dg.MetadataValue.bool(result.skipped_since is not None),
         "tables": dg.MetadataValue.json(per_table),
         "sheets": dg.MetadataValue.json(result.accounts),
         "soft_deleted_keys": dg.MetadataValue.json({t: c.deleted_keys for t, c in result.tables.items()

@@ -1,0 +1,72 @@
+"""Recognising a load that would change nothing before its source is parsed.
+
+A registry load is skipped when three things are as the last successful load of the same source left them: the
+bytes of the source (SHA-256), the load's settings (policy), and a fingerprint of every table the load reads or
+writes (its own tables, the tables its references resolve against, the tenants). The fingerprint is an MD5 over
+the rows' contents, so a row deleted or edited by hand, a parent load that changed a referenced row, or a tenant
+added since, all make the next run load again. Columns that other steps write after a load (the agent profile
+vectors) are left out, or the load would never be recognised as unchanged.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+# What each registry load reads or writes.
+_ORG = ("org_functions", "org_departments", "org_roles", "org_responsibilities", "role_responsibilities",
+        "function_departments", "function_roles", "department_roles")
+FINGERPRINT_TABLES = {
+    "org_structure.xlsx": (*_ORG, "tenants"),
+    "personas.xlsx": ("personas", "org_functions", "org_departments", "org_roles", "tenants"),
+    "agents.xlsx": ("agents", "agent_functions", "agent_departments", "agent_roles", "org_functions",
+                    "org_departments", "org_roles", "tenants"),
+    "jtbds.xlsx": ("jobs_to_be_done", "jtbd_personas", "personas", "tenants"),
+    "solution_industry_matrix.xlsx": ("solution_industry_matrix", "solutions", "industries", "tenants"),
+}
+# Written after a load by another step (agent_profile_embeddings), or by every write (updated_at).
+AFTER_LOAD_COLUMNS = {"agents": ("profile_embedding", "embedding_model", "profile_sha256", "embedded_at")}
+AFTER_LOAD_METADATA_KEYS = {"agents": ("profile_embedding",)}
+
+
+def _table_digest(table: str) -> sql.Composed:
+    dropped = ["updated_at", *AFTER_LOAD_COLUMNS.get(table, ())]
+    row = sql.SQL("(to_jsonb(t) - {dropped}::text[])").format(dropped=sql.Literal(dropped))
+    keys = AFTER_LOAD_METADATA_KEYS.get(table)
+    if keys:
+        row = sql.SQL("({row} || jsonb_build_object('metadata', coalesce(t.metadata, '{{}}'::jsonb) - {keys}::text[]))"
+                      ).format(row=row, keys=sql.Literal(list(keys)))
+    return sql.SQL("select md5(coalesce(string_agg(h, '' order by h), '')) from "
+                   "(select md5({row}::text) as h from {table} t) rows").format(row=row, table=sql.Identifier(table))
+
+
+def database_fingerprint(conn, workbook: str) -> str:
+    """One MD5 over the contents of every table the load of `workbook` reads or writes, as this role sees them."""
+    parts = [f"{table}:{conn.execute(_table_digest(table)).fetchone()[0]}" for table in FINGERPRINT_TABLES[workbook]]
+    return conn.execute("select md5(%s)", ("|".join(parts),)).fetchone()[0]
+
+
+def last_load(conn, target: str, source_file: str) -> dict | None:
+    """The newest successful load of `source_file` into `target`: its hash, policy and details."""
+    row = conn.execute(
+        "select id::text, source_sha256, policy, details, finished_at from pipeline_loads "
+        "where target = %s and source_file = %s and status = 'succeeded' order by finished_at desc limit 1",
+        (target, source_file)).fetchone()
+    if row is None:
+        return None
+    load_id, sha, policy, details, finished = row
+    return {"load_id": load_id, "source_sha256": sha, "policy": policy, "details": details or {},
+            "finished_at": finished}
+
+
+def unchanged_load(conn, workbook: str, *, target: str, source_file: str, sha256: str, policy: str) -> dict | None:
+    """The last load when loading `source_file` again would change nothing (see the module docstring), else None."""
+    previous = last_load(conn, target, source_file)
+    if previous is None or previous["source_sha256"] != sha256 or previous["policy"] != policy:
+        return None
+    recorded = previous["details"].get("fingerprint")
+    if recorded is None or recorded != database_fingerprint(conn, workbook):
+        return None
+    return previous
+
+
+__all__ = ["FINGERPRINT_TABLES", "database_fingerprint", "last_load", "unchanged_load"]
