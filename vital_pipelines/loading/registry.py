@@ -255,23 +255,24 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
             "and r.reports_to_role_id is distinct from {manager}"
         ).format(manager=_lookup("org_roles", "code", "s.reports_to_code")), {"platform": platform})
 
-    if "departments" in sheets:
-        conn.execute("create temp table link_function_departments on commit drop as "
-                     "select d.function_id, d.id as department_id, d.tenant_id from org_departments d "
-                     "join stage_departments s on s.tenant_id = d.tenant_id and s.code = d.code")
-        counts["function_departments"] = sync_links(conn, "function_departments", "department_id", "function_id",
-                                                    "link_function_departments")
-    if "roles" in sheets:
-        conn.execute("create temp table link_department_roles on commit drop as "
-                     "select r.department_id, r.id as role_id, r.tenant_id from org_roles r "
-                     "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code where r.department_id is not null")
-        counts["department_roles"] = sync_links(conn, "department_roles", "role_id", "department_id",
-                                                "link_department_roles")
-        conn.execute("create temp table link_function_roles on commit drop as "
-                     "select d.function_id, r.id as role_id, r.tenant_id from org_roles r "
-                     "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code "
-                     "join org_departments d on d.id = r.department_id")
-        counts["function_roles"] = sync_links(conn, "function_roles", "role_id", "function_id", "link_function_roles")
+    # The junctions that follow from the rows just loaded: (sheet, junction, owner column, other column, its rows).
+    derived = (
+        ("departments", "function_departments", "department_id", "function_id",
+         "select d.function_id, d.id as department_id, d.tenant_id from org_departments d "
+         "join stage_departments s on s.tenant_id = d.tenant_id and s.code = d.code"),
+        ("roles", "department_roles", "role_id", "department_id",
+         "select r.department_id, r.id as role_id, r.tenant_id from org_roles r "
+         "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code where r.department_id is not null"),
+        ("roles", "function_roles", "role_id", "function_id",
+         "select d.function_id, r.id as role_id, r.tenant_id from org_roles r "
+         "join stage_roles s on s.tenant_id = r.tenant_id and s.code = r.code "
+         "join org_departments d on d.id = r.department_id"),
+    )
+    for sheet, junction, owner, other, rows in derived:
+        if sheet in sheets:
+            conn.execute(sql.SQL("create temp table {link} on commit drop as ").format(
+                link=sql.Identifier(f"link_{junction}")) + sql.SQL(rows))
+            counts[junction] = sync_links(conn, junction, owner, other, f"link_{junction}")
 
     if "role_responsibilities" in sheets:
         links = sheets["role_responsibilities"].valid
