@@ -445,3 +445,28 @@ def test_the_raw_sensor_reloads_a_registry_when_its_mapped_export_or_mapping_cha
     assert _selections(edited) == [["agent_profile_embeddings", "agents"]]
     mapping.write_text(NOTION_AGENTS_MAPPING + "ignore: []\n", encoding="utf-8")
     assert _selections(tick(edited.cursor)) == [["agent_profile_embeddings", "agents"]]
+
+
+def test_a_supabase_json_export_keeps_nested_values_as_json_in_metadata(exports):
+    rows = [{"id": "6f1c", "slug": "dosing_calculator", "display_name": "Dosing Calculator", "description": "Doses",
+             "status": "Inactive", "tier": 3, "capabilities": ["Dose, renal", "Weight-based"],
+             "settings": {"owner": "ops", "n": 2}, "aliases": "{calc,\"dose, tool\"}"}]
+    (exports / "agents_supabase.json").write_text(json.dumps(rows))
+    mapping = _write(exports, "agents_supabase.mapping.yaml", """
+entity: agents
+columns:
+  slug: {from: slug, normalise: slug}
+  name: display_name
+  description: description
+  status: {from: status, values: {Inactive: deprecated}}
+  tier: tier
+  capabilities: capabilities
+  domain_expertise: {value: general}
+metadata: rest
+""")
+    [result] = validate_mapped_source(mapped_source(mapping), isolated=False).values()
+    row = result.valid.row(0, named=True)
+    assert (row["slug"], row["status"], row["tier"], row["capabilities"]) == \
+        ("dosing-calculator", "deprecated", 3, ["Dose, renal", "Weight-based"])
+    assert json.loads(row["metadata"]) == {"id": "6f1c", "settings": {"owner": "ops", "n": 2},
+                                           "aliases": "{calc,\"dose, tool\"}"}

@@ -306,6 +306,16 @@ def _find_header(raw: RawSheet, wanted: list[str], header_row: int | None, file:
     return best[0], best[2]
 
 
+def _metadata_value(text: str):
+    """A cell kept in metadata: a JSON object or array (a JSON export's nested value) as itself, else the text."""
+    if text[:1] in "{[" and text[-1:] in "}]":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # a Postgres array literal `{a,b}` or plain text: kept as written
+    return text
+
+
 def apply_mapping(raw: RawSheet, mapping: Mapping, mapping_file: str) -> RawSheet:
     """The source's cells as the documented sheet of `mapping.entity`: one header row of contract column names,
     values rewritten by the rules, each cell on its own source row. Headers the mapping names but the source lacks
@@ -371,7 +381,8 @@ def apply_mapping(raw: RawSheet, mapping: Mapping, mapping_file: str) -> RawShee
         frame_columns[f"M{number}"] = pl.concat([pl.Series([name], dtype=pl.Utf8), values])
     if metadata_letters:
         records = body.select([normalise.clean_column(l).alias(t) for t, l in metadata_letters]).to_dicts()
-        texts = [json.dumps({k: v for k, v in r.items() if v is not None}, ensure_ascii=False) for r in records]
+        texts = [json.dumps({k: _metadata_value(v) for k, v in r.items() if v is not None}, ensure_ascii=False)
+                 for r in records]
         column_id = f"M{len(mapped) + 1}"
         frame_columns[column_id] = pl.Series([METADATA_COLUMN] + texts, dtype=pl.Utf8)
         reported[column_id] = ", ".join(l for _t, l in metadata_letters)

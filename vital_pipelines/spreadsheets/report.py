@@ -40,9 +40,15 @@ def summary(failures: list[Failure]) -> str:
         return "Every row meets its contract."
     rows = len({(f.file, f.sheet, f.row) for f in failures})
     rules = ", ".join(f"{rule} ({n})" for rule, n in Counter(f.rule for f in failures).most_common())
-    files = ", ".join(sorted({f.file for f in failures}))
-    return (f"{len(failures)} problem(s) in {rows} row(s) of {files} — {rules}. Fix the highlighted cells in the "
-            "annotated copy (each has a comment saying what is expected) in the original workbook, then re-run.")
+    names = sorted({f.file for f in failures})
+    files = ", ".join(names)
+    if all(name.lower().endswith(".xlsx") for name in names):
+        fix = ("Fix the highlighted cells in the annotated copy (each has a comment saying what is expected) in the "
+               "original workbook, then re-run.")
+    else:
+        fix = ("Fix each cell named above in the export, or the rule in its mapping file (a missing column: map "
+               "one to it, or give a constant with `value:`), then re-run.")
+    return f"{len(failures)} problem(s) in {rows} row(s) of {files} — {rules}. {fix}"
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
