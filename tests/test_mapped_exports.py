@@ -470,3 +470,12 @@ metadata: rest
         ("dosing-calculator", "deprecated", 3, ["Dose, renal", "Weight-based"])
     assert json.loads(row["metadata"]) == {"id": "6f1c", "settings": {"owner": "ops", "n": 2},
                                            "aliases": "{calc,\"dose, tool\"}"}
+
+
+def test_map_suggest_reads_notion_relation_cells_by_their_names(exports):
+    _write(exports, "people_notion.csv", "🏷️ Name,Title,Role (Notion),Department,Function,Key\n"
+                                         "Ada Lee,MSL,Medical Science Liaison (https://www.notion.so/abc),MA-MSL,MA,"
+                                         "ada-lee\n", bom=True)
+    mapping = yaml.safe_load(suggest_mapping(exports / "people_notion.csv", raw_dir=config.RAW_DIR))
+    assert mapping["columns"]["name"] == "🏷️ Name"
+    assert mapping["columns"]["role_code"] == {"from": "Role (Notion)", "extract": "before_parenthesis"}

@@ -74,6 +74,7 @@ def _name_score(header: str, name: str, column: pa.Column) -> float:
     return best
 
 
+_RELATION_SUFFIX = re.compile(r"\s*\(https?://[^)]*\)\s*$")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9]+([-_.][A-Za-z0-9]+)*")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
@@ -117,6 +118,8 @@ def _value_score(values: list[str], column: pa.Column, index: ReferenceIndex, un
 def _score(header: str, values: list[str], name: str, column: pa.Column, index: ReferenceIndex,
            unique_share: float, is_key: bool) -> tuple[float, float, float | None]:
     by_name = _name_score(header, name, column)
+    if (column.metadata or {}).get("kind") != "list":
+        values = [_RELATION_SUFFIX.sub("", v) for v in values]  # judge a Notion relation cell by its name
     by_value = _value_score(values, column, index, unique_share, is_key)
     if header.startswith("_"):
         return 0.0, by_name, by_value  # columns an export adds about itself
@@ -253,8 +256,11 @@ def _render(source: Path, header_row: int, contract: SheetContract, columns: dic
         if meta.get("kind") in ("int", "float") and by_value is not None and by_value < 1 and \
                 any(re.search(r"\d", v) for v in values):
             extra.append("    pattern: '([0-9]+(?:[.][0-9]+)?)'  # guess: the number inside text such as `Tier 1`")
-        if meta.get("kind") == "list" and any(re.search(r"\(https?://", v) for v in values):
-            extra.append("    extract: relation_names  # guess: Notion relation cells")
+        if any(re.search(r"\(https?://", v) for v in values):
+            if meta.get("kind") == "list":
+                extra.append("    extract: relation_names  # guess: Notion relation cells")
+            elif meta.get("kind") in ("key", "text"):
+                extra.append("    extract: before_parenthesis  # guess: a Notion relation cell, `Name (https://…)`")
         if meta.get("kind") == "text" and any("\\n" in v for v in values):
             extra.append("    newlines: true  # guess: literal \\n in the text")
         if extra:
