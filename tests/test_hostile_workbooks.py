@@ -149,3 +149,21 @@ def test_a_doctype_in_sheet_xml_is_refused_as_an_entity_attack(tmp_path):
     with pytest.raises(EntitiesForbidden):
         _scanned(tmp_path, '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "aaaa">]><worksheet><sheetData>'
                            '<row r="1"><c r="A1" t="inlineStr"><is><t>&a;</t></is></c></row></sheetData></worksheet>')
+
+
+@pytest.mark.parametrize("xml", [
+    b'<x:sheetData><x:row r="3"><x:c s="1" r="B3" t="s"><x:v>0</x:v></x:c><x:c r="C3"><x:v></x:v></x:c>'
+    b'<x:c r="D3" t="inlineStr"><x:is><x:t>text</x:t></x:is></x:c><x:c r="E3" s="2"/></x:row>'
+    b'<x:row r="9"><x:c r="F9"><x:v>2</x:v></x:c><x:c r="Z9"/><x:c r="AA9"><x:v/></x:c></x:row></x:sheetData>'
+    b'<x:mergeCells><x:mergeCell ref="B3:C3"/></x:mergeCells>',
+    b'<sheetData><row r="2"><c r="C2" t="inlineStr"><is><t xml:space="preserve"> </t></is></c></row>'
+    b'<row r="40"><c t="n" r="AB40"><v>1</v></c><c r="AC41"></c></row></sheetData><dimension ref="A1:AC41"/>',
+])
+def test_the_fast_scan_of_a_sheet_without_formulas_finds_what_the_full_scan_finds(tmp_path, xml):
+    from vital_pipelines.spreadsheets.safety import Limits, SheetInfo, _scan_every_tag, _scan_values_only
+
+    fast, full = SheetInfo("s", "p", True), SheetInfo("s", "p", True)
+    _scan_values_only(xml, fast, tmp_path / "x.xlsx", Limits())
+    _scan_every_tag(xml, full, tmp_path / "x.xlsx", Limits())
+    bounds = lambda i: (i.first_row, i.first_col, i.last_row, i.last_col, i.merged_ranges, i.declared_range)
+    assert bounds(fast) == bounds(full) and fast.first_row is not None

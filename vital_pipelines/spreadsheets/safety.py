@@ -160,6 +160,12 @@ _TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|f|v|t|mergeCell|dimension)\b(
 _REF = re.compile(rb'\bref="([^"]*)"')
 _R = re.compile(rb'\br="([^"]*)"')
 _DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
+_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f\b")
+_RANGE_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(mergeCell|dimension)\b([^>]*)>")
+# A cell (any prefix, `r` among its attributes) whose <v> or <t> holds at least one character before its end tag.
+_VALUED_CELL = re.compile(
+    rb'<(?:[A-Za-z_][\w.-]*:)?c\b[^>]*?\br="\$?([A-Z]{1,3})\$?([0-9]+)"[^>]*(?<!/)>'
+    rb'(?:(?!</(?:[A-Za-z_][\w.-]*:)?c>).)*?<(?:[A-Za-z_][\w.-]*:)?[vt]\b[^>]*(?<!/)>[^<]', re.DOTALL)
 
 
 def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: Limits) -> None:
@@ -168,6 +174,50 @@ def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: L
     data = archive.read(info.path)
     if any(marker in data for marker in _DECLARATIONS):
         raise EntitiesForbidden(info.path, None, None, None, None, None)
+    if _FORMULA.search(data) is None:
+        _scan_values_only(data, info, path, limits)
+    else:
+        _scan_every_tag(data, info, path, limits)
+    _check_used_range(info, path, limits)
+
+
+def _scan_values_only(data: bytes, info: SheetInfo, path: Path, limits: Limits) -> None:
+    """The common case, a sheet without formulas, in a few C-level passes: the cells that hold a value (the
+    tempered pattern stops at the cell's end tag), then merged ranges and the declared range."""
+    found = _VALUED_CELL.findall(data)
+    if found:
+        rows = [int(row) for _letters, row in found]
+        first_row, last_row = min(rows), max(rows)
+        if last_row > limits.max_rows:
+            far = next(letters + row for letters, row in found if int(row) == last_row).decode("ascii")
+            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {far} lies beyond the "
+                                      f"{limits.max_rows:,} rows a worksheet may have.")
+        columns = {letters: column_index(letters.decode("ascii")) for letters in {c for c, _r in found}}
+        info.first_row, info.last_row = first_row, last_row
+        info.first_col, info.last_col = min(columns.values()), max(columns.values())
+        on_last_row = [letters for letters, row in found if int(row) == last_row]
+        info.last_cell = max(on_last_row, key=lambda c: columns[c]).decode("ascii") + str(last_row)
+    for tag, attributes in _RANGE_TAG.findall(data):
+        _range_tag(tag, attributes, info, path, limits)
+
+
+def _range_tag(tag: bytes, attributes: bytes, info: SheetInfo, path: Path, limits: Limits) -> None:
+    found = _REF.search(attributes)
+    if tag == b"mergeCell":
+        if found:
+            info.merged_ranges.append(found.group(1).decode("ascii", "replace"))
+        return
+    info.declared_range = found.group(1).decode("ascii", "replace") if found else None
+    cells = _range_cells(info.declared_range or "")
+    if cells > limits.max_declared_cells:
+        raise UnsafeWorkbookError(
+            f"{path.name} › {info.name}: the sheet declares the range {info.declared_range} "
+            f"({cells:,} cells, limit {limits.max_declared_cells:,}); a reader would try to allocate "
+            "all of it. Delete the empty rows and columns beyond the data and save again.")
+
+
+def _scan_every_tag(data: bytes, info: SheetInfo, path: Path, limits: Limits) -> None:
+    """A sheet with formulas: one pass over its tags, noting which formulas carry a stored value."""
     cell_ref = None
     has_formula = has_value = False
     for match in _TAG.finditer(data):
@@ -188,19 +238,11 @@ def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: L
             has_formula = True
         elif tag in (b"v", b"t"):
             has_value = has_value or (not empty and data[match.end():match.end() + 1] not in (b"<", b""))
-        elif tag == b"mergeCell":
-            found = _REF.search(attributes)
-            if found:
-                info.merged_ranges.append(found.group(1).decode("ascii", "replace"))
-        elif tag == b"dimension":
-            found = _REF.search(attributes)
-            info.declared_range = found.group(1).decode("ascii", "replace") if found else None
-            cells = _range_cells(info.declared_range or "")
-            if cells > limits.max_declared_cells:
-                raise UnsafeWorkbookError(
-                    f"{path.name} › {info.name}: the sheet declares the range {info.declared_range} "
-                    f"({cells:,} cells, limit {limits.max_declared_cells:,}); a reader would try to allocate "
-                    "all of it. Delete the empty rows and columns beyond the data and save again.")
+        elif tag in (b"mergeCell", b"dimension"):
+            _range_tag(tag, attributes, info, path, limits)
+
+
+def _check_used_range(info: SheetInfo, path: Path, limits: Limits) -> None:
     if info.used_cells > limits.max_declared_cells:
         start = f"{column_letter(info.first_col)}{info.first_row}"
         end = f"{column_letter(info.last_col)}{info.last_row}"
