@@ -55,12 +55,16 @@ def header_key(text: str | None) -> str:
 
 def fold(text: str) -> str:
     """`Ästhetik–Café` → `Asthetik-Cafe`: compatibility forms and accents folded, for keys and blind matching."""
+    if text.isascii():
+        return text
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def blind_key(text: str | None) -> str:
     """The key under which names and codes are compared: case-, space-, accent- and punctuation-blind."""
-    return header_key(fold(text)) if text else ""
+    if not text:
+        return ""
+    return header_key(text if text.isascii() else fold(text))  # ASCII has nothing to fold
 
 
 class ParseError(ValueError):
