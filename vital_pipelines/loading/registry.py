@@ -663,11 +663,11 @@ def skip_if_unchanged(conn: psycopg.Connection, workbook: str, *, source_name: s
     details = previous["details"]
     tables = {t: Counts(unchanged=c.get("inserted", 0) + c.get("updated", 0) + c.get("unchanged", 0))
               for t, c in details.get("tables", {}).items()}
-    failures = [_failure(f) for (entry,) in conn.execute(
+    still_rejected = conn.execute(
         "select failures from quarantined_rows where target = %s and resolved_at is null order by excel_row",
-        (target,)) for f in entry]
-    rejected = conn.execute("select count(*) from quarantined_rows where target = %s and resolved_at is null",
-                            (target,)).fetchone()[0]
+        (target,)).fetchall()
+    failures = [_failure(f) for (entry,) in still_rejected for f in entry]
+    rejected = len(still_rejected)
     return LoadResult(workbook=workbook, source_sha256=sha256, tables=tables, rejected=rejected, failures=failures,
                       warnings=[_failure(w) for w in details.get("warning_list", [])],
                       accounts=details.get("sheets", {}), skipped_since=previous["load_id"])

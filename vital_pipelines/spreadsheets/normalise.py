@@ -62,9 +62,7 @@ def fold(text: str) -> str:
 
 def blind_key(text: str | None) -> str:
     """The key under which names and codes are compared: case-, space-, accent- and punctuation-blind."""
-    if not text:
-        return ""
-    return header_key(text if text.isascii() else fold(text))  # ASCII has nothing to fold
+    return header_key(fold(text)) if text else ""
 
 
 class ParseError(ValueError):

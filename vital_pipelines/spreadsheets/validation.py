@@ -383,8 +383,6 @@ def _resolve_names(frame: pl.DataFrame, cleaned: Mapping[str, pl.Series], column
         target = (column.metadata or {}).get("references")
         if not target or name not in cleaned or target.split(".")[0] == contract.sheet or target not in index.keys:
             continue
-        case = (column.metadata or {}).get("case")
-
         def fix(value: str) -> str:
             resolved, candidates = index.resolve(target, value, value)
             if candidates:
@@ -400,7 +398,6 @@ def _resolve_names(frame: pl.DataFrame, cleaned: Mapping[str, pl.Series], column
             mapping = {v: fix(v) for v in unique}
             out = series.replace_strict(mapping, default=series, return_dtype=series.dtype) if mapping else series
         frame = frame.with_columns(out.alias(name))
-        del case
     return frame, ambiguous
 
 
