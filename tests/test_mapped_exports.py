@@ -477,3 +477,17 @@ def test_map_suggest_reads_notion_relation_cells_by_their_names(exports):
     mapping = yaml.safe_load(suggest_mapping(exports / "people_notion.csv", raw_dir=config.RAW_DIR))
     assert mapping["columns"]["name"] == "🏷️ Name"
     assert mapping["columns"]["role_code"] == {"from": "Role (Notion)", "extract": "before_parenthesis"}
+
+
+def test_a_key_that_another_source_loads_is_reported_at_its_cell(fresh_url, exports):
+    _write(exports, "tasks_a.csv", "code,name\nPROC-1,Procurement\n")
+    _write(exports, "tasks_b.csv", "code,name\nPROC-1,Procurement and Sourcing\nFAC-1,Facilities\n")
+    for name in ("tasks_a", "tasks_b"):
+        _write(exports, f"{name}.mapping.yaml", "entity: responsibilities\n")
+    first = _load_source(fresh_url, exports / "tasks_a.mapping.yaml")
+    assert first.warnings == []
+    second = _load_source(fresh_url, exports / "tasks_b.mapping.yaml")
+    [warning] = second.warnings
+    assert (warning.cell, warning.rule, warning.value) == ("A2", "shared_key_warning", "PROC-1")
+    assert "also loaded from tasks_a.csv (row 2)" in warning.message
+    assert second.accounts["responsibilities"] == {"rows_in": 2, "loaded": 1, "loaded_with_warnings": 1, "quarantined": 0}

@@ -519,6 +519,37 @@ def unique_conflicts(conn, result: ValidatedSheet, table: str, tenants: dict[str
     return found
 
 
+def keys_of_other_sources(conn, result: ValidatedSheet, table: str, tenants: dict[str, str],
+                          origin: str) -> list[Failure]:
+    """Valid rows whose key another source loaded (its `loaded_from` names another file): both sources write the
+    row and the later one wins on every run, so each such cell is reported for the steward to keep the row in one
+    source. The row still loads (as it always did); nothing is withheld."""
+    if len(result.contract.key) != 1 or result.valid.is_empty() or not conn.execute(
+            "select 1 from pg_attribute where attrelid = %s::regclass and attname = 'loaded_from' "
+            "and not attisdropped", (table,)).fetchone():
+        return []  # a table without provenance (org_functions, seeded by the schema) has no other source to name
+    key = result.contract.key[0]
+    frame = result.valid.select(ROW, key, *(["tenant"] if "tenant" in result.valid.columns else []))
+    frame = frame.with_columns(pl.col("tenant").fill_null(PLATFORM_TENANT_SLUG)
+                               .replace_strict(tenants, default=None, return_dtype=pl.Utf8).alias("tenant_id")
+                               if "tenant" in frame.columns else
+                               pl.lit(tenants[PLATFORM_TENANT_SLUG], dtype=pl.Utf8).alias("tenant_id"))
+    name = f"owners_{table}"
+    stage(conn, name, frame.select(ROW, key, "tenant_id"), {ROW: "int", key: "text", "tenant_id": "uuid"})
+    tenant_match = sql.SQL(" and t.tenant_id = s.tenant_id")
+    rows = conn.execute(sql.SQL(
+        "select s.{row}, s.{key}, t.loaded_from ->> 'file', t.loaded_from ->> 'row' from {stage} s join {table} t "
+        "on t.{key}::text = s.{key}{tenant} where t.loaded_from ->> 'file' is distinct from %s "
+        "and t.loaded_from is not null order by s.{row}"
+    ).format(row=sql.Identifier(ROW), key=sql.Identifier(key), stage=sql.Identifier(name),
+             table=sql.Identifier(table), tenant=tenant_match), (origin,)).fetchall()
+    what = singular(result.contract.sheet)
+    return [Failure(result.file, result.contract.sheet, row, key, result.letters.get(key), value, "shared_key_warning",
+                    f"`{key}` `{value}` is also loaded from {owner} (row {owner_row}): both sources write this {what} "
+                    f"and the one loaded last wins on every run; keep the {what} in one of them")
+            for row, value, owner, owner_row in rows]
+
+
 class IntegrityProblem(RuntimeError):
     """The database refused a load for a reason the checks before it did not foresee; said for a steward."""
 
@@ -714,18 +745,20 @@ def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_d
         lock_for_transaction(conn, workbook_lock(workbook))
         tenants = tenant_ids_by_slug(conn)
         withheld: list[Failure] = []
+        shared: list[Failure] = []
         for name, result in sheets.items():
             if name in SHEET_TABLES:
                 clashes = unique_conflicts(conn, result, SHEET_TABLES[name], tenants)
                 result.withheld = {f.row for f in clashes}
                 withheld += clashes
+                shared += keys_of_other_sources(conn, result, SHEET_TABLES[name], tenants, origin)
         if policy == "strict" and (failures or withheld):
             raise ContractViolation(failures + withheld)
         load = Provenance(file=origin, sheet="", sha256=sha, load_id=str(uuid.uuid4()))
         tables, extra, warnings = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,
                                                     rejected_keys=_rejected_keys(sheets, tenants), load=load)
         extra = withheld + extra
-        warnings = _dedupe([w for result in sheets.values() for w in result.warnings] + warnings)
+        warnings = _dedupe([w for result in sheets.values() for w in result.warnings] + shared + warnings)
         if policy == "strict" and extra:
             raise ContractViolation(extra)
         failures += extra
