@@ -130,14 +130,36 @@ def test_unreadable_files_raise_with_path_and_reason(authored, tmp_path, make, r
 
 
 def test_discover_keys_documents_by_slug_and_skips_hidden_and_unsupported(tmp_path):
-    (tmp_path / "Regulatory").mkdir()
-    (tmp_path / "Regulatory" / "FDA Meetings.md").write_text("x")
+    (tmp_path / "regulatory").mkdir()
+    (tmp_path / "regulatory" / "fda-meetings.md").write_text("x")
     (tmp_path / "notes.md").write_text("x")
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
     (tmp_path / ".draft.md").write_text("x")
     (tmp_path / "image.png").write_bytes(b"x")
     assert sorted(discover(tmp_path)) == ["notes-md", "notes-pdf", "regulatory-fda-meetings-md"]
-    assert document_slug("Médical/Ünicode file.md") == "medical-unicode-file-md"
+
+
+def test_files_whose_names_fold_together_stay_separate_documents_with_stable_keys(tmp_path):
+    names = ["Neuro Spending.md", "Neuro_Spending.md", "neuro-spending.md", "报告.md", "資料.md", "a.b.md", "a-b.md"]
+    for name in names:
+        (tmp_path / name).write_text(f"# {name}\n\nText of {name}.", encoding="utf-8")
+    collisions = []
+    found = discover(tmp_path, collisions)
+    assert len(found) == len(names)
+    assert sorted(path.name for path in found.values()) == sorted(names)
+    assert found["neuro-spending-md"].name == "neuro-spending.md"
+    assert all(slug.startswith("neuro-spending-md-") for slug, path in found.items()
+               if path.name in ("Neuro Spending.md", "Neuro_Spending.md"))
+    assert {slug.rsplit("-", 1)[0] for slug, path in found.items() if path.suffix == ".md" and not path.name.isascii()} \
+        == {"bao-gao-md", "zi-liao-md"}
+    # Two readable names that still coincide are both keyed by their path's hash, and the case is reported.
+    assert [(c.slug, c.files) for c in collisions] == [("a-b-md", ("a-b.md", "a.b.md"))]
+    assert "a-b-md" not in found and len(set(collisions[0].resolved)) == 2
+    # A key depends on the file's own path only: adding or removing other files never re-keys it.
+    keys = {path.name: slug for slug, path in found.items()}
+    (tmp_path / "neuro-spending.md").unlink()
+    assert {path.name: slug for slug, path in discover(tmp_path).items()}.items() <= keys.items()
+    assert document_slug("Médical/Ünicode file.md").startswith("medical-unicode-file-md-")
 
 
 def _paragraph(n: int, words: int = 60) -> str:

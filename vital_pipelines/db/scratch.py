@@ -17,12 +17,20 @@ from vital_pipelines.db.migrations import apply_schema
 
 TEMPLATE_DATABASE = "vital_template"
 LOADER_ROLE = "vital_loader"
+SEARCH_ROLE = "vital_search"
 
 
 def loader_url(url: str) -> str:
     """The same database as the loader role (its password from VITAL_LOADER_PASSWORD, else scripts/setup's)."""
     params = conninfo.conninfo_to_dict(url)
     params.update(user=LOADER_ROLE, password=os.environ.get("VITAL_LOADER_PASSWORD") or LOADER_ROLE)
+    return conninfo.make_conninfo(**params)
+
+
+def search_url(url: str) -> str:
+    """The same database as the search role (its password from VITAL_SEARCH_PASSWORD, else scripts/setup's)."""
+    params = conninfo.conninfo_to_dict(url)
+    params.update(user=SEARCH_ROLE, password=os.environ.get("VITAL_SEARCH_PASSWORD") or SEARCH_ROLE)
     return conninfo.make_conninfo(**params)
 
 

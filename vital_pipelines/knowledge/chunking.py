@@ -19,7 +19,7 @@ from vital_pipelines.knowledge.documents import Block
 TokenCounter = Callable[[list[str]], list[int]]
 SPECIAL_TOKENS = 2
 DEFAULT_OVERLAP_TOKENS = 32
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-Z0-9])")
 
@@ -121,12 +121,41 @@ def _pack(pieces: list[_Piece], budget: int, overlap_tokens: int, count: TokenCo
     return groups
 
 
+def _table_groups(rows: tuple[tuple[str, ...], ...], budget: int, count: TokenCounter) -> list[str]:
+    """A table's rows in runs that fit `budget`, each run under the table's header row; a row too long for one
+    chunk is split at words, each part under the header."""
+    lines = [" | ".join(row) for row in rows]
+    if len(lines) < 2:
+        return [part for line in lines for part in _split_words(line, budget, count)]
+    header, body = lines[0], lines[1:]
+    header_tokens = count([header])[0] - SPECIAL_TOKENS
+    if header_tokens > budget // 2:
+        header = _split_words(header, budget // 2, count)[0]
+        header_tokens = count([header])[0] - SPECIAL_TOKENS
+    room = budget - header_tokens - 1
+    groups: list[str] = []
+    current: list[str] = []
+    used = 0
+    for line, size in zip(body, count(body)):
+        size -= SPECIAL_TOKENS
+        parts = [line] if size <= room else _split_words(line, room, count)
+        for part, part_size in zip(parts, [size] if len(parts) == 1 else [s - SPECIAL_TOKENS for s in count(parts)]):
+            if current and used + 1 + part_size > room:
+                groups.append("\n".join([header, *current]))
+                current, used = [], 0
+            current.append(part)
+            used += part_size + (1 if used else 0)
+    if current:
+        groups.append("\n".join([header, *current]))
+    return groups
+
+
 def chunk_blocks(title: str, blocks: list[Block], *, count_tokens: TokenCounter, max_tokens: int,
                  overlap_tokens: int = DEFAULT_OVERLAP_TOKENS) -> list[Chunk]:
-    """Chunks of a document whose embedded text (heading context + content) is at most `max_tokens` tokens."""
+    """Chunks of a document whose embedded text (heading context + content) is at most `max_tokens` tokens. A table
+    is chunked by rows with its header row repeated in every chunk, never mixed with the prose around it."""
     drafts: list[tuple[tuple[str, ...], str, str]] = []
     for headings, section in groupby(blocks, key=lambda block: block.headings):
-        paragraphs = [block.text for block in section]
         context = heading_context(title, headings)
         context_tokens = count_tokens([context])[0] - SPECIAL_TOKENS
         if context_tokens > max_tokens // 3:
@@ -134,8 +163,14 @@ def chunk_blocks(title: str, blocks: list[Block], *, count_tokens: TokenCounter,
             context_tokens = count_tokens([context])[0] - SPECIAL_TOKENS
         # One token for the line break between context and content, a small margin for tokenizer joins.
         budget = max_tokens - SPECIAL_TOKENS - context_tokens - 1 - 4
-        for group in _pack(_pieces(paragraphs, budget, count_tokens), budget, overlap_tokens, count_tokens):
-            drafts.append((headings, context, _join(group)))
+        for is_table, run in groupby(section, key=lambda block: block.kind == "table" and len(block.rows) > 1):
+            if is_table:
+                for table in run:
+                    drafts.extend((headings, context, text) for text in _table_groups(table.rows, budget, count_tokens))
+                continue
+            paragraphs = [block.text for block in run]
+            for group in _pack(_pieces(paragraphs, budget, count_tokens), budget, overlap_tokens, count_tokens):
+                drafts.append((headings, context, _join(group)))
     return _fit(_make_chunks(drafts, count_tokens), max_tokens, count_tokens)
 
 

@@ -283,17 +283,23 @@ def remove_documents(conn: psycopg.Connection, keep_slugs: Iterable[str]) -> lis
     keep = sorted(set(keep_slugs))
     gone = [slug for (slug,) in conn.execute(
         "select slug from knowledge_sources where deleted_at is null and not (slug = any(%s)) order by slug", (keep,))]
-    return drop_documents(conn, gone)
+    return [result.slug for result in drop_documents(conn, gone)]
 
 
-def drop_documents(conn: psycopg.Connection, slugs: Iterable[str]) -> list[str]:
-    """Remove the chunks of these documents and mark their sources removed, in one transaction."""
+def drop_documents(conn: psycopg.Connection, slugs: Iterable[str]) -> list[DocumentResult]:
+    """Remove the chunks of these documents and mark their sources removed, in one transaction; one result per
+    document that was live, with the chunks it lost."""
     gone = sorted(set(slugs))
+    results: list[DocumentResult] = []
     if gone:
         with conn.transaction():
+            counts = dict(conn.execute(
+                "select s.slug, count(c.id) from knowledge_sources s left join knowledge_chunks c on c.source_id = s.id "
+                "where s.slug = any(%s) and s.deleted_at is null group by s.slug", (gone,)).fetchall())
             conn.execute("delete from knowledge_chunks c using knowledge_sources s where s.id = c.source_id "
                          "and s.slug = any(%s)", (gone,))
             conn.execute("update knowledge_sources set status = 'removed', chunk_count = 0, deleted_at = now() "
                          "where slug = any(%s) and deleted_at is null", (gone,))
+        results = [DocumentResult(slug, "removed", removed=counts[slug]) for slug in gone if slug in counts]
     conn.commit()
-    return gone
+    return results

@@ -9,8 +9,9 @@ from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.knowledge.partitions import knowledge_documents
 from vital_pipelines.defs.knowledge.resources import EmbeddingModel, KnowledgeSource
 from vital_pipelines.knowledge.agent_profiles import embed_agent_profiles
+from vital_pipelines.knowledge.documents import KeyCollision
 from vital_pipelines.knowledge.embedding import ModelUnavailable
-from vital_pipelines.knowledge.store import SyncReport, drop_documents, remove_documents, sync_documents
+from vital_pipelines.knowledge.store import DocumentResult, SyncReport, drop_documents, remove_documents, sync_documents
 
 GROUP = "knowledge"
 
@@ -42,12 +43,18 @@ def register_document_partitions(instance: dg.DagsterInstance, present: list[str
     return added, removed
 
 
+# A single-run backfill policy lets one command select this asset with a partition range of knowledge_chunks.
 @dg.asset(group_name=GROUP, kinds={"postgres"}, deps=["database_schema"], pool="knowledge",
+          backfill_policy=dg.BackfillPolicy.single_run(),
           description="The registry of knowledge documents: one partition per file in assets/knowledge/; documents "
                       "that disappeared lose their chunks and are marked removed.")
 def knowledge_sources(context: dg.AssetExecutionContext, postgres: PostgresResource,
                       knowledge_source: KnowledgeSource) -> dg.MaterializeResult:
-    documents = knowledge_source.documents()
+    collisions: list[KeyCollision] = []
+    documents = knowledge_source.documents(collisions)
+    for collision in collisions:
+        context.log.warning("%s would share the key %s; each is kept under its own key: %s",
+                            " and ".join(collision.files), collision.slug, ", ".join(collision.resolved))
     added, dropped = register_document_partitions(context.instance, list(documents))
     with database_errors(context, postgres), postgres.get_connection() as conn:
         removed = remove_documents(conn, documents)
@@ -57,26 +64,27 @@ def knowledge_sources(context: dg.AssetExecutionContext, postgres: PostgresResou
         "partitions_added": dg.MetadataValue.json(added),
         "partitions_removed": dg.MetadataValue.json(dropped),
         "documents_removed": dg.MetadataValue.json(removed),
+        "key_collisions": dg.MetadataValue.json([{"key": c.slug, "files": list(c.files), "kept_as": list(c.resolved)}
+                                                 for c in collisions]),
     })
 
 
-def _sync_metadata(report: SyncReport) -> dict:
-    embedded = report.total("embedded")
+def _sync_metadata(report: SyncReport, documents: list[DocumentResult]) -> dict:
+    """Metadata of the given documents' results (one partition's, or a run's)."""
+    embedded = sum(d.embedded for d in documents)
     rows = [dg.TableRecord({"document": d.slug, "status": d.status, "added": d.added, "kept": d.kept,
                             "removed": d.removed, "embedded": d.embedded, "error": d.error or ""})
-            for d in report.documents]
+            for d in documents]
     return {
-        "chunks_added": report.total("added"),
-        "chunks_kept": report.total("kept"),
-        "chunks_removed": report.total("removed"),
+        "chunks_added": sum(d.added for d in documents),
+        "chunks_kept": sum(d.kept for d in documents),
+        "chunks_removed": sum(d.removed for d in documents),
         "chunks_embedded": embedded,
-        "tokens_embedded": report.total("tokens_embedded"),
-        "documents_failed": len(report.failed),
+        "tokens_embedded": sum(d.tokens_embedded for d in documents),
+        "documents_failed": sum(d.status == "failed" for d in documents),
         "model": report.model.name,
         "model_revision": report.model.revision,
         "dimension": report.model.dimension,
-        "seconds": round(report.seconds, 3),
-        "chunks_per_second": round(embedded / report.embed_seconds, 1) if report.embed_seconds else 0.0,
         "documents": dg.MetadataValue.table(rows, schema=dg.TableSchema(columns=[
             dg.TableColumn(c, "string" if c in ("document", "status", "error") else "int")
             for c in ("document", "status", "added", "kept", "removed", "embedded", "error")])),
@@ -104,11 +112,24 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
                                 on_progress=context.log.warning)
         if vanished:
             with postgres.get_connection() as conn:
-                drop_documents(conn, vanished)
+                report.documents.extend(drop_documents(conn, vanished))
             context.log.info("removed documents whose files are gone: %s", ", ".join(vanished))
     context.log.info("%d chunk(s) embedded in %.1f s; %d kept; %d removed", report.total("embedded"),
                      report.embed_seconds, report.total("kept"), report.total("removed"))
-    yield dg.MaterializeResult(metadata=_sync_metadata(report))
+    # Each partition's materialisation describes that document; the run's totals go on the run's tags.
+    by_slug = {d.slug: d for d in report.documents}
+    if context.has_partition_key_range or len(keys) > 1:
+        for key in keys:
+            if key in by_slug:
+                context.add_asset_metadata(_sync_metadata(report, [by_slug[key]]), partition_key=key)
+    totals = _sync_metadata(report, report.documents)
+    context.instance.add_run_tags(context.run_id, {
+        f"vital/{name}": str(totals[name]) for name in
+        ("chunks_added", "chunks_kept", "chunks_removed", "chunks_embedded", "documents_failed")})
+    run_wide = {"seconds": round(report.seconds, 3),
+                "chunks_per_second": round(report.total("embedded") / report.embed_seconds, 1)
+                if report.embed_seconds else 0.0}
+    yield dg.MaterializeResult(metadata=run_wide if len(keys) > 1 else {**totals, **run_wide})
     failed = report.failed
     yield dg.AssetCheckResult(
         check_name="documents_readable", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from vital_pipelines import config
-from vital_pipelines.knowledge.documents import discover
+from vital_pipelines.knowledge.documents import KeyCollision, discover
 from vital_pipelines.knowledge.embedding import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Embedder
 
 
@@ -50,9 +50,10 @@ class KnowledgeSource(dg.ConfigurableResource):
 
     knowledge_dir: str = Field(default=str(config.KNOWLEDGE_DIR), description="Folder of knowledge documents.")
 
-    def documents(self) -> dict[str, Path]:
+    def documents(self, collisions: list[KeyCollision] | None = None) -> dict[str, Path]:
+        """The documents by key; files whose readable keys coincide are appended to `collisions`."""
         folder = Path(self.knowledge_dir)
-        return discover(folder) if folder.is_dir() else {}
+        return discover(folder, collisions) if folder.is_dir() else {}
 
 
 @dg.definitions
