@@ -45,3 +45,12 @@ def test_the_model_is_described_from_its_files_and_loaded_only_to_embed():
     vectors = embedder.encode(["a first sentence"])
     assert embedder.loaded and vectors.shape == (1, 384)
     assert embedder._describe(embedder.model) == embedder.info  # the files said what the loaded model says
+
+
+def test_the_knowledge_pair_can_be_selected_with_a_partition_range_in_one_command():
+    # `dagster asset materialize --select knowledge_sources,knowledge_chunks --partition-range a...b` refuses any
+    # selected asset without a single-run backfill policy.
+    graph = defs().resolve_asset_graph()
+    for name in ("knowledge_sources", "knowledge_chunks"):
+        policy = graph.get(dg.AssetKey(name)).backfill_policy
+        assert policy == dg.BackfillPolicy.single_run(), name
