@@ -176,3 +176,26 @@ def test_running_text_is_not_mistaken_for_headings(tmp_path, name):
     path.write_text("Sources of requests. Requests arrive by phone.\n\nThey are triaged within one day.\n",
                     encoding="utf-8")
     assert all(not b.headings or b.headings == () for b in extract(path, "x").blocks)
+
+
+def test_an_outline_whose_titles_are_not_in_the_text_gives_way_to_font_sizes(tmp_path):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_title("Microsoft Word - draft_v2.docx")
+    for size, style, text, section in ((18, "B", "1. Scope of the review", "Scope"),
+                                       (10, "", "The review covers every market. " * 5, None),
+                                       (18, "B", "2. Method", "Method"),
+                                       (10, "", "Dossiers were compared line by line. " * 5, None)):
+        if section:
+            pdf.start_section(section)
+        pdf.set_font("Helvetica", style, size)
+        pdf.multi_cell(0, size / 2, text)
+        pdf.ln(3)
+    path = tmp_path / "review.pdf"
+    path.write_bytes(bytes(pdf.output()))
+    document = extract(path, "review-pdf")
+    # A junk metadata title is ignored in favour of the first page's first heading.
+    assert document.title == "1. Scope of the review"
+    assert [b.headings[-1] for b in document.blocks] == ["1. Scope of the review", "2. Method"]

@@ -406,8 +406,18 @@ def _pdf_blocks(path: Path) -> tuple[dict, list[Block], str | None]:
     if not any(line.text.strip() for line in lines):
         raise ExtractionError(path, "the PDF has no text layer (image-only or scanned; OCR is not supported)")
     meta = {key: str(info.get(field)) for key, field in (("title", "/Title"), ("domain", "/Subject")) if info.get(field)}
+    if outline and len(_outline_titles_found(lines, outline)) < len(outline) / 2:
+        outline = {}  # an outline whose titles are not the text's lines ("1. Scope" vs "Scope") says nothing
     blocks, first_page_heading = _pdf_layout_blocks(lines, outline)
     return meta, blocks, first_page_heading
+
+
+def _outline_titles_found(lines: list[_PdfLine], outline: dict[str, int]) -> set[str]:
+    boxes: dict[int, list[str]] = {}
+    for line in lines:
+        boxes.setdefault(line.box, []).append(" ".join(line.text.split()))
+    candidates = {" ".join(texts) for texts in boxes.values()} | {texts[0] for texts in boxes.values()}
+    return set(outline) & candidates
 
 
 @dataclass(frozen=True)
