@@ -22,8 +22,8 @@ def test_schema_asset_applies_then_does_nothing(make_database):
     first = dg.materialize([database_schema], resources=resources)
     second = dg.materialize([database_schema], resources=resources)
     meta = [r.asset_materializations_for_node("database_schema")[0].metadata for r in (first, second)]
-    assert (meta[0]["applied"].value, meta[0]["unchanged"].value) == (25, 0)
-    assert (meta[1]["applied"].value, meta[1]["unchanged"].value) == (0, 25)
+    assert (meta[0]["applied"].value, meta[0]["unchanged"].value) == (26, 0)
+    assert (meta[1]["applied"].value, meta[1]["unchanged"].value) == (0, 26)
 
 
 def test_schema_asset_retries_a_refused_connection_then_fails_with_the_plain_reason(server_url):

@@ -13,8 +13,8 @@ from vital_pipelines.db.migrations import WIPE_FILE
 
 def test_phase_files_are_the_seeds_21_and_the_projects_own_in_order():
     names = [p.name for p in phase_files(config.SCHEMA_DIR)]
-    assert len(names) == 25 and WIPE_FILE not in names
-    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, 26)]
+    assert len(names) == 26 and WIPE_FILE not in names
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, 27)]
     assert (config.SCHEMA_DIR / WIPE_FILE).exists()
 
 
@@ -24,9 +24,9 @@ def test_second_apply_does_nothing(make_database):
         first = apply_schema(conn, config.SCHEMA_DIR)
         second = apply_schema(conn, config.SCHEMA_DIR)
         ledger = conn.execute("select count(*) from schema_migrations").fetchone()[0]
-    assert len(first.applied) == 25
-    assert second.applied == [] and len(second.unchanged) == 25
-    assert ledger == 25
+    assert len(first.applied) == 26
+    assert second.applied == [] and len(second.unchanged) == 26
+    assert ledger == 26
 
 
 def test_files_are_idempotent_even_without_the_ledger(make_database):
@@ -40,7 +40,7 @@ def test_files_are_idempotent_even_without_the_ledger(make_database):
         again = apply_schema(conn, config.SCHEMA_DIR)
         kept = conn.execute("select count(*) from agents where slug = 'kept-agent'").fetchone()[0]
         tenants = conn.execute("select count(*) from tenants").fetchone()[0]
-    assert len(again.applied) == 25
+    assert len(again.applied) == 26
     assert kept == 1
     assert tenants == 5
 
@@ -63,7 +63,7 @@ def test_changed_applied_file_is_refused_until_rebuild(make_database, tmp_path):
         assert conn.execute("select count(*) from agents").fetchone()[0] == 1
 
         rebuilt = apply_schema(conn, schema_dir, rebuild=True)
-        assert rebuilt.wiped and len(rebuilt.applied) == 25
+        assert rebuilt.wiped and len(rebuilt.applied) == 26
         assert conn.execute("select count(*) from agents").fetchone()[0] == 0
         comment = conn.execute("select obj_description('agents'::regclass)").fetchone()[0]
         assert comment == "changed"

@@ -207,6 +207,42 @@ def _add_search_scope(parser: argparse.ArgumentParser) -> None:
                         help="hybrid (default): vector and full-text rankings fused")
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from vital_pipelines.portal.keys import KeyProblem, create_key, list_keys, revoke_key
+
+    with connect(config.owner_database_url()) as conn:
+        if args.action == "create":
+            try:
+                key, listing = create_key(conn, args.tenant, args.name)
+            except KeyProblem as problem:
+                print(f"vital-pipelines: {problem}", file=sys.stderr)
+                return 2
+            print(f"Created key {listing.name!r} for {listing.tenant_slug}. It is shown this once; store it now:")
+            print(key)
+            return 0
+        if args.action == "revoke":
+            if not revoke_key(conn, args.tenant, args.name):
+                print(f"vital-pipelines: {args.tenant} has no live key named {args.name!r}", file=sys.stderr)
+                return 1
+            print(f"Revoked key {args.name!r} of {args.tenant}; its sessions end at their next request.")
+            return 0
+        for key in list_keys(conn, args.tenant):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
+            used = f"last used {key.last_used_at:%Y-%m-%d}" if key.last_used_at else "never used"
+            print(f"{key.tenant_slug:<24} {key.name:<30} {key.prefix}…  created {key.created_at:%Y-%m-%d}  {used}  {state}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vital_pipelines.portal.app import create_app
+
+    print(f"Steward portal on http://{args.host}:{args.port}/ (sign in with a key from `vital-pipelines keys create`)")
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vital-pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -252,6 +288,21 @@ def build_parser() -> argparse.ArgumentParser:
                           help="exit 1 when the answer passage's recall@5 is below this")
     _add_search_scope(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+    keys = commands.add_parser("keys", help="tenant API keys for the steward portal (as the schema's owner)")
+    keys_actions = keys.add_subparsers(dest="action", required=True)
+    create = keys_actions.add_parser("create", help="create a key; it is printed once and only its hash is kept")
+    create.add_argument("--tenant", required=True, metavar="SLUG")
+    create.add_argument("--name", required=True, help="what the key is for, e.g. the steward's name")
+    listing = keys_actions.add_parser("list", help="the keys (never the keys themselves)")
+    listing.add_argument("--tenant", metavar="SLUG")
+    revoke = keys_actions.add_parser("revoke", help="revoke a key; sessions signed in with it end")
+    revoke.add_argument("--tenant", required=True, metavar="SLUG")
+    revoke.add_argument("--name", required=True)
+    keys.set_defaults(handler=_keys)
+    serve = commands.add_parser("serve", help="the steward portal: upload, see every failure, download the marked-up sheet")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.set_defaults(handler=_serve)
     return parser
 
 

@@ -1,0 +1,201 @@
+"""The stewards' portal over HTTP against a real database: API keys, 401 without one, upload → report, filters and
+pages that never truncate, the annotated workbook's marked cells, CSV/JSON reports, tenant separation, CSRF and
+size limits."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+from fastapi.testclient import TestClient
+
+from vital_pipelines import cli
+from vital_pipelines.db import connect
+from vital_pipelines.db.scratch import loader_url
+from vital_pipelines.portal import uploads as uploads_module
+from vital_pipelines.portal.app import PortalSettings, create_app
+from vital_pipelines.portal.keys import KeyProblem, create_key, list_keys, revoke_key, verify_key
+from tests.workbooks import edit_cells
+
+
+@pytest.fixture
+def portal(fresh_url, raw, tmp_path):
+    with connect(fresh_url) as conn:
+        acme, _ = create_key(conn, "acme-pharma", "Dana (steward)")
+        other, _ = create_key(conn, "pharma-solutions", "Lee (steward)")
+    settings = PortalSettings(database_url=loader_url(fresh_url), portal_dir=tmp_path / "portal", raw_dir=raw,
+                              secret="test-secret")
+    return TestClient(create_app(settings)), {"acme": acme, "other": other}, fresh_url
+
+
+def _signed_in(client: TestClient, key: str) -> str:
+    page = client.get("/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    response = client.post("/signin", data={"key": key, "csrf": csrf}, follow_redirects=False)
+    assert response.status_code == 303
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+
+
+def _acme_personas(raw: Path, target: Path, rows: int = 80) -> Path:
+    """The committed personas workbook cut to `rows` rows, every row acme-pharma's."""
+    shutil.copy(raw / "personas.xlsx", target)
+    workbook = openpyxl.load_workbook(target)
+    sheet = workbook["personas"]
+    sheet.delete_rows(rows + 2, sheet.max_row)
+    for row in range(2, rows + 2):
+        sheet[f"P{row}"] = "acme-pharma"
+    workbook.save(target)
+    return target
+
+
+def _upload(client, csrf: str, path: Path, workbook: str = "personas.xlsx"):
+    with path.open("rb") as stream:
+        return client.post("/uploads", data={"workbook": workbook, "csrf": csrf},
+                           files={"file": (path.name, stream, "application/octet-stream")}, follow_redirects=False)
+
+
+def test_keys_are_shown_once_stored_as_hashes_and_revocable(fresh_url, capsys, monkeypatch):
+    monkeypatch.setenv("DATABASE_OWNER_URL", fresh_url)
+    assert cli.main(["keys", "create", "--tenant", "acme-pharma", "--name", "ci"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert key.startswith("vk_") and len(key) > 40
+    with connect(fresh_url) as conn:
+        stored = conn.execute("select key_prefix, key_hash from api_keys where name = 'ci'").fetchone()
+        assert stored[0] == key[:12] and key not in stored[1] and stored[1].startswith("$2")
+        assert verify_key(conn, key).tenant_slug == "acme-pharma"
+        assert verify_key(conn, key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+        with pytest.raises(KeyProblem):
+            create_key(conn, "acme-pharma", "ci")
+        with pytest.raises(KeyProblem):
+            create_key(conn, "no-such-tenant", "x")
+    assert cli.main(["keys", "list", "--tenant", "acme-pharma"]) == 0
+    listed = capsys.readouterr().out
+    assert "ci" in listed and key not in listed and "live" in listed
+    assert cli.main(["keys", "revoke", "--tenant", "acme-pharma", "--name", "ci"]) == 0
+    with connect(fresh_url) as conn:
+        assert verify_key(conn, key) is None
+        assert [k.revoked_at is not None for k in list_keys(conn, "acme-pharma")] == [True]
+        assert revoke_key(conn, "acme-pharma", "ci") is False
+
+
+def test_everything_answers_401_without_a_live_key(portal, fresh_url):
+    client, keys, url = portal
+    for path in ("/", "/quarantine", "/uploads/20260101T000000-abcdefghijklmnop", "/api/uploads/x"):
+        assert client.get(path).status_code == 401, path
+    assert client.get("/api/uploads/x", headers={"Authorization": "Bearer vk_wrong"}).status_code == 401
+    page = client.get("/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert client.post("/signin", data={"key": "vk_guess", "csrf": csrf}).status_code == 401
+    _signed_in(client, keys["acme"])
+    assert client.get("/").status_code == 200
+    with connect(url) as conn:
+        revoke_key(conn, "acme-pharma", "Dana (steward)")
+    # Revoking the key ends the session at its next request.
+    assert client.get("/").status_code == 401
+
+
+def test_a_steward_uploads_a_broken_workbook_and_gets_every_failure_and_the_marked_up_copy(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    broken = _acme_personas(raw, tmp_path / "my personas.xlsx")
+    edit_cells(broken, "personas", {"B5": None, "A7": "Not A Key!"} | {f"G{r}": "guru" for r in range(10, 70)})
+    response = _upload(client, csrf, broken)
+    assert response.status_code == 303
+    report_url = response.headers["location"]
+    page = client.get(report_url)
+    assert "2 failure(s): those rows would be quarantined" in page.text
+    assert '<td class="warning">warning</td><td><a href="?rule=allowed_values_warning">allowed_values_warning</a></td><td>60</td>' \
+        in page.text.replace("\n", "").replace("    ", "")
+    # Messages are plain text: no Markdown backticks in the table.
+    assert "`" not in re.sub(r"<[^>]+>", "", page.text.split('id="findings"')[1])
+    # Filtered by column and paginated (50 a page): every finding is on some page, none twice.
+    seen = []
+    for number in (1, 2):
+        body = client.get(report_url, params={"column": "seniority_level", "page": number}).text
+        assert f"60 finding(s), page {number} of 2" in body
+        seen += re.findall(r'<td class="short">(G\d+)</td>', body)
+    assert seen == [f"G{r}" for r in range(10, 70)]
+    # The annotated workbook marks exactly the failing and warned cells.
+    annotated = client.get(f"{report_url}/annotated.xlsx")
+    assert annotated.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(annotated.content))["personas"]
+    assert "name" in sheet["B5"].comment.text and "persona_key" in sheet["A7"].comment.text
+    assert sheet["G69"].comment is not None and sheet["G9"].comment is None and sheet["B4"].comment is None
+    rows = list(csv.DictReader(io.StringIO(client.get(f"{report_url}/report.csv").text)))
+    assert len(rows) == 62 and {r["cell"] for r in rows} >= {"B5", "A7", "G69"}
+    report = client.get(f"{report_url}/report.json").json()
+    assert report["rows"] == {"personas": 80} and len(report["findings"]) == 62
+    assert report["original_name"] == "my personas.xlsx"
+
+
+def test_a_renamed_header_is_reported_at_its_cell_as_a_refusal(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    renamed = edit_cells(_acme_personas(raw, tmp_path / "p.xlsx"), "personas", {"G1": "seniorty_level"})
+    report_url = _upload(client, csrf, renamed).headers["location"]
+    page = client.get(report_url).text
+    assert "refused as a whole" in page and "did you mean" in page
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"{report_url}/annotated.xlsx").content))["personas"]
+    assert sheet["G1"].comment is not None and sheet["A1"].comment is None
+
+
+def test_rows_of_another_tenant_are_refused_and_tenants_never_see_each_others_uploads(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    mixed = edit_cells(_acme_personas(raw, tmp_path / "p.xlsx", rows=10), "personas", {"P3": "pharma-solutions", "P4": None})
+    report_url = _upload(client, csrf, mixed).headers["location"]
+    findings = client.get(f"{report_url}/report.json").json()["findings"]
+    assert sorted((f["cell"], f["value"]) for f in findings if f["rule"] == "tenant_of_key") == [
+        ("P3", "pharma-solutions"), ("P4", "vital-platform")]
+    other = TestClient(client.app)
+    _signed_in(other, keys["other"])
+    assert other.get(report_url).status_code == 404
+    assert other.get(f"{report_url}/annotated.xlsx").status_code == 404
+    assert "p.xlsx" not in other.get("/").text and "p.xlsx" in client.get("/").text
+
+
+def test_forms_need_their_csrf_token_and_uploads_their_size_limit(portal, raw, tmp_path, monkeypatch):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    workbook = _acme_personas(raw, tmp_path / "p.xlsx", rows=5)
+    assert _upload(client, "forged", workbook).status_code == 403
+    monkeypatch.setattr(uploads_module, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr("vital_pipelines.portal.app.MAX_UPLOAD_BYTES", 1000)
+    assert _upload(client, csrf, workbook).status_code == 413
+
+
+def test_an_api_client_uploads_with_its_key_and_reads_the_report(portal, raw, tmp_path):
+    client, keys, _ = portal
+    workbook = _acme_personas(raw, tmp_path / "p.xlsx", rows=5)
+    headers = {"Authorization": f"Bearer {keys['acme']}"}
+    with workbook.open("rb") as stream:
+        created = client.post("/api/uploads", headers=headers, data={"workbook": "personas.xlsx"},
+                              files={"file": ("p.xlsx", stream)})
+    assert created.status_code == 201
+    report = created.json()
+    assert report["tenant"] == "acme-pharma" and report["rows"] == {"personas": 5} and report["findings"] == []
+    assert client.get(f"/api/uploads/{report['upload_id']}", headers=headers).json()["upload_id"] == report["upload_id"]
+    with workbook.open("rb") as stream:
+        refused = client.post("/api/uploads", headers=headers, data={"workbook": "../../x.xlsx"},
+                              files={"file": ("p.xlsx", stream)})
+    assert refused.status_code == 422 and "choose which registry workbook" in refused.json()["error"]
+
+
+def test_the_quarantine_page_lists_only_the_tenants_own_open_rows(portal):
+    client, keys, url = portal
+    with connect(url) as conn:
+        for tenant, key in (("acme-pharma", "a"), ("", "b"), ("pharma-solutions", "c")):
+            conn.execute("insert into quarantined_rows (target, row_key, source_file, sheet, excel_row, payload, failures) "
+                         "values ('personas', %s, 'personas.xlsx', 'personas', 7, %s, %s)",
+                         (key, f'{{"tenant": "{tenant}", "persona_key": "p-{key}"}}',
+                          f'[{{"cell": "G7", "rule": "enum", "message": "row {key} is wrong"}}]'))
+        conn.commit()
+    _signed_in(client, keys["acme"])
+    page = client.get("/quarantine").text
+    assert "row a is wrong" in page and "row b is wrong" not in page and "row c is wrong" not in page
+    assert "1 row(s) of acme-pharma" in page

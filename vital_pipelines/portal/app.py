@@ -1,0 +1,225 @@
+"""The stewards' web portal: sign in with a tenant API key, upload a registry workbook, read every failure and
+warning, download the annotated workbook and the report, see the tenant's quarantined rows.
+
+Server-rendered pages (FastAPI, Jinja2), no JavaScript. Every page and API call needs a live key: a browser signs in
+once (a signed session cookie naming the key, checked against the database on every request, so revoking the key
+ends the session); an API client sends `Authorization: Bearer <key>`. Anything else answers 401. Form posts carry
+a CSRF token bound to the session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from vital_pipelines import config
+from vital_pipelines.db import connect
+from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
+from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore, registry_workbooks
+
+PAGE_SIZE = 50
+SESSION_SECONDS = 8 * 3600
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    database_url: str
+    portal_dir: Path
+    raw_dir: Path
+    secret: str
+    dagster_url: str | None = None
+
+
+def default_settings() -> PortalSettings:
+    import os
+
+    return PortalSettings(
+        database_url=config.database_url(),
+        portal_dir=Path(os.environ.get("VITAL_PORTAL_DIR") or config.PROJECT_ROOT / ".portal"),
+        raw_dir=config.RAW_DIR,
+        # Without a configured secret, sessions last as long as the process.
+        secret=os.environ.get("VITAL_PORTAL_SECRET") or secrets.token_urlsafe(32),
+        dagster_url=os.environ.get("DAGSTER_WEBSERVER_URL"),
+    )
+
+
+class NotSignedIn(Exception):
+    pass
+
+
+def create_app(settings: PortalSettings | None = None) -> FastAPI:
+    settings = settings or default_settings()
+    store = UploadStore(settings.portal_dir, settings.raw_dir)
+    app = FastAPI(title="VITAL data steward portal", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret, session_cookie="vital_portal",
+                       max_age=SESSION_SECONDS, same_site="strict", https_only=False)
+
+    def identity(request: Request) -> KeyIdentity:
+        header = request.headers.get("authorization", "")
+        with connect(settings.database_url) as conn:
+            if header.lower().startswith("bearer "):
+                found = verify_key(conn, header[7:].strip())
+            elif request.session.get("key_id"):
+                found = session_identity(conn, request.session["key_id"])
+            else:
+                found = None
+        if found is None:
+            request.session.pop("key_id", None)
+            raise NotSignedIn()
+        return found
+
+    def csrf_token(request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(24)
+        return request.session["csrf"]
+
+    def check_csrf(request: Request, token: str) -> None:
+        if request.headers.get("authorization"):
+            return  # API clients authenticate every call with their key; no cookie is involved
+        if not hmac.compare_digest(token or "", request.session.get("csrf", "")):
+            raise HTTPException(403, "The form has expired or did not come from this site: reload the page and try again.")
+
+    def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(request, template, {"csrf": csrf_token(request), **context},
+                                          status_code=status_code)
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, _error: NotSignedIn):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "a valid, unrevoked API key is required"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return page(request, "signin.html", status_code=401, message="Sign in with your tenant's API key.")
+
+    @app.exception_handler(HTTPException)
+    async def http_problem(request: Request, error: HTTPException):
+        if request.url.path.startswith("/api/") or request.headers.get("authorization"):
+            return JSONResponse({"error": error.detail}, status_code=error.status_code)
+        return page(request, "error.html", status_code=error.status_code, message=error.detail)
+
+    @app.get("/signin", response_class=HTMLResponse)
+    def signin_form(request: Request):
+        return page(request, "signin.html", status_code=401, message="Sign in with your tenant's API key.")
+
+    @app.post("/signin")
+    def signin(request: Request, key: str = Form(""), csrf: str = Form("")):
+        check_csrf(request, csrf)
+        with connect(settings.database_url) as conn:
+            found = verify_key(conn, key.strip())
+        if found is None:
+            return page(request, "signin.html", status_code=401, message="That key is unknown, revoked or expired.")
+        request.session.clear()
+        request.session["key_id"] = found.key_id
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/signout")
+    def signout(request: Request, csrf: str = Form("")):
+        check_csrf(request, csrf)
+        request.session.clear()
+        return RedirectResponse("/signin", status_code=303)
+
+    @app.get("/", response_class=HTMLResponse)
+    def home(request: Request):
+        who = identity(request)
+        return page(request, "home.html", who=who, uploads=store.uploads(who.tenant_slug),
+                    workbooks=registry_workbooks(), limit_mb=MAX_UPLOAD_BYTES // 1_000_000)
+
+    async def _receive(request: Request, who: KeyIdentity, workbook: str, file: UploadFile):
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > MAX_UPLOAD_BYTES + 1_000_000:
+            raise HTTPException(413, f"The upload is over the {MAX_UPLOAD_BYTES // 1_000_000} MB limit.")
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"The upload is over the {MAX_UPLOAD_BYTES // 1_000_000} MB limit.")
+        try:
+            return store.save(who.tenant_slug, workbook, data, file.filename or "")
+        except UploadProblem as problem:
+            raise HTTPException(422, str(problem)) from None
+
+    @app.post("/uploads")
+    async def upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None, csrf: str = Form("")):
+        who = identity(request)
+        check_csrf(request, csrf)
+        if file is None:
+            raise HTTPException(422, "Choose a file to upload.")
+        report = await _receive(request, who, workbook, file)
+        return RedirectResponse(f"/uploads/{report.upload_id}", status_code=303)
+
+    def _report(who: KeyIdentity, upload_id: str):
+        try:
+            return store.report(who.tenant_slug, upload_id)
+        except (FileNotFoundError, ValueError):
+            raise HTTPException(404, "No such upload for your tenant.") from None
+
+    @app.get("/uploads/{upload_id}", response_class=HTMLResponse)
+    def report_page(request: Request, upload_id: str, rule: str = "", column: str = "", severity: str = "",
+                    page_number: int = Query(1, alias="page")):
+        who = identity(request)
+        report = _report(who, upload_id)
+        selected = report.select(rule=rule or None, column=column or None, severity=severity or None)
+        pages = max(1, math.ceil(len(selected) / PAGE_SIZE))
+        page_number = min(max(1, page_number), pages)
+        shown = selected[(page_number - 1) * PAGE_SIZE: page_number * PAGE_SIZE]
+        columns = sorted({f["column"] for f in report.findings if f["column"]})
+        return page(request, "report.html", who=who, report=report, findings=shown, selected=len(selected),
+                    page_number=page_number, pages=pages, rule=rule, column=column, severity=severity,
+                    columns=columns, rules=sorted({f["rule"] for f in report.findings}))
+
+    @app.get("/uploads/{upload_id}/annotated.xlsx")
+    def annotated(request: Request, upload_id: str):
+        who = identity(request)
+        report = _report(who, upload_id)
+        path = store.annotated(who.tenant_slug, upload_id)
+        return FileResponse(path, filename=f"{Path(report.workbook).stem}.annotated.xlsx",
+                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+    @app.get("/uploads/{upload_id}/report.csv")
+    def report_csv(request: Request, upload_id: str):
+        report = _report(identity(request), upload_id)
+        return PlainTextResponse(report.as_csv(), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{Path(report.workbook).stem}.report.csv"'})
+
+    @app.get("/uploads/{upload_id}/report.json")
+    @app.get("/api/uploads/{upload_id}")
+    def report_json(request: Request, upload_id: str):
+        report = _report(identity(request), upload_id)
+        return Response(report.as_json(), media_type="application/json")
+
+    @app.post("/api/uploads")
+    async def api_upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None):
+        who = identity(request)
+        if file is None:
+            raise HTTPException(422, "send the workbook as the multipart field `file`")
+        report = await _receive(request, who, workbook, file)
+        return Response(report.as_json(), media_type="application/json", status_code=201)
+
+    @app.get("/quarantine", response_class=HTMLResponse)
+    def quarantine(request: Request, page_number: int = Query(1, alias="page")):
+        who = identity(request)
+        with connect(settings.database_url) as conn:
+            total, rows = _quarantined(conn, who.tenant_slug, page_number)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        return page(request, "quarantine.html", who=who, rows=rows, total=total, page_number=page_number, pages=pages)
+
+    return app
+
+
+def _quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
+    """The tenant's open rejected rows (a row without a tenant is the platform's), newest first."""
+    where = ("resolved_at is null and coalesce(nullif(lower(payload->>'tenant'), ''), 'vital-platform') = %(tenant)s")
+    total = conn.execute(f"select count(*) from quarantined_rows where {where}", {"tenant": tenant}).fetchone()[0]
+    rows = conn.execute(
+        f"select source_file, sheet, excel_row, failures, last_seen_at from quarantined_rows where {where} "
+        "order by last_seen_at desc, source_file, sheet, excel_row limit %(limit)s offset %(offset)s",
+        {"tenant": tenant, "limit": PAGE_SIZE, "offset": (max(1, page_number) - 1) * PAGE_SIZE}).fetchall()
+    conn.rollback()
+    return total, [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen}
+                   for f, s, r, failures, seen in rows]

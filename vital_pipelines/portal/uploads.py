@@ -1,0 +1,203 @@
+"""A steward's uploads: stored per tenant under names the portal makes, validated with the pipeline's own
+hardened reader and contracts, and reported cell by cell. No web here: the portal's pages call these functions.
+
+An upload lives in `<portal dir>/<tenant slug>/<upload id>/` as the registry workbook it stands for (its name
+chosen from the registry's own list, never taken from the uploaded file's name), with `report.json` beside it and,
+when asked for, the annotated copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
+from vital_pipelines.spreadsheets.validation import ROW, Failure, SheetRefused
+from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, validate_registry_workbook
+
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+PLATFORM_TENANT = "vital-platform"
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
+REPORT_FIELDS = ("file", "sheet", "cell", "row", "column", "value", "rule", "message", "severity")
+
+
+class UploadProblem(ValueError):
+    """An upload that cannot be taken (too large, not a registry workbook); the message says why."""
+
+
+@dataclass
+class Report:
+    upload_id: str
+    tenant: str
+    workbook: str
+    uploaded_at: str
+    original_name: str
+    rows: dict[str, int] = field(default_factory=dict)  # per sheet: rows read
+    refused: bool = False
+    findings: list[dict] = field(default_factory=list)  # failures and warnings, each with its severity
+
+    @property
+    def failures(self) -> list[dict]:
+        return [f for f in self.findings if f["severity"] == "failure"]
+
+    @property
+    def warnings(self) -> list[dict]:
+        return [f for f in self.findings if f["severity"] == "warning"]
+
+    def rule_counts(self) -> list[tuple[str, str, int]]:
+        counts = Counter((f["severity"], f["rule"]) for f in self.findings)
+        return [(severity, rule, n) for (severity, rule), n in sorted(counts.items())]
+
+    def select(self, *, rule: str | None = None, column: str | None = None, severity: str | None = None) -> list[dict]:
+        return [f for f in self.findings if (not rule or f["rule"] == rule) and (not column or f["column"] == column)
+                and (not severity or f["severity"] == severity)]
+
+    def as_json(self) -> str:
+        return json.dumps(vars(self), indent=1, ensure_ascii=False)
+
+    def as_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for finding in self.findings:
+            # A value a spreadsheet would run as a formula is quoted: the report is opened in Excel.
+            writer.writerow({k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in finding.items()})
+        return out.getvalue()
+
+
+def registry_workbooks() -> list[str]:
+    """The workbooks a steward can upload, by the file name the pipeline reads."""
+    return sorted(WORKBOOKS)
+
+
+class UploadStore:
+    def __init__(self, root: Path, raw_dir: Path):
+        self.root = Path(root)
+        self.raw_dir = Path(raw_dir)
+
+    def folder(self, tenant: str, upload_id: str) -> Path:
+        if not _UPLOAD_ID.match(upload_id) or not re.fullmatch(r"[a-z0-9-]{1,100}", tenant):
+            raise FileNotFoundError(upload_id)
+        folder = self.root / tenant / upload_id
+        if not folder.is_dir():
+            raise FileNotFoundError(upload_id)
+        return folder
+
+    def save(self, tenant: str, workbook: str, data: bytes, original_name: str) -> Report:
+        """Store the bytes as `workbook` for `tenant`, validate them and keep the report; returns the report."""
+        if workbook not in WORKBOOKS:
+            raise UploadProblem(f"choose which registry workbook this is ({', '.join(registry_workbooks())})")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UploadProblem(f"the file is {len(data) / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit")
+        if not data:
+            raise UploadProblem("the file is empty")
+        upload_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(12)
+        folder = self.root / tenant / upload_id
+        folder.mkdir(parents=True)
+        path = folder / workbook
+        _write_atomically(path, data)
+        report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook,
+                        uploaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        original_name=Path(original_name or "").name[:200])
+        _validate(report, path, self.raw_dir)
+        _write_atomically(folder / "report.json", report.as_json().encode("utf-8"))
+        return report
+
+    def report(self, tenant: str, upload_id: str) -> Report:
+        data = json.loads((self.folder(tenant, upload_id) / "report.json").read_text(encoding="utf-8"))
+        return Report(**data)
+
+    def workbook_path(self, tenant: str, upload_id: str) -> Path:
+        report = self.report(tenant, upload_id)
+        return self.folder(tenant, upload_id) / report.workbook
+
+    def annotated(self, tenant: str, upload_id: str) -> Path:
+        """The upload with every failing and warned cell highlighted and commented (made once, then kept)."""
+        from vital_pipelines.spreadsheets.report import annotate_workbook
+
+        report = self.report(tenant, upload_id)
+        folder = self.folder(tenant, upload_id)
+        target = folder / f"{Path(report.workbook).stem}.annotated.xlsx"
+        if not target.exists():
+            annotate_workbook(folder / report.workbook, [_failure(f) for f in report.findings], target)
+        return target
+
+    def uploads(self, tenant: str) -> list[Report]:
+        folder = self.root / tenant
+        if not re.fullmatch(r"[a-z0-9-]{1,100}", tenant) or not folder.is_dir():
+            return []
+        found = []
+        for child in sorted(folder.iterdir(), reverse=True):
+            if _UPLOAD_ID.match(child.name) and (child / "report.json").exists():
+                found.append(self.report(tenant, child.name))
+        return found
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
+        temporary.write(data)
+        partial = Path(temporary.name)
+    os.replace(partial, path)
+
+
+def _finding(failure: Failure, severity: str) -> dict:
+    return {**failure.as_dict(), "severity": severity}
+
+
+def _failure(finding: dict) -> Failure:
+    return Failure(file=finding["file"], sheet=finding["sheet"], row=finding["row"], column=finding["column"],
+                   letter=re.sub(r"\d+$", "", finding["cell"] or "") or None, value=finding["value"],
+                   rule=finding["rule"], message=finding["message"])
+
+
+def _validate(report: Report, path: Path, raw_dir: Path) -> None:
+    """Validate with the pipeline's isolated reader; a refused sheet or file is a finding, never an exception."""
+    try:
+        sheets = validate_registry_workbook(path, raw_dir=raw_dir, isolated=True)
+    except SheetRefused as refused:
+        report.refused = True
+        report.findings = [_finding(f, "failure") for f in refused.failures]
+        return
+    except UnsafeWorkbookError as error:
+        report.refused = True
+        report.findings = [{"file": report.workbook, "sheet": "", "cell": "", "row": None, "column": None,
+                            "value": None, "rule": "unreadable_file", "message": str(error), "severity": "failure"}]
+        return
+    for name, result in sheets.items():
+        report.rows[name] = result.valid.height + result.rejected.height
+        report.findings += [_finding(f, "failure") for f in result.failures]
+        report.findings += [_finding(f, "warning") for f in result.warnings]
+        report.findings += [_finding(f, "failure") for f in _other_tenants(result, report.tenant)]
+    report.findings.sort(key=lambda f: (f["sheet"], f["row"] or 0, f["cell"] or "", f["rule"]))
+
+
+def _other_tenants(result, tenant: str) -> list[Failure]:
+    """Rows that belong to a tenant other than the key's: a steward uploads only the rows of their own tenant."""
+    frame = result.valid
+    if not frame.height:
+        return []
+    if "tenant" not in result.letters:
+        if tenant == PLATFORM_TENANT:
+            return []
+        return [Failure(file=result.file, sheet=result.contract.sheet, row=None, column="tenant", letter=None,
+                        value=None, rule="tenant_of_key",
+                        message=f"the sheet has no tenant column, so its rows would belong to the platform; add a "
+                                f"`tenant` column with `{tenant}` in every row")]
+    found: list[Failure] = []
+    for row, owner in frame.select(ROW, "tenant").rows():
+        owner = owner or PLATFORM_TENANT
+        if owner != tenant:
+            found.append(Failure(file=result.file, sheet=result.contract.sheet, row=row, column="tenant",
+                                 letter=result.letters["tenant"], value=owner, rule="tenant_of_key",
+                                 message=(f"this row belongs to `{owner}`, but you are signed in for `{tenant}`: "
+                                          f"write `{tenant}` in the tenant column, or remove the row")))
+    return found
