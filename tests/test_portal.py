@@ -150,7 +150,7 @@ def test_rows_of_another_tenant_are_refused_and_tenants_never_see_each_others_up
     mixed = edit_cells(_acme_personas(raw, tmp_path / "p.xlsx", rows=10), "personas", {"P3": "pharma-solutions", "P4": None})
     report_url = _upload(client, csrf, mixed).headers["location"]
     findings = client.get(f"{report_url}/report.json").json()["findings"]
-    assert sorted((f["cell"], f["value"]) for f in findings if f["rule"] == "tenant_of_key") == [
+    assert sorted((f["cell"], f["value"]) for f in findings if f["rule"] == "tenant_of_source") == [
         ("P3", "pharma-solutions"), ("P4", "vital-platform")]
     other = TestClient(client.app)
     _signed_in(other, keys["other"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import polars as pl
 import psycopg
@@ -19,6 +19,7 @@ from vital_pipelines.db.locks import lock_for_transaction, share_for_transaction
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.fingerprint import database_fingerprint, unchanged_load
+from vital_pipelines.loading.tenant_sources import rows_of_other_tenants
 from vital_pipelines.loading.upsert import (
     PLATFORM_TENANT_SLUG, Counts, Provenance, deterministic_id, deterministic_id_strings, record_provenance,
     soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load, upsert,
@@ -687,7 +688,7 @@ def skip_if_unchanged(conn: psycopg.Connection, workbook: str, *, source_name: s
     """When loading `source_name` (bytes `sha256`) again would change nothing (see loading.fingerprint), what the
     last load did, as a result that reads nothing and writes nothing: every row counted unchanged, the rows still
     in quarantine as failures, the warnings it gave. Else None: the source must be read and loaded."""
-    target = Path(source_name).stem
+    target = ledger_target(source_name)
     previous = unchanged_load(conn, workbook, target=target, source_file=source_name, sha256=sha256, policy=policy)
     if previous is None:
         return None
@@ -704,16 +705,24 @@ def skip_if_unchanged(conn: psycopg.Connection, workbook: str, *, source_name: s
                       accounts=details.get("sheets", {}), skipped_since=previous["load_id"])
 
 
+def ledger_target(origin: str) -> str:
+    """The ledger's and the quarantine's name for a source: its path without the extension (`personas`,
+    `db_export_personas`, `tenants/acme-pharma/personas`)."""
+    return str(PurePosixPath(origin).with_suffix(""))
+
+
 def load_workbook(conn: psycopg.Connection, workbook: str, sheets: dict[str, ValidatedSheet], *, source_path: Path,
                   policy: str = "quarantine", run_id: str | None = None,
                   max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, source_sha256: str | None = None,
-                  source_name: str | None = None) -> LoadResult:
+                  source_name: str | None = None, tenant: str | None = None) -> LoadResult:
     """Load one validated workbook in one transaction; see the module docstring. `source_sha256` is the hash of
     the bytes that were parsed (see `files.snapshot`); without it the file is hashed now. `source_name` is the file
-    a mapped export came from: its rows, quarantine and soft delete are its own (default: the registry workbook)."""
+    a mapped export or a tenant's source came from: its rows, quarantine and soft delete are its own (default: the
+    registry workbook). `tenant`: the only tenant whose rows the source may hold; any other row is quarantined."""
     try:
         return _load_workbook(conn, workbook, sheets, source_path=source_path, policy=policy, run_id=run_id,
-                              max_delete_share=max_delete_share, source_sha256=source_sha256, source_name=source_name)
+                              max_delete_share=max_delete_share, source_sha256=source_sha256, source_name=source_name,
+                              tenant=tenant)
     except psycopg.errors.IntegrityError as error:
         raise IntegrityProblem(_integrity_message(error, source_name or workbook)) from None
 
@@ -730,7 +739,7 @@ def _dedupe(warnings: list[Failure]) -> list[Failure]:
 
 
 def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_delete_share, source_sha256,
-                   source_name) -> LoadResult:
+                   source_name, tenant=None) -> LoadResult:
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
     sha = source_sha256 or file_sha256(source_path)
@@ -749,6 +758,8 @@ def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_d
         for name, result in sheets.items():
             if name in SHEET_TABLES:
                 clashes = unique_conflicts(conn, result, SHEET_TABLES[name], tenants)
+                if tenant is not None:
+                    clashes += rows_of_other_tenants(result, tenant)
                 result.withheld = {f.row for f in clashes}
                 withheld += clashes
                 shared += keys_of_other_sources(conn, result, SHEET_TABLES[name], tenants, origin)
@@ -767,7 +778,7 @@ def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_d
             rows = {f.row for f in extra if f.sheet == result.contract.sheet}
             if rows:
                 tenant_rejects[name] = result.valid.filter(pl.col(ROW).is_in(list(rows)))
-        target = Path(origin).stem
+        target = ledger_target(origin)
         entries = _quarantine_entries(sheets, failures, tenant_rejects)
         accounts = account(sheets, tables, entries, warnings)
         ledger.quarantine(conn, target=target, entries=entries, run_id=run_id)

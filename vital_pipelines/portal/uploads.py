@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vital_pipelines.loading.tenant_sources import rows_of_other_tenants
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
-from vital_pipelines.spreadsheets.validation import ROW, Failure, SheetRefused
+from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
 from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, validate_registry_workbook
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
-PLATFORM_TENANT = "vital-platform"
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
 REPORT_FIELDS = ("file", "sheet", "cell", "row", "column", "value", "rule", "message", "severity")
 
@@ -176,28 +176,5 @@ def _validate(report: Report, path: Path, raw_dir: Path) -> None:
         report.rows[name] = result.valid.height + result.rejected.height
         report.findings += [_finding(f, "failure") for f in result.failures]
         report.findings += [_finding(f, "warning") for f in result.warnings]
-        report.findings += [_finding(f, "failure") for f in _other_tenants(result, report.tenant)]
+        report.findings += [_finding(f, "failure") for f in rows_of_other_tenants(result, report.tenant)]
     report.findings.sort(key=lambda f: (f["sheet"], f["row"] or 0, f["cell"] or "", f["rule"]))
-
-
-def _other_tenants(result, tenant: str) -> list[Failure]:
-    """Rows that belong to a tenant other than the key's: a steward uploads only the rows of their own tenant."""
-    frame = result.valid
-    if not frame.height:
-        return []
-    if "tenant" not in result.letters:
-        if tenant == PLATFORM_TENANT:
-            return []
-        return [Failure(file=result.file, sheet=result.contract.sheet, row=None, column="tenant", letter=None,
-                        value=None, rule="tenant_of_key",
-                        message=f"the sheet has no tenant column, so its rows would belong to the platform; add a "
-                                f"`tenant` column with `{tenant}` in every row")]
-    found: list[Failure] = []
-    for row, owner in frame.select(ROW, "tenant").rows():
-        owner = owner or PLATFORM_TENANT
-        if owner != tenant:
-            found.append(Failure(file=result.file, sheet=result.contract.sheet, row=row, column="tenant",
-                                 letter=result.letters["tenant"], value=owner, rule="tenant_of_key",
-                                 message=(f"this row belongs to `{owner}`, but you are signed in for `{tenant}`: "
-                                          f"write `{tenant}` in the tenant column, or remove the row")))
-    return found

@@ -16,6 +16,7 @@ from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.files import snapshot
+from vital_pipelines.loading.tenant_sources import tenant_source_name, tenant_sources
 from vital_pipelines.loading.registry import (
     DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult, database_references,
     load_workbook, skip_if_unchanged,
@@ -93,6 +94,12 @@ def _load(context, workbook: str, config: RegistryLoadConfig, postgres: Postgres
             with snapshot(export.path) as (path, sha):
                 results.append((export.path.name, _validate_and_load(context, workbook, path, sha, config, postgres,
                                                                      source, export)))
+        if workbook != "solution_industry_matrix.xlsx":
+            for tenant, tenant_path in tenant_sources(Path(source.raw_dir), workbook):
+                name = tenant_source_name(tenant, workbook)
+                with snapshot(tenant_path) as (path, sha):
+                    results.append((name, _validate_and_load(context, workbook, path, sha, config, postgres, source,
+                                                             tenant=tenant)))
     return _combined(workbook, results), annotated
 
 
@@ -117,12 +124,14 @@ def _combined(workbook: str, results: list[tuple[str | None, LoadResult]]) -> Lo
 
 
 def _validate_and_load(context, workbook: str, path: Path, sha: str, config: RegistryLoadConfig,
-                       postgres: PostgresResource, source: RegistrySource, export: MappedSource | None = None
-                       ) -> LoadResult:
+                       postgres: PostgresResource, source: RegistrySource, export: MappedSource | None = None,
+                       tenant: str | None = None) -> LoadResult:
+    """Validate and load one source: the registry workbook, a mapped export, or (`tenant`) a tenant's own copy."""
+    origin = export.path.name if export else tenant_source_name(tenant, workbook) if tenant else path.name
     try:
         with postgres.get_connection() as conn:
             if not config.reload:
-                skipped = skip_if_unchanged(conn, workbook, source_name=path.name, sha256=sha, policy=config.policy)
+                skipped = skip_if_unchanged(conn, workbook, source_name=origin, sha256=sha, policy=config.policy)
                 if skipped is not None:
                     context.log.info("%s is as its load %s left it, and so is the database: not read again",
                                      path.name, skipped.skipped_since)
@@ -137,7 +146,8 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
                 sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
             return load_workbook(conn, workbook, sheets, source_path=path, policy=config.policy,
                                  run_id=context.run.run_id, max_delete_share=config.max_delete_share,
-                                 source_sha256=sha, source_name=export.path.name if export else None)
+                                 source_sha256=sha, source_name=origin if (export or tenant) else None,
+                                 tenant=tenant)
     except (SheetRefused, ContractViolation) as error:
         _needs_steward(context)
         annotated = _annotate(source, workbook, path, error.failures) if export is None else None

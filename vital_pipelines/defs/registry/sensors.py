@@ -12,6 +12,7 @@ from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.files import file_sha256
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
+from vital_pipelines.loading.tenant_sources import tenant_sources
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping, source_for
 
 WORKBOOK_ASSETS = {
@@ -36,7 +37,8 @@ def content_tag(workbook: str) -> str:
 
 def registry_content_sha(raw_dir: Path, workbook: str) -> str | None:
     """The hash of what a registry asset would read: the workbook alone when no export is mapped to it (its file's
-    SHA-256), else the workbook, each mapped export and each mapping file together. A mapping that cannot be read
+    SHA-256), else the workbook, each mapped export and each mapping file and each tenant's own copy
+    (raw/tenants/<slug>/) together. A mapping that cannot be read
     counts for every registry, so that the run it triggers reports it. None when there is nothing to read."""
     raw_dir = Path(raw_dir)
     parts = []
@@ -49,12 +51,14 @@ def registry_content_sha(raw_dir: Path, workbook: str) -> str | None:
             parts.append(source_for(mapping_file, mapping))
         except (MappingError, KeyError):
             parts.append(mapping_file)
+    parts += [tenant_path for _tenant, tenant_path in tenant_sources(raw_dir, workbook)]
     path = raw_dir / workbook
     if not parts:
         return file_sha256(path) if path.is_file() else None
     digest = hashlib.sha256()
     for part in ([path] if path.is_file() else []) + parts:
-        digest.update(f"{part.name}\0{file_sha256(part) if part.is_file() else 'missing'}\n".encode())
+        label = part.relative_to(raw_dir).as_posix() if part.is_relative_to(raw_dir) else part.name
+        digest.update(f"{label}\0{file_sha256(part) if part.is_file() else 'missing'}\n".encode())
     return digest.hexdigest()
 
 

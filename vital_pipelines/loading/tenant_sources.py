@@ -1,0 +1,54 @@
+"""A tenant's own registry sources: `raw/tenants/<tenant slug>/<workbook>`, written there when a steward's upload
+is approved in the portal. Each is loaded after the platform's workbook as a source of its own (its provenance,
+quarantine and soft deletes are its own), and only that tenant's rows are taken from it: a row that names another
+tenant, or none (the platform), is quarantined with a message saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from vital_pipelines.spreadsheets.validation import ROW, Failure, ValidatedSheet
+
+TENANTS_FOLDER = "tenants"
+PLATFORM_TENANT = "vital-platform"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+
+
+def tenant_source_name(tenant: str, workbook: str) -> str:
+    return f"{TENANTS_FOLDER}/{tenant}/{workbook}"
+
+
+def tenant_source_path(raw_dir: Path, tenant: str, workbook: str) -> Path:
+    if not _SLUG.match(tenant):
+        raise ValueError(f"{tenant!r} is not a tenant slug")
+    return Path(raw_dir) / TENANTS_FOLDER / tenant / workbook
+
+
+def tenant_sources(raw_dir: Path, workbook: str) -> list[tuple[str, Path]]:
+    """(tenant slug, path) of every tenant's copy of `workbook`, in slug order."""
+    folder = Path(raw_dir) / TENANTS_FOLDER
+    if not folder.is_dir():
+        return []
+    return [(child.name, child / workbook) for child in sorted(folder.iterdir())
+            if child.is_dir() and _SLUG.match(child.name) and (child / workbook).is_file()]
+
+
+def rows_of_other_tenants(result: ValidatedSheet, tenant: str) -> list[Failure]:
+    """A failure for every valid row of the sheet that belongs to a tenant other than `tenant` (an empty tenant
+    cell, or no tenant column, means the platform)."""
+    frame = result.valid
+    if not frame.height or "tenant" not in frame.columns:
+        return []
+    letter = result.letters.get("tenant")
+    found = []
+    for row, owner in frame.select(ROW, "tenant").rows():
+        owner = owner or PLATFORM_TENANT
+        if owner != tenant:
+            where = "in the tenant column" if letter else "in a new `tenant` column"
+            found.append(Failure(file=result.file, sheet=result.contract.sheet, row=row, column="tenant",
+                                 letter=letter, value=owner, rule="tenant_of_source",
+                                 message=f"this row belongs to `{owner}`, but this file holds the rows of `{tenant}`: "
+                                         f"write `{tenant}` {where}, or remove the row"))
+    return found
