@@ -199,3 +199,83 @@ def test_the_quarantine_page_lists_only_the_tenants_own_open_rows(portal):
     page = client.get("/quarantine").text
     assert "row a is wrong" in page and "row b is wrong" not in page and "row c is wrong" not in page
     assert "1 row(s) of acme-pharma" in page
+
+
+def _materialize_personas(url: str, raw: Path, tmp_path: Path):
+    import dagster as dg
+
+    from vital_pipelines.defs.common.resources import PostgresResource
+    from vital_pipelines.defs.registry import assets as registry_assets
+    from vital_pipelines.defs.registry.resources import RegistrySource
+
+    resources = {"postgres": PostgresResource(database_url=loader_url(url)),
+                 "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"))}
+    return dg.materialize([registry_assets.personas], resources=resources, raise_on_error=False)
+
+
+def _live(url: str, tenant: str) -> set[str]:
+    with connect(url) as conn:
+        return {key for (key,) in conn.execute(
+            "select p.persona_key from personas p join tenants t on t.id = p.tenant_id "
+            "where t.slug = %s and p.deleted_at is null", (tenant,))}
+
+
+def test_preview_shows_every_change_and_approval_puts_the_file_in_place_for_the_load(portal, raw, tmp_path):
+    from tests.test_tenant_sources import _load
+
+    client, keys, url = portal
+    _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    _load(url, raw, raw / "personas.xlsx", "personas.xlsx")
+    csrf = _signed_in(client, keys["acme"])
+    first = _acme_personas(raw, tmp_path / "first.xlsx", rows=10)
+    edit_cells(first, "personas", {f"A{r}": f"acme-p{r}" for r in range(2, 12)})
+    upload = _upload(client, csrf, first).headers["location"]
+    preview = client.get(f"{upload}/preview").text
+    assert "<td>personas</td><td>10</td><td>0</td><td>0</td><td>0</td>" in preview.replace("\n", "")
+    assert _live(url, "acme-pharma") == set()  # a preview writes nothing
+    approved = client.post(f"{upload}/approve", data={"csrf": csrf}, follow_redirects=True)
+    assert approved.status_code == 200 and "The raw sensor loads the file" in approved.text
+    source = raw / "tenants" / "acme-pharma" / "personas.xlsx"
+    assert source.read_bytes() == first.read_bytes()
+    assert _materialize_personas(url, raw, tmp_path).success
+    assert _live(url, "acme-pharma") == {f"acme-p{r}" for r in range(2, 12)}
+
+    # The next file drops six rows and renames one person's title: the guard wants the deletions approved.
+    second = _acme_personas(raw, tmp_path / "second.xlsx", rows=4)
+    edit_cells(second, "personas", {f"A{r}": f"acme-p{r}" for r in range(2, 6)} | {"C3": "Chief Brand Officer"})
+    upload = _upload(client, csrf, second).headers["location"]
+    preview = client.get(f"{upload}/preview").text
+    assert "type 6 to approve exactly those deletions" in preview
+    assert re.search(r"acme-p3</td><td class=\"short\">title</td><td>[^<]+</td><td>Chief Brand Officer</td>", preview)
+    deleted = re.search(r'<p id="deletions">([^<]+)</p>', preview).group(1).split(", ")
+    assert sorted(deleted) == sorted(f"acme-p{r}" for r in range(6, 12))
+    assert client.post(f"{upload}/approve", data={"csrf": csrf}).status_code == 409
+    assert client.post(f"{upload}/approve", data={"csrf": csrf, "deletions": "5"}).status_code == 409
+    assert source.read_bytes() == first.read_bytes()
+    assert client.post(f"{upload}/approve", data={"csrf": csrf, "deletions": "6"}).status_code == 200
+    assert source.read_bytes() == second.read_bytes()
+    assert [p.read_bytes() for p in (source.parent / ".history").iterdir()] == [first.read_bytes()]
+    # The approval travels with exactly these bytes: the load honours it and deletes the six rows.
+    assert _materialize_personas(url, raw, tmp_path).success
+    assert _live(url, "acme-pharma") == {f"acme-p{r}" for r in range(2, 6)}
+    with connect(url) as conn:
+        audit = conn.execute("select entity_id, details->>'approved_by', (details->>'deletions_approved')::int "
+                             "from audit_log where action = 'approve_upload' order by created_at").fetchall()
+    assert audit == [("tenants/acme-pharma/personas.xlsx", "Dana (steward)", 0),
+                     ("tenants/acme-pharma/personas.xlsx", "Dana (steward)", 6)]
+    # Another tenant cannot approve it.
+    other = TestClient(client.app)
+    other_csrf = _signed_in(other, keys["other"])
+    assert other.post(f"{upload}/approve", data={"csrf": other_csrf, "deletions": "6"}).status_code == 404
+
+
+def test_without_an_approval_the_guard_still_refuses_a_tenant_file_that_deletes_too_much(portal, raw, tmp_path):
+    from tests.test_tenant_sources import _load, _tenant_copy
+
+    _client, _keys, url = portal
+    _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    _tenant_copy(raw, "acme-pharma", 10)
+    assert _materialize_personas(url, raw, tmp_path).success
+    _tenant_copy(raw, "acme-pharma", 3)
+    result = _materialize_personas(url, raw, tmp_path)
+    assert not result.success and len(_live(url, "acme-pharma")) == 10

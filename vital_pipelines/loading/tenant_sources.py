@@ -6,12 +6,14 @@ tenant, or none (the platform), is quarantined with a message saying so.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from vital_pipelines.spreadsheets.validation import ROW, Failure, ValidatedSheet
 
 TENANTS_FOLDER = "tenants"
+APPROVAL_SUFFIX = ".approval.json"
 PLATFORM_TENANT = "vital-platform"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
@@ -52,3 +54,17 @@ def rows_of_other_tenants(result: ValidatedSheet, tenant: str) -> list[Failure]:
                                  message=f"this row belongs to `{owner}`, but this file holds the rows of `{tenant}`: "
                                          f"write `{tenant}` {where}, or remove the row"))
     return found
+
+
+def approval_record(source_path: Path) -> Path:
+    return source_path.with_name(source_path.name + APPROVAL_SUFFIX)
+
+
+def approved_deletions(source_path: Path, sha256: str) -> int | None:
+    """The deletions approved for exactly these bytes of a tenant's source, or None when none were."""
+    record = approval_record(source_path)
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return int(data["deletions"]) if data.get("sha256") == sha256 and data.get("deletions") else None

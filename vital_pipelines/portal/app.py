@@ -22,7 +22,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from vital_pipelines import config
 from vital_pipelines.db import connect
+from vital_pipelines.defs.registry.sensors import content_tag, registry_content_sha
+from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
 from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
+from vital_pipelines.portal.preview import preview_upload
+from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, run_state
 from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore, registry_workbooks
 
 PAGE_SIZE = 50
@@ -200,6 +204,55 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             raise HTTPException(422, "send the workbook as the multipart field `file`")
         report = await _receive(request, who, workbook, file)
         return Response(report.as_json(), media_type="application/json", status_code=201)
+
+    @app.get("/uploads/{upload_id}/preview", response_class=HTMLResponse)
+    def preview_page(request: Request, upload_id: str):
+        who = identity(request)
+        report = _report(who, upload_id)
+        if report.refused:
+            raise HTTPException(409, "A refused file has no preview: fix the problems in the report and upload it again.")
+        with connect(settings.database_url) as conn:
+            preview = preview_upload(conn, store.workbook_path(who.tenant_slug, upload_id), report.workbook,
+                                     who.tenant_slug, settings.raw_dir)
+        return page(request, "preview.html", who=who, report=report, preview=preview)
+
+    @app.post("/uploads/{upload_id}/approve")
+    def approve(request: Request, upload_id: str, csrf: str = Form(""), deletions: str = Form("")):
+        who = identity(request)
+        check_csrf(request, csrf)
+        report = _report(who, upload_id)
+        typed = int(deletions) if deletions.strip().isdigit() else None
+        try:
+            with connect(settings.database_url) as conn:
+                approval = approve_upload(conn, store, who, upload_id, typed_deletions=typed)
+        except ApprovalProblem as problem:
+            raise HTTPException(409, str(problem)) from None
+        state = {"source": approval.source, "sha256": approval.sha256, "run_id": None, "problem": None}
+        if settings.dagster_url:
+            try:
+                state["run_id"] = launch_workbook_run(settings.dagster_url, report.workbook, tags={
+                    content_tag(report.workbook): registry_content_sha(settings.raw_dir, report.workbook) or "",
+                    "vital/trigger": f"portal approval of upload {upload_id} by {who.name} ({who.tenant_slug})"})
+            except RunProblem as problem:
+                state["problem"] = str(problem)
+        store.write_state(who.tenant_slug, upload_id, state)
+        return RedirectResponse(f"/uploads/{upload_id}/run", status_code=303)
+
+    @app.get("/uploads/{upload_id}/run", response_class=HTMLResponse)
+    def run_page(request: Request, upload_id: str):
+        who = identity(request)
+        report = _report(who, upload_id)
+        state = store.read_state(who.tenant_slug, upload_id)
+        if state is None:
+            raise HTTPException(404, "This upload has not been approved.")
+        run = None
+        if state.get("run_id") and settings.dagster_url:
+            try:
+                run = run_state(settings.dagster_url, state["run_id"])
+            except RunProblem as problem:
+                state["problem"] = str(problem)
+        link = f"{settings.dagster_url.rstrip('/')}/runs/{state['run_id']}" if run else None
+        return page(request, "run.html", who=who, report=report, state=state, run=run, link=link)
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine(request: Request, page_number: int = Query(1, alias="page")):

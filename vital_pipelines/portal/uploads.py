@@ -131,6 +131,14 @@ class UploadStore:
             annotate_workbook(folder / report.workbook, [_failure(f) for f in report.findings], target)
         return target
 
+    def write_state(self, tenant: str, upload_id: str, state: dict) -> None:
+        """What became of the upload after its approval (its source, the run that loads it)."""
+        _write_atomically(self.folder(tenant, upload_id) / "approval.json", json.dumps(state).encode("utf-8"))
+
+    def read_state(self, tenant: str, upload_id: str) -> dict | None:
+        path = self.folder(tenant, upload_id) / "approval.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
     def uploads(self, tenant: str) -> list[Report]:
         folder = self.root / tenant
         if not re.fullmatch(r"[a-z0-9-]{1,100}", tenant) or not folder.is_dir():

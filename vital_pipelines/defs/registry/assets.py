@@ -16,7 +16,7 @@ from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.files import snapshot
-from vital_pipelines.loading.tenant_sources import tenant_source_name, tenant_sources
+from vital_pipelines.loading.tenant_sources import approved_deletions, tenant_source_name, tenant_sources
 from vital_pipelines.loading.registry import (
     DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult, database_references,
     load_workbook, skip_if_unchanged,
@@ -98,8 +98,10 @@ def _load(context, workbook: str, config: RegistryLoadConfig, postgres: Postgres
             for tenant, tenant_path in tenant_sources(Path(source.raw_dir), workbook):
                 name = tenant_source_name(tenant, workbook)
                 with snapshot(tenant_path) as (path, sha):
+                    # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
+                    approved = approved_deletions(tenant_path, sha) is not None
                     results.append((name, _validate_and_load(context, workbook, path, sha, config, postgres, source,
-                                                             tenant=tenant)))
+                                                             tenant=tenant, deletions_approved=approved)))
     return _combined(workbook, results), annotated
 
 
@@ -125,7 +127,7 @@ def _combined(workbook: str, results: list[tuple[str | None, LoadResult]]) -> Lo
 
 def _validate_and_load(context, workbook: str, path: Path, sha: str, config: RegistryLoadConfig,
                        postgres: PostgresResource, source: RegistrySource, export: MappedSource | None = None,
-                       tenant: str | None = None) -> LoadResult:
+                       tenant: str | None = None, deletions_approved: bool = False) -> LoadResult:
     """Validate and load one source: the registry workbook, a mapped export, or (`tenant`) a tenant's own copy."""
     origin = export.path.name if export else tenant_source_name(tenant, workbook) if tenant else path.name
     try:
@@ -145,7 +147,8 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
             else:
                 sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
             return load_workbook(conn, workbook, sheets, source_path=path, policy=config.policy,
-                                 run_id=context.run.run_id, max_delete_share=config.max_delete_share,
+                                 run_id=context.run.run_id,
+                                 max_delete_share=1.0 if deletions_approved else config.max_delete_share,
                                  source_sha256=sha, source_name=origin if (export or tenant) else None,
                                  tenant=tenant)
     except (SheetRefused, ContractViolation) as error:

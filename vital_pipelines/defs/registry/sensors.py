@@ -81,6 +81,8 @@ def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tu
         last_sha, attempt = requested.get(name, (None, 0))
         if latest is not None and latest.status == dg.DagsterRunStatus.SUCCESS:
             loaded[name] = sha
+        elif latest is not None and latest.status in _WAITING and last_sha != sha:
+            requested[name] = [sha, 1]  # launched elsewhere (the portal's approval): wait for that run
         elif last_sha != sha:
             wanted[name] = (sha, 1)
         elif (latest is not None and latest.status not in _WAITING and attempt < MAX_ATTEMPTS

@@ -1,0 +1,91 @@
+"""Approving an upload: the file becomes the tenant's own registry source, the approval is recorded, and the run
+that loads exactly that workbook is launched through Dagster's GraphQL API.
+
+The approval names the bytes it approves (SHA-256). When the preview showed that the deletion guard would refuse
+the file, the steward approves by typing the number of rows that will be deleted; the approval record beside the
+source (`<workbook>.approval.json`) then lets the load of exactly those bytes delete them, whoever runs it (the
+portal's run, the raw sensor, the nightly refresh). The previous version of the source is kept in `.history/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from vital_pipelines.loading.tenant_sources import approval_record, tenant_source_name, tenant_source_path
+from vital_pipelines.portal.keys import KeyIdentity
+from vital_pipelines.portal.preview import Preview, preview_upload
+from vital_pipelines.portal.uploads import UploadStore
+
+
+class ApprovalProblem(ValueError):
+    """The upload cannot be approved as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    source: str
+    path: Path
+    sha256: str
+    previous: Path | None
+    deletions: int
+    preview: Preview
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
+        temporary.write(data)
+        temporary.flush()
+        os.fsync(temporary.fileno())
+        partial = Path(temporary.name)
+    os.replace(partial, path)
+
+
+def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentity, upload_id: str, *,
+                   typed_deletions: int | None) -> Approval:
+    """Check the upload again (its preview is recomputed now), then put it in place as the tenant's source."""
+    report = store.report(who.tenant_slug, upload_id)
+    if report.refused:
+        raise ApprovalProblem("a refused file cannot be approved: fix the problems in the report and upload it again")
+    upload = store.workbook_path(who.tenant_slug, upload_id)
+    preview = preview_upload(conn, upload, report.workbook, who.tenant_slug, store.raw_dir)
+    if preview.guard and typed_deletions != preview.deletions:
+        raise ApprovalProblem(f"this file deletes {preview.deletions} row(s), more than a load deletes unasked: type "
+                              f"{preview.deletions} to approve exactly those deletions")
+    data = upload.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    target = tenant_source_path(store.raw_dir, who.tenant_slug, report.workbook)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    previous = None
+    if target.exists():
+        previous = target.parent / ".history" / f"{target.stem}.{stamp}{target.suffix}"
+        previous.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target, previous)
+    deletions = preview.deletions if preview.guard else 0
+    record = {"sha256": sha, "deletions": deletions, "upload_id": upload_id, "approved_by": who.name,
+              "key_id": who.key_id, "approved_at": stamp}
+    # The record first: a load never sees the new bytes without the approval that goes with them.
+    _write_atomically(approval_record(target), json.dumps(record, indent=1).encode("utf-8"))
+    _write_atomically(target, data)
+    source = tenant_source_name(who.tenant_slug, report.workbook)
+    with conn.transaction():
+        conn.execute(
+            "insert into audit_log (tenant_id, source, action, entity_type, entity_id, new_values, details) "
+            "values (%s, 'pipeline', 'approve_upload', 'registry_source', %s, %s, %s)",
+            (who.tenant_id, source, Jsonb({"sha256": sha}), Jsonb({
+                "upload_id": upload_id, "approved_by": who.name, "key_id": who.key_id, "deletions_approved": deletions,
+                "previous_version": previous.name if previous else None,
+                "changes": {t.table: {"inserted": len(t.inserted), "updated": len(t.updated),
+                                      "soft_deleted": len(t.soft_deleted), "unchanged": t.unchanged}
+                            for t in preview.tables}})))
+    return Approval(source, target, sha, previous, deletions, preview)
