@@ -116,7 +116,8 @@ def test_quarantine_loads_valid_rows_and_a_fixed_row_leaves_quarantine(fresh_url
     check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "personas_contract")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["failures"].value == 1
-    assert "personas.xlsx › personas › O17" in check.metadata["failing_cells"].value
+    assert "| personas | O17 | secret | allowed_values | visibility must be one of" in check.metadata["failing_cells"].value
+    assert "`" not in check.metadata["failing_cells"].value
     assert Path(check.metadata["annotated_workbook"].value).exists()
     with connect(fresh_url) as conn:
         live = conn.execute("select count(*) from personas where deleted_at is null").fetchone()[0]
@@ -206,3 +207,25 @@ def test_refused_workbook_fails_with_the_reason(fresh_url, raw, tmp_path):
     assert not result.success
     failures = [e.step_failure_data.user_failure_data.description for e in result.get_step_failure_events()]
     assert any("jtbds.xlsx: not an Excel workbook" in d for d in failures)
+
+
+def test_a_refused_sheet_fails_its_check_with_the_reason_and_the_header_cell(fresh_url, raw, tmp_path, monkeypatch):
+    import openpyxl
+
+    monkeypatch.setenv("VITAL_PORTAL_URL", "http://portal.example:8090")
+    assert _materialize(fresh_url, raw, tmp_path).success
+    edit_cells(raw / "personas.xlsx", "personas", {"G1": "seniorty_level"})
+    result = _materialize(fresh_url, raw, tmp_path)
+    assert not result.success
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "personas_contract")
+    assert not check.passed and "personas.xlsx was refused" in check.description and "did you mean" in check.description
+    assert "| personas | G1 | seniorty_level | unknown_header |" in check.metadata["failing_cells"].value
+    annotated = Path(check.metadata["annotated_workbook"].value)
+    assert openpyxl.load_workbook(annotated)["personas"]["G1"].comment is not None
+    assert check.metadata["annotated_workbook_download"].value == \
+        "http://portal.example:8090/reports/personas.annotated.xlsx"
+    assert check.metadata["full_report"].value == "http://portal.example:8090/reports/personas.failures.csv"
+    assert "G1,1,,seniorty_level,unknown_header" in (annotated.parent / "personas.failures.csv").read_text()
+    # The JTBDs, which did not change, still load against the personas that are stored.
+    with connect(fresh_url) as conn:
+        assert conn.execute("select count(*) from personas where deleted_at is null").fetchone()[0] == 335

@@ -279,3 +279,20 @@ def test_without_an_approval_the_guard_still_refuses_a_tenant_file_that_deletes_
     _tenant_copy(raw, "acme-pharma", 3)
     result = _materialize_personas(url, raw, tmp_path)
     assert not result.success and len(_live(url, "acme-pharma")) == 10
+
+
+def test_pipeline_reports_are_served_to_the_platforms_stewards_only(fresh_url, raw, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "personas.failures.csv").write_text("file,sheet,cell\npersonas.xlsx,personas,O17\n")
+    with connect(fresh_url) as conn:
+        platform, _ = create_key(conn, "vital-platform", "ops")
+        acme, _ = create_key(conn, "acme-pharma", "dana")
+    client = TestClient(create_app(PortalSettings(database_url=loader_url(fresh_url), portal_dir=tmp_path / "p",
+                                                  raw_dir=raw, secret="s", reports_dir=reports)))
+    assert client.get("/reports/personas.failures.csv").status_code == 401
+    as_platform = {"Authorization": f"Bearer {platform}"}
+    assert "O17" in client.get("/reports/personas.failures.csv", headers=as_platform).text
+    assert client.get("/reports/personas.failures.csv", headers={"Authorization": f"Bearer {acme}"}).status_code == 404
+    assert client.get("/reports/..%2F..%2Fetc%2Fpasswd", headers=as_platform).status_code == 404
+    assert client.get("/reports/other.txt", headers=as_platform).status_code == 404

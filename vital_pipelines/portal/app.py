@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from vital_pipelines import config
 from vital_pipelines.db import connect
 from vital_pipelines.defs.registry.sensors import content_tag, registry_content_sha
 from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
+from vital_pipelines.loading.tenant_sources import PLATFORM_TENANT
 from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
 from vital_pipelines.portal.preview import preview_upload
 from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, run_state
@@ -41,6 +43,7 @@ class PortalSettings:
     raw_dir: Path
     secret: str
     dagster_url: str | None = None
+    reports_dir: Path | None = None  # where the pipeline's runs write annotated copies of the platform's workbooks
 
 
 def default_settings() -> PortalSettings:
@@ -53,6 +56,7 @@ def default_settings() -> PortalSettings:
         # Without a configured secret, sessions last as long as the process.
         secret=os.environ.get("VITAL_PORTAL_SECRET") or secrets.token_urlsafe(32),
         dagster_url=os.environ.get("DAGSTER_WEBSERVER_URL"),
+        reports_dir=Path(os.environ.get("VITAL_REPORTS_DIR") or config.PROJECT_ROOT / "out" / "steward"),
     )
 
 
@@ -253,6 +257,21 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 state["problem"] = str(problem)
         link = f"{settings.dagster_url.rstrip('/')}/runs/{state['run_id']}" if run else None
         return page(request, "run.html", who=who, report=report, state=state, run=run, link=link)
+
+    @app.get("/reports/{name}")
+    def pipeline_report(request: Request, name: str):
+        """The annotated copy and the full report a pipeline run wrote for one of the platform's own workbooks
+        (linked from the Dagster check); they hold every tenant's rows of that file, so only the platform's keys."""
+        who = identity(request)
+        if who.tenant_slug != PLATFORM_TENANT or settings.reports_dir is None:
+            raise HTTPException(404, "No such report for your tenant.")
+        match = re.fullmatch(r"([a-z_]+)\.(annotated\.xlsx|failures\.csv)", name)
+        path = settings.reports_dir / name
+        if match is None or not path.is_file():
+            raise HTTPException(404, "No such report: the run that wrote it found nothing to report, or it was moved.")
+        media = "text/csv" if name.endswith(".csv") else \
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return FileResponse(path, filename=name, media_type=media)
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine(request: Request, page_number: int = Query(1, alias="page")):

@@ -8,8 +8,6 @@ when asked for, the annotated copy.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -21,13 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vital_pipelines.loading.tenant_sources import rows_of_other_tenants
+from vital_pipelines.spreadsheets.report import failures_csv
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
 from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, validate_registry_workbook
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
-REPORT_FIELDS = ("file", "sheet", "cell", "row", "column", "value", "rule", "message", "severity")
 
 
 class UploadProblem(ValueError):
@@ -65,13 +63,7 @@ class Report:
         return json.dumps(vars(self), indent=1, ensure_ascii=False)
 
     def as_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for finding in self.findings:
-            # A value a spreadsheet would run as a formula is quoted: the report is opened in Excel.
-            writer.writerow({k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in finding.items()})
-        return out.getvalue()
+        return failures_csv(self.findings)
 
 
 def registry_workbooks() -> list[str]:

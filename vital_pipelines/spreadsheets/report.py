@@ -24,15 +24,44 @@ MAX_TABLE_ROWS = 200
 _FILL = PatternFill(start_color="FFFFC7CE", end_color="FFFFC7CE", fill_type="solid")
 
 
+def plain(message: str) -> str:
+    """A message without the Markdown backticks around names and values, for tables that show them raw."""
+    return message.replace("`", "")
+
+
+def short(value, width: int = 30) -> str:
+    text = " ".join(str(value if value is not None else "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def markdown_table(failures: list[Failure], limit: int = MAX_TABLE_ROWS) -> str:
+    """Short columns first and the message last, so the table reads without scrolling sideways."""
     def cell(text) -> str:
         return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| where | value | rule | what to fix |", "|---|---|---|---|"]
-    lines += [f"| {cell(f.location)} | {cell(f.value)} | {f.rule} | {cell(f.message)} |" for f in failures[:limit]]
+    lines = ["| sheet | cell | value | rule | what to fix |", "|---|---|---|---|---|"]
+    lines += [f"| {cell(f.sheet)} | {f.cell} | {cell(short(f.value))} | {f.rule} | {cell(plain(f.message))} |"
+              for f in failures[:limit]]
     if len(failures) > limit:
-        lines.append(f"| … | | | {len(failures) - limit} more failure(s) not shown |")
+        lines.append(f"| … | | | | {len(failures) - limit} more not shown: the full report lists every one |")
     return "\n".join(lines)
+
+
+REPORT_COLUMNS = ("file", "sheet", "cell", "row", "column", "value", "rule", "message", "severity")
+
+
+def failures_csv(findings: list[dict]) -> str:
+    """Findings (`Failure.as_dict()` with a `severity`) as CSV for a spreadsheet: a value that a spreadsheet would
+    run as a formula is quoted with a leading apostrophe."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for finding in findings:
+        writer.writerow({k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in finding.items()})
+    return out.getvalue()
 
 
 def summary(failures: list[Failure]) -> str:

@@ -45,31 +45,57 @@ class RegistryLoadConfig(dg.Config):
     """Read and load the source even when it and the database are as the last successful load left them."""
 
 
-def _failure_metadata(failures: list[Failure], annotated: Path | None) -> dict:
-    table_rows = [dg.TableRecord({"file": f.file, "sheet": f.sheet, "cell": f.cell, "column": f.column or "",
-                                  "value": "" if f.value is None else str(f.value), "rule": f.rule, "message": f.message})
+def _failure_metadata(failures: list[Failure], annotated: Path | None, source: RegistrySource | None = None) -> dict:
+    """The failures as a table that reads at a laptop's width (short columns, the message last, plain text), the
+    summary, and where the steward gets everything: the annotated workbook and the full report (links into the
+    portal when it is configured; the table stops at MAX_TABLE_ROWS, the report never does)."""
+    table_rows = [dg.TableRecord({"sheet": f.sheet, "cell": f.cell, "value": report.short(f.value), "rule": f.rule,
+                                  "message": report.plain(f.message)})
                   for f in failures[: report.MAX_TABLE_ROWS]]
     metadata = {
         "failures": dg.MetadataValue.int(len(failures)),
-        "what_to_fix": dg.MetadataValue.text(report.summary(failures)),
+        "what_to_fix": dg.MetadataValue.text(report.plain(report.summary(failures))),
         "failing_cells": dg.MetadataValue.md(report.markdown_table(failures)),
         "failing_cells_table": dg.MetadataValue.table(
             table_rows, schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in
-                                                       ("file", "sheet", "cell", "column", "value", "rule", "message")])),
+                                                       ("sheet", "cell", "value", "rule", "message")])),
     }
     if annotated is not None:
         metadata["annotated_workbook"] = dg.MetadataValue.path(str(annotated))
+        if source is not None and source.portal_url:
+            base = source.portal_url.rstrip("/")
+            metadata["annotated_workbook_download"] = dg.MetadataValue.url(f"{base}/reports/{annotated.name}")
+            metadata["full_report"] = dg.MetadataValue.url(f"{base}/reports/{_report_csv(annotated).name}")
     return metadata
 
 
-def _annotate(source: RegistrySource, workbook: str, path: Path, failures: list[Failure]) -> Path | None:
-    if not failures:
+def _report_csv(annotated: Path) -> Path:
+    return annotated.with_name(annotated.name.replace(".annotated.xlsx", ".failures.csv"))
+
+
+def _annotate(source: RegistrySource, workbook: str, path: Path, failures: list[Failure],
+              warnings: list[Failure] = ()) -> Path | None:
+    """The annotated copy of the workbook and, beside it, the full report as CSV (failures and warnings)."""
+    if not failures and not warnings:
         return None
     target = Path(source.reports_dir) / workbook.replace(".xlsx", ".annotated.xlsx")
     try:
-        return report.annotate_workbook(path, failures, target)
+        annotated = report.annotate_workbook(path, [*failures, *warnings], target)
+        findings = [{**f.as_dict(), "severity": "failure"} for f in failures] + \
+                   [{**f.as_dict(), "severity": "warning"} for f in warnings]
+        _report_csv(annotated).write_text(report.failures_csv(findings), encoding="utf-8")
+        return annotated
     except Exception:  # the annotated copy is a convenience; the failure table says everything it says
         return None
+
+
+class SourceRefused(Exception):
+    """A source refused as a whole (headers, a bad file, the deletion guard): the checks say why, then the step
+    fails."""
+
+    def __init__(self, description: str, failures: list[Failure], metadata: dict):
+        self.description, self.failures, self.metadata = description, failures, metadata
+        super().__init__(description)
 
 
 def _load(context, workbook: str, config: RegistryLoadConfig, postgres: PostgresResource,
@@ -84,11 +110,11 @@ def _load(context, workbook: str, config: RegistryLoadConfig, postgres: Postgres
                 mapped_sources(Path(source.raw_dir), workbook)
         except MappingError as error:
             _needs_steward(context)
-            raise dg.Failure(description=f"Mapping file refused: {error}", allow_retries=False) from None
+            raise SourceRefused(f"A mapping file was refused: {error}", [], {}) from None
         if source.workbook(workbook).exists() or not mapped:
             with snapshot(source.workbook(workbook)) as (path, sha):
                 result = _validate_and_load(context, workbook, path, sha, config, postgres, source)
-                annotated = _annotate(source, workbook, path, result.failures + result.warnings)
+                annotated = _annotate(source, workbook, path, result.failures, result.warnings)
                 results.append((None, result))
         for export in mapped:
             with snapshot(export.path) as (path, sha):
@@ -154,11 +180,18 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
     except (SheetRefused, ContractViolation) as error:
         _needs_steward(context)
         annotated = _annotate(source, workbook, path, error.failures) if export is None else None
-        raise dg.Failure(description=report.summary(error.failures) if isinstance(error, SheetRefused) else str(error),
-                         metadata=_failure_metadata(error.failures, annotated), allow_retries=False) from None
+        if isinstance(error, SheetRefused):  # a few problems, each at its cell: say them
+            shown = "; ".join(f"{f.sheet} {f.cell}: {report.plain(f.message)}".replace("  ", " ")
+                              for f in error.failures[:3])
+            more = f" (and {len(error.failures) - 3} more)" if len(error.failures) > 3 else ""
+            description = f"{shown}{more}. Fix the sheet (the annotated copy marks each cell) and save it again."
+        else:
+            description = str(error)
+        raise SourceRefused(f"{origin} was refused: {description}", error.failures,
+                            _failure_metadata(error.failures, annotated, source)) from None
     except (UnsafeWorkbookError, DeletionGuardError, AccountingError, MappingError, IntegrityProblem) as error:
         _needs_steward(context)
-        raise dg.Failure(description=str(error), allow_retries=False) from None
+        raise SourceRefused(f"{origin} was refused: {error}", [], {}) from None
 
 
 def _needs_steward(context) -> None:
@@ -187,14 +220,15 @@ def _materialization(result: LoadResult, tables: list[str]) -> dict:
     }
 
 
-def _check(result: LoadResult, annotated: Path | None, sheet: str, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+def _check(result: LoadResult, annotated: Path | None, sheet: str, asset_key: dg.AssetKey,
+           source: RegistrySource | None = None) -> dg.AssetCheckResult:
     """Red for rejected rows or refused columns; warnings (a row loaded without an optional link, an extra column)
     are listed apart and keep it green."""
     def of_sheet(findings: list[Failure]) -> list[Failure]:
         return [f for f in findings if f.sheet == sheet or (sheet == "matrix" and f.sheet == "fit_scores")]
 
     failures, warnings = of_sheet(result.failures), of_sheet(result.warnings)
-    metadata = _failure_metadata(failures, annotated if failures or warnings else None)
+    metadata = _failure_metadata(failures, annotated if failures or warnings else None, source)
     metadata["warnings"] = dg.MetadataValue.int(len(warnings))
     if warnings:
         metadata["warning_cells"] = dg.MetadataValue.md(report.markdown_table(warnings))
@@ -215,6 +249,19 @@ def _check_spec(sheet: str, asset: str) -> dg.AssetCheckSpec:
                              description=f"Every row of the `{sheet}` sheet meets its Pandera contract.")
 
 
+def _refused_checks(refusal: SourceRefused, checks: list[tuple[str, dg.AssetKey]]):
+    """Every check of the asset fails with the reason and the refused cells, so the Checks tab says why; the step
+    then fails (nothing was loaded)."""
+    for sheet, asset_key in checks:
+        own = [f for f in refusal.failures if f.sheet == sheet]
+        # The sheet's own refused cells; the links to the annotated workbook and the report stay.
+        metadata = {**refusal.metadata, **(_failure_metadata(own, None) if own else {})}
+        yield dg.AssetCheckResult(check_name=f"{sheet}_contract", asset_key=asset_key, passed=False,
+                                  severity=dg.AssetCheckSeverity.ERROR, description=refusal.description,
+                                  metadata=metadata)
+    raise dg.Failure(description=refusal.description, metadata=refusal.metadata, allow_retries=False)
+
+
 ORG_TABLES = ["org_functions", "org_departments", "org_roles", "org_responsibilities"]
 ORG_SHEET_OF = {"org_functions": "functions", "org_departments": "departments", "org_roles": "roles",
                 "org_responsibilities": "responsibilities"}
@@ -230,14 +277,19 @@ ORG_SHEET_OF = {"org_functions": "functions", "org_departments": "departments", 
 )
 def org_structure(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
                   registry_source: RegistrySource):
-    result, annotated = _load(context, "org_structure.xlsx", config, postgres, registry_source)
+    try:
+        result, annotated = _load(context, "org_structure.xlsx", config, postgres, registry_source)
+    except SourceRefused as refusal:
+        yield from _refused_checks(refusal, [(sheet, dg.AssetKey(table)) for table, sheet in ORG_SHEET_OF.items()]
+                                   + [("role_responsibilities", dg.AssetKey("org_responsibilities"))])
+        return
     junctions = {"org_departments": ["function_departments"], "org_roles": ["department_roles", "function_roles"],
                  "org_responsibilities": ["role_responsibilities"]}
     for table in ORG_TABLES:
         yield dg.MaterializeResult(asset_key=table, metadata=_materialization(result, [table, *junctions.get(table, [])]))
     for table, sheet in ORG_SHEET_OF.items():
-        yield _check(result, annotated, sheet, dg.AssetKey(table))
-    yield _check(result, annotated, "role_responsibilities", dg.AssetKey("org_responsibilities"))
+        yield _check(result, annotated, sheet, dg.AssetKey(table), registry_source)
+    yield _check(result, annotated, "role_responsibilities", dg.AssetKey("org_responsibilities"), registry_source)
 
 
 def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junctions: list[str], description: str):
@@ -245,9 +297,13 @@ def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junct
               check_specs=[_check_spec(sheet, name)], pool=POOL)
     def _asset(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
                registry_source: RegistrySource):
-        result, annotated = _load(context, workbook, config, postgres, registry_source)
+        try:
+            result, annotated = _load(context, workbook, config, postgres, registry_source)
+        except SourceRefused as refusal:
+            yield from _refused_checks(refusal, [(sheet, dg.AssetKey(name))])
+            return
         yield dg.MaterializeResult(metadata=_materialization(result, [name, *junctions]))
-        yield _check(result, annotated, sheet, dg.AssetKey(name))
+        yield _check(result, annotated, sheet, dg.AssetKey(name), registry_source)
 
     return _asset
 

@@ -1,5 +1,6 @@
 """Where the registry workbooks are read from and where steward reports are written."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +16,9 @@ class RegistrySource(dg.ConfigurableResource):
     reports_dir: str = Field(default=str(config.PROJECT_ROOT / "out" / "steward"),
                              description="Folder for annotated copies of workbooks that failed their contracts.")
     isolated_reader: bool = Field(default=True, description="Read workbooks in a memory-limited child process.")
+    portal_url: str | None = Field(default_factory=lambda: os.environ.get("VITAL_PORTAL_URL") or None,
+                                   description="The steward portal's address (`vital-pipelines serve`), for links "
+                                               "to full reports and annotated workbooks in check metadata.")
 
     def workbook(self, name: str) -> Path:
         return Path(self.raw_dir) / name
