@@ -27,7 +27,7 @@ from vital_pipelines import config
 from vital_pipelines.db import connect
 from vital_pipelines.db.locks import lock_for_transaction, workbook_lock
 from vital_pipelines.defs.common.resources import PostgresResource
-from vital_pipelines.defs.common.schedules import nightly_refresh
+from vital_pipelines.defs.common.schedules import knowledge_after_refresh, nightly_refresh
 from vital_pipelines.defs.knowledge.partitions import knowledge_documents
 from vital_pipelines.defs.knowledge.resources import KnowledgeSource
 from vital_pipelines.defs.knowledge.sensors import knowledge_documents_changed
@@ -162,13 +162,22 @@ def test_nightly_schedule_refreshes_everything_then_every_document(tmp_path):
     instance.add_dynamic_partitions(knowledge_documents.name, ["a-md", "b-md", "c-pdf"])
     context = dg.build_schedule_context(instance=instance, repository_def=REPOSITORY,
                                         scheduled_execution_time=datetime(2026, 11, 28, 2, tzinfo=timezone.utc))
-    registry, knowledge = list(nightly_refresh(context))
-    assert "personas" in _selections_of(registry) and "knowledge_chunks" not in _selections_of(registry)
-    assert "knowledge_sources" in _selections_of(registry)
-    assert _selections_of(knowledge) == ["knowledge_chunks"]
+    registry = nightly_refresh(context)
+    # The schedule targets a named job (the UI's "Launch all" on a tick launches exactly it).
+    assert nightly_refresh.job_name == "refresh_everything" and registry.run_key == "nightly:2026-11-28:registry"
+    job = REPOSITORY.get_job("refresh_everything")
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert {"personas", "knowledge_sources"} <= selected and "knowledge_chunks" not in selected
+    # Its success starts one run over every document.
+    run = instance.create_run_for_job(job_def=job, run_id="0" * 8 + "-0000-0000-0000-" + "0" * 12, tags={"vital/trigger": "nightly"})
+    success = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=job.name)
+    sensor_context = dg.build_run_status_sensor_context(sensor_name="knowledge_after_refresh", dagster_instance=instance,
+                                                        dagster_run=run, dagster_event=success)
+    knowledge = knowledge_after_refresh(sensor_context)
+    assert knowledge_after_refresh.targets[0].job_name == "embed_knowledge"
     assert (knowledge.tags["dagster/asset_partition_range_start"],
             knowledge.tags["dagster/asset_partition_range_end"]) == ("a-md", "c-pdf")
-    assert registry.run_key == "nightly:2026-11-28:registry"
+    assert knowledge.run_key == f"after:{run.run_id}"
 
 
 def _selections_of(request) -> list[str]:

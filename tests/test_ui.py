@@ -98,7 +98,8 @@ def test_graphql_lists_every_asset_check_schedule_and_sensor(webserver):
     assert {"personas_contract", "agents_contract", "jtbds_contract", "documents_readable"} <= served_checks
     assert {s["name"] for s in repository["schedules"]} == {s.name for s in definitions.schedules} == {"nightly_refresh"}
     assert {s["name"] for s in repository["sensors"]} == {s.name for s in definitions.sensors} == {
-        "raw_workbooks_changed", "knowledge_documents_changed"}
+        "raw_workbooks_changed", "knowledge_documents_changed", "knowledge_after_refresh", "alert_on_failed_run",
+        "alert_on_failed_checks"}
 
 
 def _dismiss_welcome_dialog(page) -> None:
