@@ -123,7 +123,7 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
             if key in by_slug:
                 context.add_asset_metadata(_sync_metadata(report, [by_slug[key]]), partition_key=key)
     totals = _sync_metadata(report, report.documents)
-    context.instance.add_run_tags(context.run_id, {
+    context.instance.add_run_tags(context.run.run_id, {
         f"vital/{name}": str(totals[name]) for name in
         ("chunks_added", "chunks_kept", "chunks_removed", "chunks_embedded", "documents_failed")})
     run_wide = {"seconds": round(report.seconds, 3),
