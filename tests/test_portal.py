@@ -296,3 +296,30 @@ def test_pipeline_reports_are_served_to_the_platforms_stewards_only(fresh_url, r
     assert client.get("/reports/personas.failures.csv", headers={"Authorization": f"Bearer {acme}"}).status_code == 404
     assert client.get("/reports/..%2F..%2Fetc%2Fpasswd", headers=as_platform).status_code == 404
     assert client.get("/reports/other.txt", headers=as_platform).status_code == 404
+
+
+def test_a_csv_export_is_checked_previewed_approved_and_loaded_as_the_tenants_source(portal, raw, tmp_path):
+    from tests.test_csv_sources import _as_csv
+    from tests.test_tenant_sources import _load
+
+    client, keys, url = portal
+    _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    csrf = _signed_in(client, keys["acme"])
+    workbook = _acme_personas(raw, tmp_path / "p.xlsx", rows=6)
+    edit_cells(workbook, "personas", {f"A{r}": f"acme-csv-{r}" for r in range(2, 8)} | {"G4": "guru"})
+    export = _as_csv(workbook, tmp_path / "from notion.csv")
+    upload = _upload(client, csrf, export).headers["location"]
+    report = client.get(f"{upload}/report.json").json()
+    assert report["stored"] == "personas.csv" and report["rows"] == {"personas": 6}
+    assert [(f["rule"], f["cell"]) for f in report["findings"]] == [("allowed_values_warning", "G4")]
+    assert client.get(f"{upload}/annotated.xlsx").status_code == 404  # an export's report names its lines
+    assert "annotated workbook" not in client.get(upload).text
+    assert "<td>personas</td><td>6</td>" in client.get(f"{upload}/preview").text.replace("\n", "")
+    assert client.post(f"{upload}/approve", data={"csrf": csrf}).status_code == 200
+    assert (raw / "tenants" / "acme-pharma" / "personas.csv").read_bytes() == export.read_bytes()
+    assert _materialize_personas(url, raw, tmp_path).success
+    assert _live(url, "acme-pharma") == {f"acme-csv-{r}" for r in range(2, 8)}
+    # Not a workbook and not an export: refused with the reason.
+    (tmp_path / "notes.txt").write_text("hello")
+    refused = _upload(client, csrf, tmp_path / "notes.txt")
+    assert refused.status_code == 422 and "neither an Excel workbook" in refused.text

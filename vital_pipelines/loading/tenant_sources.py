@@ -28,13 +28,23 @@ def tenant_source_path(raw_dir: Path, tenant: str, workbook: str) -> Path:
     return Path(raw_dir) / TENANTS_FOLDER / tenant / workbook
 
 
+EXPORT_SUFFIXES = (".csv", ".json", ".jsonl")
+
+
+def source_file_names(workbook: str) -> list[str]:
+    """The names a tenant's copy of `workbook` may have: the workbook, or a CSV/JSON export of a one-sheet registry."""
+    stem = Path(workbook).stem
+    return [workbook, *(f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES)]
+
+
 def tenant_sources(raw_dir: Path, workbook: str) -> list[tuple[str, Path]]:
-    """(tenant slug, path) of every tenant's copy of `workbook`, in slug order."""
+    """(tenant slug, path) of every tenant's copy of `workbook` (any of its formats), in slug order."""
     folder = Path(raw_dir) / TENANTS_FOLDER
     if not folder.is_dir():
         return []
-    return [(child.name, child / workbook) for child in sorted(folder.iterdir())
-            if child.is_dir() and _SLUG.match(child.name) and (child / workbook).is_file()]
+    return [(child.name, child / name) for child in sorted(folder.iterdir())
+            if child.is_dir() and _SLUG.match(child.name)
+            for name in source_file_names(workbook) if (child / name).is_file()]
 
 
 def rows_of_other_tenants(result: ValidatedSheet, tenant: str) -> list[Failure]:

@@ -185,7 +185,10 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     def annotated(request: Request, upload_id: str):
         who = identity(request)
         report = _report(who, upload_id)
-        path = store.annotated(who.tenant_slug, upload_id)
+        try:
+            path = store.annotated(who.tenant_slug, upload_id)
+        except FileNotFoundError as missing:
+            raise HTTPException(404, str(missing)) from None
         return FileResponse(path, filename=f"{Path(report.workbook).stem}.annotated.xlsx",
                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
-from vital_pipelines.loading.tenant_sources import approval_record, tenant_source_name, tenant_source_path
+from vital_pipelines.loading.tenant_sources import (
+    approval_record, source_file_names, tenant_source_name, tenant_source_path,
+)
 from vital_pipelines.portal.keys import KeyIdentity
 from vital_pipelines.portal.preview import Preview, preview_upload
 from vital_pipelines.portal.uploads import UploadStore
@@ -64,20 +66,28 @@ def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentit
                               f"{preview.deletions} to approve exactly those deletions")
     data = upload.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    target = tenant_source_path(store.raw_dir, who.tenant_slug, report.workbook)
+    target = tenant_source_path(store.raw_dir, who.tenant_slug, upload.name)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     previous = None
+    history = target.parent / ".history"
     if target.exists():
-        previous = target.parent / ".history" / f"{target.stem}.{stamp}{target.suffix}"
+        previous = history / f"{target.stem}.{stamp}{target.suffix}"
         previous.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(target, previous)
+    # One source per tenant and registry: a copy in another format (personas.csv after personas.xlsx) is retired.
+    for name in source_file_names(report.workbook):
+        sibling = target.parent / name
+        if name != target.name and sibling.exists():
+            history.mkdir(parents=True, exist_ok=True)
+            os.replace(sibling, history / f"{sibling.stem}.{stamp}{sibling.suffix}")
+            approval_record(sibling).unlink(missing_ok=True)
     deletions = preview.deletions if preview.guard else 0
     record = {"sha256": sha, "deletions": deletions, "upload_id": upload_id, "approved_by": who.name,
               "key_id": who.key_id, "approved_at": stamp}
     # The record first: a load never sees the new bytes without the approval that goes with them.
     _write_atomically(approval_record(target), json.dumps(record, indent=1).encode("utf-8"))
     _write_atomically(target, data)
-    source = tenant_source_name(who.tenant_slug, report.workbook)
+    source = tenant_source_name(who.tenant_slug, target.name)
     with conn.transaction():
         conn.execute(
             "insert into audit_log (tenant_id, source, action, entity_type, entity_id, new_values, details) "

@@ -98,7 +98,7 @@ def preview_upload(conn: psycopg.Connection, path: Path, workbook: str, tenant: 
                    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE) -> Preview:
     """Load `path` as `tenant`'s own copy of `workbook` inside a transaction that is always rolled back."""
     sheets = validate_registry_workbook(path, raw_dir=raw_dir, isolated=True)
-    source = tenant_source_name(tenant, workbook)
+    source = tenant_source_name(tenant, Path(path).name)
     guard = None
     with conn.transaction(force_rollback=True):
         tenant_id = conn.execute("select id::text from tenants where slug = %s", (tenant,)).fetchone()[0]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vital_pipelines.loading.tenant_sources import rows_of_other_tenants
+from vital_pipelines.loading.tenant_sources import EXPORT_SUFFIXES, rows_of_other_tenants
 from vital_pipelines.spreadsheets.report import failures_csv
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
@@ -39,6 +39,7 @@ class Report:
     workbook: str
     uploaded_at: str
     original_name: str
+    stored: str = ""  # the file's name on disk: the workbook, or `personas.csv` / `.json` / `.jsonl` for an export
     rows: dict[str, int] = field(default_factory=dict)  # per sheet: rows read
     refused: bool = False
     findings: list[dict] = field(default_factory=list)  # failures and warnings, each with its severity
@@ -92,12 +93,13 @@ class UploadStore:
             raise UploadProblem(f"the file is {len(data) / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit")
         if not data:
             raise UploadProblem("the file is empty")
+        stored = _stored_name(workbook, data, original_name)
         upload_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(12)
         folder = self.root / tenant / upload_id
         folder.mkdir(parents=True)
-        path = folder / workbook
+        path = folder / stored
         _write_atomically(path, data)
-        report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook,
+        report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook, stored=stored,
                         uploaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         original_name=Path(original_name or "").name[:200])
         _validate(report, path, self.raw_dir)
@@ -110,7 +112,7 @@ class UploadStore:
 
     def workbook_path(self, tenant: str, upload_id: str) -> Path:
         report = self.report(tenant, upload_id)
-        return self.folder(tenant, upload_id) / report.workbook
+        return self.folder(tenant, upload_id) / (report.stored or report.workbook)
 
     def annotated(self, tenant: str, upload_id: str) -> Path:
         """The upload with every failing and warned cell highlighted and commented (made once, then kept)."""
@@ -118,9 +120,12 @@ class UploadStore:
 
         report = self.report(tenant, upload_id)
         folder = self.folder(tenant, upload_id)
+        if not (report.stored or report.workbook).endswith(".xlsx"):
+            raise FileNotFoundError("an export has no annotated copy: its report names every line")
         target = folder / f"{Path(report.workbook).stem}.annotated.xlsx"
         if not target.exists():
-            annotate_workbook(folder / report.workbook, [_failure(f) for f in report.findings], target)
+            annotate_workbook(folder / (report.stored or report.workbook), [_failure(f) for f in report.findings],
+                              target)
         return target
 
     def write_state(self, tenant: str, upload_id: str, state: dict) -> None:
@@ -140,6 +145,20 @@ class UploadStore:
             if _UPLOAD_ID.match(child.name) and (child / "report.json").exists():
                 found.append(self.report(tenant, child.name))
         return found
+
+
+def _stored_name(workbook: str, data: bytes, original_name: str) -> str:
+    """Which name the upload is stored under: an Excel workbook (a zip package) as the registry's workbook, a CSV or
+    JSON export of a one-sheet registry as `<registry>.csv` / `.json` / `.jsonl` (by the uploaded name's extension)."""
+    if data[:4] == b"PK\x03\x04":
+        return workbook
+    suffix = Path(original_name or "").suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise UploadProblem("the file is neither an Excel workbook (.xlsx) nor a CSV or JSON export "
+                            "(.csv, .json, .jsonl)")
+    if len(WORKBOOKS[workbook]) != 1:
+        raise UploadProblem(f"{workbook} has several sheets: upload it as an Excel workbook")
+    return Path(workbook).stem + suffix
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -122,7 +122,7 @@ def _load(context, workbook: str, config: RegistryLoadConfig, postgres: Postgres
                                                                      source, export)))
         if workbook != "solution_industry_matrix.xlsx":
             for tenant, tenant_path in tenant_sources(Path(source.raw_dir), workbook):
-                name = tenant_source_name(tenant, workbook)
+                name = tenant_source_name(tenant, tenant_path.name)
                 with snapshot(tenant_path) as (path, sha):
                     # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
                     approved = approved_deletions(tenant_path, sha) is not None
@@ -155,7 +155,7 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
                        postgres: PostgresResource, source: RegistrySource, export: MappedSource | None = None,
                        tenant: str | None = None, deletions_approved: bool = False) -> LoadResult:
     """Validate and load one source: the registry workbook, a mapped export, or (`tenant`) a tenant's own copy."""
-    origin = export.path.name if export else tenant_source_name(tenant, workbook) if tenant else path.name
+    origin = export.path.name if export else tenant_source_name(tenant, path.name) if tenant else path.name
     try:
         with postgres.get_connection() as conn:
             if not config.reload:
