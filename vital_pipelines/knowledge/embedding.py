@@ -89,23 +89,43 @@ class Embedder:
     loaded only when something is tokenised or embedded: a refresh in which nothing changed never loads torch's
     model. A model known only by name is loaded at once, to describe it."""
 
-    def __init__(self, model_name: str = DEFAULT_MODEL, *, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu"):
+    def __init__(self, model_name: str = DEFAULT_MODEL, *, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu",
+                 backend: str = "torch", cache_dir: Path | None = None):
+        from vital_pipelines.knowledge.onnx_backend import BACKENDS, EXPORT_VERSION
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         self.model_name = model_name
         self.location = resolve_model_path(model_name)
         self.batch_size = batch_size
         self.device = device
+        self.backend = backend
+        self.cache_dir = cache_dir
         shape = _folder_shape(Path(self.location)) if Path(str(self.location)).is_dir() else None
+        if backend != "torch" and shape is None:
+            raise ModelUnavailable(f"the {backend} backend needs a local sentence-transformers folder; "
+                                   f"{model_name!r} is not one")
         if shape is None:
             self.info = self._describe(self.model)
         else:
-            self.info = ModelInfo(name=model_name, revision=_weights_revision(self.location),
-                                  dimension=shape[0], max_tokens=shape[1])
+            # The backend is part of the revision recorded with each vector: switching backends is a re-embedding.
+            revision = _weights_revision(self.location)
+            self.info = ModelInfo(name=model_name, dimension=shape[0], max_tokens=shape[1],
+                                  revision=revision if backend == "torch" else f"{revision}+{backend}.{EXPORT_VERSION}")
 
     @property
     def loaded(self) -> bool:
-        return "model" in self.__dict__
+        return "model" in self.__dict__ or "_onnx" in self.__dict__
+
+    @cached_property
+    def _onnx(self):
+        from vital_pipelines.knowledge.onnx_backend import OnnxEncoder, exported_model
+
+        model_file = exported_model(Path(self.location), _weights_revision(self.location), self.backend,
+                                    self.cache_dir)
+        return OnnxEncoder(model_file, self.tokenizer, self.info.max_tokens, self.batch_size)
 
     @cached_property
     def model(self):
@@ -129,7 +149,11 @@ class Embedder:
 
     @cached_property
     def tokenizer(self):
-        return self.model.tokenizer
+        if self.backend == "torch":
+            return self.model.tokenizer
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self.location), local_files_only=True)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens each text costs the model, [CLS] and [SEP] included, before any truncation."""
@@ -142,6 +166,8 @@ class Embedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
+        if self.backend != "torch":
+            return self._onnx.encode(texts, self.info.dimension)
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)
         return vectors.astype(np.float32, copy=False)

@@ -17,31 +17,35 @@ class EmbeddingModel(dg.ConfigurableResource):
     model_name: str = Field(default=DEFAULT_MODEL,
                             description="A sentence-transformers model name or a local model folder.")
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, description="Texts per forward pass.")
+    backend: str = Field(default="torch", description="torch (sentence-transformers, fp32), onnx (ONNX Runtime, fp32) "
+                                                       "or onnx-int8 (ONNX Runtime, int8 weights): the backend is "
+                                                       "part of each vector's model revision, so switching it "
+                                                       "re-embeds the corpus.")
     _embedder: Embedder | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._embedder = _load(self.model_name, self.batch_size)
+        self._embedder = _load(self.model_name, self.batch_size, self.backend)
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = _load(self.model_name, self.batch_size)
+            self._embedder = _load(self.model_name, self.batch_size, self.backend)
         return self._embedder
 
 
-_LOADED: dict[tuple[str, int], Embedder] = {}
+_LOADED: dict[tuple[str, int, str], Embedder] = {}
 
 
 def models_loaded() -> list[str]:
     """The models whose weights this process has loaded (describing a model does not load it)."""
-    return [name for (name, _batch), embedder in _LOADED.items() if embedder.loaded]
+    return [name for (name, _batch, _backend), embedder in _LOADED.items() if embedder.loaded]
 
 
-def _load(model_name: str, batch_size: int) -> Embedder:
+def _load(model_name: str, batch_size: int, backend: str = "torch") -> Embedder:
     # Several runs in one process (tests, in-process executors) share one copy of the weights.
-    key = (model_name, batch_size)
+    key = (model_name, batch_size, backend)
     if key not in _LOADED:
-        _LOADED[key] = Embedder(model_name, batch_size=batch_size)
+        _LOADED[key] = Embedder(model_name, batch_size=batch_size, backend=backend)
     return _LOADED[key]
 
 
