@@ -323,3 +323,61 @@ def test_a_csv_export_is_checked_previewed_approved_and_loaded_as_the_tenants_so
     (tmp_path / "notes.txt").write_text("hello")
     refused = _upload(client, csrf, tmp_path / "notes.txt")
     assert refused.status_code == 422 and "neither an Excel workbook" in refused.text
+
+
+EXPORT = """ID,Full name,Job title,Function,Department,Role,Level
+Ana Ruiz,Ana Ruiz,Brand Manager,COMM,COMM-MKT,BRAND-MGR,Manager
+Ben Ode,Ben Ode,Senior Brand Manager,COMM,COMM-MKT,SR-BRAND-MGR,Senior
+Cy Lam,Cy Lam,Brand Director,COMM,COMM-MKT,BRAND-DIR,Director
+"""
+
+MAPPING = """entity: personas
+columns:
+  persona_key:
+    from: ID
+    normalise: slug
+  name: Full name
+  title: Job title
+  function_code: Function
+  department_code: Department
+  role_code: Role
+  seniority_level:
+    from: Level
+    values: {Manager: mid, Senior: senior, Director: head}
+  tenant:
+    value: acme-pharma
+"""
+
+
+def test_an_export_in_another_layout_comes_with_its_mapping_file_and_loads_as_the_tenants_source(portal, raw, tmp_path):
+    from tests.test_tenant_sources import _load
+
+    client, keys, url = portal
+    _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    csrf = _signed_in(client, keys["acme"])
+    (tmp_path / "crm.csv").write_text(EXPORT)
+    (tmp_path / "crm.mapping.yaml").write_text(MAPPING)
+    with (tmp_path / "crm.csv").open("rb") as export, (tmp_path / "crm.mapping.yaml").open("rb") as mapping:
+        response = client.post("/uploads", data={"workbook": "", "csrf": csrf}, follow_redirects=False,
+                               files={"file": ("crm.csv", export), "mapping": ("crm.mapping.yaml", mapping)})
+    assert response.status_code == 303, response.text
+    upload = response.headers["location"]
+    report = client.get(f"{upload}/report.json").json()
+    assert (report["workbook"], report["stored"], report["mapping"]) == (
+        "personas.xlsx", "personas_export.csv", "personas_export.mapping.yaml")
+    assert report["rows"] == {"personas": 3} and report["findings"] == []
+    assert "<td>personas</td><td>3</td>" in client.get(f"{upload}/preview").text.replace("\n", "")
+    assert client.post(f"{upload}/approve", data={"csrf": csrf}).status_code == 200
+    folder = raw / "tenants" / "acme-pharma"
+    assert (folder / "personas_export.mapping.yaml").read_text() == MAPPING
+    assert _materialize_personas(url, raw, tmp_path).success
+    assert _live(url, "acme-pharma") == {"ana-ruiz", "ben-ode", "cy-lam"}
+
+    # A mapping whose `source:` is not a plain file name, or that cannot be read, is refused with the reason.
+    for bad, reason in (("source: ../../etc/passwd.csv\n" + MAPPING, "plain file name"),
+                        ("entity: nobody\ncolumns: {}\n", "mapping file was refused")):
+        (tmp_path / "bad.mapping.yaml").write_text(bad)
+        with (tmp_path / "crm.csv").open("rb") as export, (tmp_path / "bad.mapping.yaml").open("rb") as mapping:
+            refused = client.post("/uploads", data={"workbook": "", "csrf": csrf},
+                                  files={"file": ("crm.csv", export), "mapping": ("bad.mapping.yaml", mapping)})
+        assert refused.status_code == 422 and reason in refused.text, refused.text

@@ -37,6 +37,14 @@ def source_file_names(workbook: str) -> list[str]:
     return [workbook, *(f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES)]
 
 
+def tenant_folders(raw_dir: Path) -> list[tuple[str, Path]]:
+    """(tenant slug, folder) of every tenant folder under raw/tenants/, in slug order."""
+    folder = Path(raw_dir) / TENANTS_FOLDER
+    if not folder.is_dir():
+        return []
+    return [(child.name, child) for child in sorted(folder.iterdir()) if child.is_dir() and _SLUG.match(child.name)]
+
+
 def tenant_sources(raw_dir: Path, workbook: str) -> list[tuple[str, Path]]:
     """(tenant slug, path) of every tenant's copy of `workbook` (any of its formats), in slug order."""
     folder = Path(raw_dir) / TENANTS_FOLDER
@@ -67,7 +75,9 @@ def rows_of_other_tenants(result: ValidatedSheet, tenant: str) -> list[Failure]:
 
 
 def approval_record(source_path: Path) -> Path:
-    return source_path.with_name(source_path.name + APPROVAL_SUFFIX)
+    """Where the approval of a tenant's source is kept: a hidden folder beside it, so that nothing that looks for
+    sources or exports beside a mapping file ever takes it for one."""
+    return source_path.parent / ".approvals" / (source_path.name + APPROVAL_SUFFIX)
 
 
 def approved_deletions(source_path: Path, sha256: str) -> int | None:

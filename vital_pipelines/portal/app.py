@@ -25,7 +25,9 @@ from vital_pipelines import config
 from vital_pipelines.db import connect
 from vital_pipelines.defs.registry.sensors import content_tag, registry_content_sha
 from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
+from vital_pipelines.loading.registry import database_references
 from vital_pipelines.loading.tenant_sources import PLATFORM_TENANT
+from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES
 from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
 from vital_pipelines.portal.preview import preview_upload
 from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, run_state
@@ -140,25 +142,34 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         return page(request, "home.html", who=who, uploads=store.uploads(who.tenant_slug),
                     workbooks=registry_workbooks(), limit_mb=MAX_UPLOAD_BYTES // 1_000_000)
 
-    async def _receive(request: Request, who: KeyIdentity, workbook: str, file: UploadFile):
+    async def _receive(request: Request, who: KeyIdentity, workbook: str, file: UploadFile,
+                       mapping: UploadFile | None = None):
         declared = int(request.headers.get("content-length") or 0)
         if declared > MAX_UPLOAD_BYTES + 1_000_000:
             raise HTTPException(413, f"The upload is over the {MAX_UPLOAD_BYTES // 1_000_000} MB limit.")
         data = await file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"The upload is over the {MAX_UPLOAD_BYTES // 1_000_000} MB limit.")
+        rules = await mapping.read(MAX_MAPPING_BYTES + 1) if mapping is not None and mapping.filename else None
         try:
-            return store.save(who.tenant_slug, workbook, data, file.filename or "")
+            if rules is None:
+                return store.save(who.tenant_slug, workbook, data, file.filename or "")
+            with connect(settings.database_url) as conn:
+                references = database_references(conn)
+                conn.rollback()
+            return store.save(who.tenant_slug, workbook, data, file.filename or "", mapping=rules,
+                              references=references)
         except UploadProblem as problem:
             raise HTTPException(422, str(problem)) from None
 
     @app.post("/uploads")
-    async def upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None, csrf: str = Form("")):
+    async def upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None,
+                     mapping: UploadFile | None = None, csrf: str = Form("")):
         who = identity(request)
         check_csrf(request, csrf)
         if file is None:
             raise HTTPException(422, "Choose a file to upload.")
-        report = await _receive(request, who, workbook, file)
+        report = await _receive(request, who, workbook, file, mapping)
         return RedirectResponse(f"/uploads/{report.upload_id}", status_code=303)
 
     def _report(who: KeyIdentity, upload_id: str):
@@ -205,11 +216,12 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         return Response(report.as_json(), media_type="application/json")
 
     @app.post("/api/uploads")
-    async def api_upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None):
+    async def api_upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None,
+                         mapping: UploadFile | None = None):
         who = identity(request)
         if file is None:
             raise HTTPException(422, "send the workbook as the multipart field `file`")
-        report = await _receive(request, who, workbook, file)
+        report = await _receive(request, who, workbook, file, mapping)
         return Response(report.as_json(), media_type="application/json", status_code=201)
 
     @app.get("/uploads/{upload_id}/preview", response_class=HTMLResponse)
@@ -220,7 +232,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             raise HTTPException(409, "A refused file has no preview: fix the problems in the report and upload it again.")
         with connect(settings.database_url) as conn:
             preview = preview_upload(conn, store.workbook_path(who.tenant_slug, upload_id), report.workbook,
-                                     who.tenant_slug, settings.raw_dir)
+                                     who.tenant_slug, settings.raw_dir,
+                                     mapping_file=store.mapping_path(who.tenant_slug, upload_id))
         return page(request, "preview.html", who=who, report=report, preview=preview)
 
     @app.post("/uploads/{upload_id}/approve")

@@ -3,7 +3,7 @@ that loads exactly that workbook is launched through Dagster's GraphQL API.
 
 The approval names the bytes it approves (SHA-256). When the preview showed that the deletion guard would refuse
 the file, the steward approves by typing the number of rows that will be deleted; the approval record beside the
-source (`<workbook>.approval.json`) then lets the load of exactly those bytes delete them, whoever runs it (the
+source (`.approvals/<file>.approval.json`) then lets the load of exactly those bytes delete them, whoever runs it (the
 portal's run, the raw sensor, the nightly refresh). The previous version of the source is kept in `.history/`.
 """
 
@@ -60,7 +60,8 @@ def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentit
     if report.refused:
         raise ApprovalProblem("a refused file cannot be approved: fix the problems in the report and upload it again")
     upload = store.workbook_path(who.tenant_slug, upload_id)
-    preview = preview_upload(conn, upload, report.workbook, who.tenant_slug, store.raw_dir)
+    mapping = store.mapping_path(who.tenant_slug, upload_id)
+    preview = preview_upload(conn, upload, report.workbook, who.tenant_slug, store.raw_dir, mapping_file=mapping)
     if preview.guard and typed_deletions != preview.deletions:
         raise ApprovalProblem(f"this file deletes {preview.deletions} row(s), more than a load deletes unasked: type "
                               f"{preview.deletions} to approve exactly those deletions")
@@ -70,15 +71,14 @@ def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentit
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     previous = None
     history = target.parent / ".history"
+    history.mkdir(parents=True, exist_ok=True)
     if target.exists():
         previous = history / f"{target.stem}.{stamp}{target.suffix}"
-        previous.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(target, previous)
     # One source per tenant and registry: a copy in another format (personas.csv after personas.xlsx) is retired.
-    for name in source_file_names(report.workbook):
+    for name in [] if mapping else source_file_names(report.workbook):
         sibling = target.parent / name
         if name != target.name and sibling.exists():
-            history.mkdir(parents=True, exist_ok=True)
             os.replace(sibling, history / f"{sibling.stem}.{stamp}{sibling.suffix}")
             approval_record(sibling).unlink(missing_ok=True)
     deletions = preview.deletions if preview.guard else 0
@@ -86,6 +86,10 @@ def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentit
               "key_id": who.key_id, "approved_at": stamp}
     # The record first: a load never sees the new bytes without the approval that goes with them.
     _write_atomically(approval_record(target), json.dumps(record, indent=1).encode("utf-8"))
+    if mapping is not None:  # the mapping first: the export is never read through a stale one
+        if (target.parent / mapping.name).exists():
+            shutil.copy2(target.parent / mapping.name, history / f"{mapping.name}.{stamp}")
+        _write_atomically(target.parent / mapping.name, mapping.read_bytes())
     _write_atomically(target, data)
     source = tenant_source_name(who.tenant_slug, target.name)
     with conn.transaction():

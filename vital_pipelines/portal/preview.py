@@ -18,10 +18,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from vital_pipelines.loading.registry import DEFAULT_MAX_DELETE_SHARE, SHEET_TABLES, load_workbook
+from vital_pipelines.loading.registry import DEFAULT_MAX_DELETE_SHARE, SHEET_TABLES, database_references, load_workbook
 from vital_pipelines.loading.tenant_sources import tenant_source_name
 from vital_pipelines.loading.upsert import DeletionGuardError
-from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, validate_registry_workbook
+from vital_pipelines.portal.uploads import upload_sheets
+from vital_pipelines.spreadsheets.workbooks import WORKBOOKS
 
 IGNORED_COLUMNS = {"id", "created_at", "updated_at", "loaded_from", "tenant_id", "deleted_at", "search_vector",
                    "profile_embedding", "embedding_model", "embedded_at"}
@@ -95,9 +96,13 @@ def _diff(table: str, before: dict[str, dict], after: dict[str, dict]) -> TableC
 
 
 def preview_upload(conn: psycopg.Connection, path: Path, workbook: str, tenant: str, raw_dir: Path, *,
-                   max_delete_share: float = DEFAULT_MAX_DELETE_SHARE) -> Preview:
-    """Load `path` as `tenant`'s own copy of `workbook` inside a transaction that is always rolled back."""
-    sheets = validate_registry_workbook(path, raw_dir=raw_dir, isolated=True)
+                   mapping_file: Path | None = None, max_delete_share: float = DEFAULT_MAX_DELETE_SHARE) -> Preview:
+    """Load `path` (read through `mapping_file` when given) as `tenant`'s own source of `workbook` inside a
+    transaction that is always rolled back."""
+    def sheets_now():
+        return upload_sheets(path, raw_dir, mapping_file, database_references(conn) if mapping_file else None)
+
+    sheets = sheets_now()
     source = tenant_source_name(tenant, Path(path).name)
     guard = None
     with conn.transaction(force_rollback=True):
@@ -109,7 +114,7 @@ def preview_upload(conn: psycopg.Connection, path: Path, workbook: str, tenant: 
                                        max_delete_share=max_delete_share)
         except DeletionGuardError as refusal:
             guard = str(refusal)
-            result = load_workbook(conn, workbook, validate_registry_workbook(path, raw_dir=raw_dir, isolated=True),
-                                   source_path=path, source_name=source, tenant=tenant, max_delete_share=1.0)
+            result = load_workbook(conn, workbook, sheets_now(), source_path=path, source_name=source, tenant=tenant,
+                                   max_delete_share=1.0)
         tables = [_diff(table, before[table], _rows(conn, table, key, tenant_id)) for table, key in _tables(workbook)]
     return Preview(workbook=workbook, tables=tables, rejected=result.rejected, guard=guard)

@@ -18,11 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vital_pipelines.loading.tenant_sources import EXPORT_SUFFIXES, rows_of_other_tenants
+from vital_pipelines.loading.tenant_sources import EXPORT_SUFFIXES, rows_of_other_tenants, source_file_names
+from vital_pipelines.spreadsheets.contracts import CONTRACTS
+from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping
 from vital_pipelines.spreadsheets.report import failures_csv
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
-from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
-from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, validate_registry_workbook
+from vital_pipelines.spreadsheets.validation import Failure, ReferenceIndex, SheetRefused
+from vital_pipelines.spreadsheets.workbooks import (
+    WORKBOOKS, MappedSource, validate_mapped_source, validate_registry_workbook,
+)
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
@@ -40,6 +44,7 @@ class Report:
     uploaded_at: str
     original_name: str
     stored: str = ""  # the file's name on disk: the workbook, or `personas.csv` / `.json` / `.jsonl` for an export
+    mapping: str = ""  # the mapping file's name on disk, for an export in another layout
     rows: dict[str, int] = field(default_factory=dict)  # per sheet: rows read
     refused: bool = False
     findings: list[dict] = field(default_factory=list)  # failures and warnings, each with its severity
@@ -85,26 +90,37 @@ class UploadStore:
             raise FileNotFoundError(upload_id)
         return folder
 
-    def save(self, tenant: str, workbook: str, data: bytes, original_name: str) -> Report:
-        """Store the bytes as `workbook` for `tenant`, validate them and keep the report; returns the report."""
-        if workbook not in WORKBOOKS:
-            raise UploadProblem(f"choose which registry workbook this is ({', '.join(registry_workbooks())})")
+    def save(self, tenant: str, workbook: str, data: bytes, original_name: str, *, mapping: bytes | None = None,
+             references: ReferenceIndex | None = None) -> Report:
+        """Store the bytes as `workbook` for `tenant` (or, with `mapping`, as the export that mapping file reads,
+        whose entity then decides the workbook), validate them and keep the report; returns the report.
+        `references`: what the database holds, for an export's references."""
         if len(data) > MAX_UPLOAD_BYTES:
             raise UploadProblem(f"the file is {len(data) / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit")
         if not data:
             raise UploadProblem("the file is empty")
-        stored = _stored_name(workbook, data, original_name)
         upload_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(12)
         folder = self.root / tenant / upload_id
         folder.mkdir(parents=True)
+        mapping_name = ""
+        if mapping is not None:
+            workbook, stored, mapping_name = _mapped_names(folder, mapping, data, original_name)
+        elif workbook not in WORKBOOKS:
+            raise UploadProblem(f"choose which registry workbook this is ({', '.join(registry_workbooks())})")
+        else:
+            stored = _stored_name(workbook, data, original_name)
         path = folder / stored
         _write_atomically(path, data)
-        report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook, stored=stored,
+        report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook, stored=stored, mapping=mapping_name,
                         uploaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         original_name=Path(original_name or "").name[:200])
-        _validate(report, path, self.raw_dir)
+        _validate(report, path, self.raw_dir, folder / mapping_name if mapping_name else None, references)
         _write_atomically(folder / "report.json", report.as_json().encode("utf-8"))
         return report
+
+    def mapping_path(self, tenant: str, upload_id: str) -> Path | None:
+        report = self.report(tenant, upload_id)
+        return self.folder(tenant, upload_id) / report.mapping if report.mapping else None
 
     def report(self, tenant: str, upload_id: str) -> Report:
         data = json.loads((self.folder(tenant, upload_id) / "report.json").read_text(encoding="utf-8"))
@@ -161,6 +177,47 @@ def _stored_name(workbook: str, data: bytes, original_name: str) -> str:
     return Path(workbook).stem + suffix
 
 
+_EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\.(csv|json|jsonl|xlsx)$")
+
+
+def _mapped_names(folder: Path, mapping: bytes, data: bytes, original_name: str) -> tuple[str, str, str]:
+    """(workbook, export file name, mapping file name) of an export uploaded with its mapping file. The export is
+    stored under the name its mapping's `source:` gives (a plain file name, checked), else beside the mapping under
+    its stem; never under the uploaded file's name."""
+    draft = folder / f"upload{MAPPING_SUFFIX}"
+    _write_atomically(draft, mapping)
+    try:
+        parsed = load_mapping(draft)
+    except MappingError as error:
+        raise UploadProblem(f"the mapping file was refused: {error}") from None
+    workbook = CONTRACTS[parsed.entity].workbook
+    if parsed.source:
+        if not _EXPORT_NAME.match(parsed.source):
+            raise UploadProblem(f"the mapping's `source:` must be a plain file name (letters, digits, `_`, `-`, `.`; "
+                                f".csv, .json, .jsonl or .xlsx); got {parsed.source!r}")
+        export = parsed.source
+    else:
+        suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else Path(original_name or "").suffix.lower()
+        if suffix not in (".xlsx", *EXPORT_SUFFIXES):
+            raise UploadProblem("the export is neither an Excel workbook nor a CSV or JSON file")
+        export = f"{parsed.entity}_export{suffix}"
+    if export in source_file_names(workbook):
+        raise UploadProblem(f"an export in another layout cannot be named {export} (the registry's own name); "
+                            f"rename it and its mapping's `source:`")
+    mapping_name = Path(export).stem + MAPPING_SUFFIX
+    os.replace(draft, folder / mapping_name)
+    return workbook, export, mapping_name
+
+
+def upload_sheets(path: Path, raw_dir: Path, mapping_file: Path | None = None,
+                  references: ReferenceIndex | None = None) -> dict:
+    """The validated sheets of an upload: a registry workbook or export, or an export read through its mapping."""
+    if mapping_file is None:
+        return validate_registry_workbook(path, raw_dir=raw_dir, isolated=True)
+    source = MappedSource(mapping_file, load_mapping(mapping_file), path)
+    return validate_mapped_source(source, raw_dir=raw_dir, references=references, isolated=True)
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
         temporary.write(data)
@@ -178,10 +235,16 @@ def _failure(finding: dict) -> Failure:
                    rule=finding["rule"], message=finding["message"])
 
 
-def _validate(report: Report, path: Path, raw_dir: Path) -> None:
+def _validate(report: Report, path: Path, raw_dir: Path, mapping_file: Path | None,
+              references: ReferenceIndex | None) -> None:
     """Validate with the pipeline's isolated reader; a refused sheet or file is a finding, never an exception."""
     try:
-        sheets = validate_registry_workbook(path, raw_dir=raw_dir, isolated=True)
+        sheets = upload_sheets(path, raw_dir, mapping_file, references)
+    except MappingError as error:
+        report.refused = True
+        report.findings = [{"file": report.mapping, "sheet": "", "cell": "", "row": None, "column": None,
+                            "value": None, "rule": "mapping", "message": str(error), "severity": "failure"}]
+        return
     except SheetRefused as refused:
         report.refused = True
         report.findings = [_finding(f, "failure") for f in refused.failures]

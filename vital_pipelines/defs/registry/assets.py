@@ -16,7 +16,9 @@ from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.files import snapshot
-from vital_pipelines.loading.tenant_sources import approved_deletions, tenant_source_name, tenant_sources
+from vital_pipelines.loading.tenant_sources import (
+    approved_deletions, tenant_folders, tenant_source_name, tenant_sources,
+)
 from vital_pipelines.loading.registry import (
     DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult, database_references,
     load_workbook, skip_if_unchanged,
@@ -121,6 +123,18 @@ def _load(context, workbook: str, config: RegistryLoadConfig, postgres: Postgres
                 results.append((export.path.name, _validate_and_load(context, workbook, path, sha, config, postgres,
                                                                      source, export)))
         if workbook != "solution_industry_matrix.xlsx":
+            for tenant, folder in tenant_folders(Path(source.raw_dir)):
+                try:
+                    exports = mapped_sources(folder, workbook)
+                except MappingError as error:
+                    _needs_steward(context)
+                    raise SourceRefused(f"A mapping file of {tenant} was refused: {error}", [], {}) from None
+                for export in exports:
+                    with snapshot(export.path) as (path, sha):
+                        approved = approved_deletions(export.path, sha) is not None
+                        results.append((tenant_source_name(tenant, export.path.name), _validate_and_load(
+                            context, workbook, path, sha, config, postgres, source, export, tenant=tenant,
+                            deletions_approved=approved)))
             for tenant, tenant_path in tenant_sources(Path(source.raw_dir), workbook):
                 name = tenant_source_name(tenant, tenant_path.name)
                 with snapshot(tenant_path) as (path, sha):
@@ -155,7 +169,8 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
                        postgres: PostgresResource, source: RegistrySource, export: MappedSource | None = None,
                        tenant: str | None = None, deletions_approved: bool = False) -> LoadResult:
     """Validate and load one source: the registry workbook, a mapped export, or (`tenant`) a tenant's own copy."""
-    origin = export.path.name if export else tenant_source_name(tenant, path.name) if tenant else path.name
+    name = export.path.name if export else path.name
+    origin = tenant_source_name(tenant, name) if tenant else name
     try:
         with postgres.get_connection() as conn:
             if not config.reload:

@@ -12,7 +12,7 @@ from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.files import file_sha256
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
-from vital_pipelines.loading.tenant_sources import tenant_sources
+from vital_pipelines.loading.tenant_sources import tenant_folders, tenant_sources
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping, source_for
 
 WORKBOOK_ASSETS = {
@@ -42,15 +42,16 @@ def registry_content_sha(raw_dir: Path, workbook: str) -> str | None:
     counts for every registry, so that the run it triggers reports it. None when there is nothing to read."""
     raw_dir = Path(raw_dir)
     parts = []
-    for mapping_file in sorted(raw_dir.glob(f"*{MAPPING_SUFFIX}")):
-        try:
-            mapping = load_mapping(mapping_file)
-            if CONTRACTS[mapping.entity].workbook != workbook:
-                continue
-            parts.append(mapping_file)
-            parts.append(source_for(mapping_file, mapping))
-        except (MappingError, KeyError):
-            parts.append(mapping_file)
+    for folder in [raw_dir] + [folder for _tenant, folder in tenant_folders(raw_dir)]:
+        for mapping_file in sorted(folder.glob(f"*{MAPPING_SUFFIX}")):
+            try:
+                mapping = load_mapping(mapping_file)
+                if CONTRACTS[mapping.entity].workbook != workbook:
+                    continue
+                parts.append(mapping_file)
+                parts.append(source_for(mapping_file, mapping))
+            except (MappingError, KeyError):
+                parts.append(mapping_file)
     parts += [tenant_path for _tenant, tenant_path in tenant_sources(raw_dir, workbook)]
     path = raw_dir / workbook
     if not parts:
