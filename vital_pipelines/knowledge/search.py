@@ -97,10 +97,19 @@ def _filter_sql(filters: SearchFilters) -> tuple[sql.Composable, dict]:
     return sql.SQL(" and ").join(clauses), params
 
 
+def _iterative_scans(conn) -> bool:
+    """pgvector 0.8 and later can keep scanning the index until enough rows pass the filters (older servers, such
+    as some hosted ones, cannot: their searches then rely on a larger ef_search)."""
+    version = conn.execute("select extversion from pg_extension where extname = 'vector'").fetchone()
+    parts = tuple(int(p) for p in version[0].split(".")[:2] if p.isdigit()) if version else ()
+    return parts >= (0, 8)
+
+
 def _vector_ranking(conn, vector, model_name: str, depth: int, where: sql.Composable, params: dict) -> list[uuid.UUID]:
     # Iterative scans keep walking the HNSW graph until enough rows pass the filters and row-level security.
     conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(min(1000, max(40, 2 * depth)))))
-    conn.execute("set local hnsw.iterative_scan = relaxed_order")
+    if _iterative_scans(conn):
+        conn.execute("set local hnsw.iterative_scan = relaxed_order")
     rows = conn.execute(sql.SQL(
         "with ranked as materialized ("
         " select c.id, c.embedding <=> %(q)s as distance from knowledge_chunks c"
