@@ -46,9 +46,17 @@ def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
     return took
 
 
-def describe(materialization: dg.AssetMaterialization) -> str:
-    """One line of what a materialisation did, from its metadata."""
-    meta = materialization.metadata
+SUMMED = ("chunks_added", "chunks_kept", "chunks_removed", "chunks_embedded", "documents_failed")
+
+
+def _summed(materializations: list[dg.AssetMaterialization]) -> dict:
+    """The counts of one run's partitions added up (each partition's materialisation describes its own document)."""
+    return {key: sum(_value(m.metadata, key) or 0 for m in materializations) for key in SUMMED}
+
+
+def describe(materialization: dg.AssetMaterialization, metadata: dict | None = None) -> str:
+    """One line of what a materialisation did, from its metadata (or from `metadata`, e.g. a run's totals)."""
+    meta = metadata if metadata is not None else materialization.metadata
     if "chunks_embedded" in meta:
         return (f"{_value(meta, 'chunks_embedded')} chunk(s) embedded, {_value(meta, 'chunks_kept')} kept, "
                 f"{_value(meta, 'chunks_removed')} removed, {_value(meta, 'documents_failed')} document(s) failed")
@@ -78,15 +86,15 @@ def summary(instance: dg.DagsterInstance, results: Iterable[dg.ExecuteInProcessR
     for result in results:
         ok = ok and result.success
         took = step_seconds(instance, result.run_id)
-        partitions: dict[str, int] = {}
+        partitions: dict[str, list[dg.AssetMaterialization]] = {}
         for event in result.all_events:
             if event.event_type_value == "ASSET_MATERIALIZATION":
                 materialization = event.event_specific_data.materialization
                 name = materialization.asset_key.to_user_string()
                 if materialization.partition is not None:
-                    # one run over many partitions reports the run's totals on each: say it once
-                    partitions[name] = partitions.get(name, 0) + 1
-                    if partitions[name] > 1:
+                    # one line for a run over many partitions, with their counts added up (below)
+                    partitions.setdefault(name, []).append(materialization)
+                    if len(partitions[name]) > 1:
                         continue
                 step = f"{took[event.step_key]:5.1f} s" if event.step_key in took else "       "
                 lines.append(f"  {name:<26} {step}  {describe(materialization)}")
@@ -100,11 +108,12 @@ def summary(instance: dg.DagsterInstance, results: Iterable[dg.ExecuteInProcessR
                 reason = (data.user_failure_data.description if data.user_failure_data else None) or \
                     (data.error.message.strip().splitlines()[-1] if data.error else "failed")
                 lines.append(f"  step {event.step_key:<23} FAILED: {reason[:300]}")
-        for name, count in partitions.items():
+        for name, materializations in partitions.items():
             index = next(i for i, line in enumerate(lines) if line.startswith(f"  {name} "))
-            lines[index] += f" ({count} partitions, one run)"
-    lines.append(f"{'done' if ok else 'FAILED'} in {seconds:.1f} s; the full event log is in the Dagster UI "
-                 f"(dagster dev -m vital_pipelines.definitions)")
+            head = lines[index][: len(f"  {name:<26} ") + 9]
+            lines[index] = (f"{head}{describe(materializations[0], _summed(materializations))} "
+                            f"({len(materializations)} partitions, one run)")
+    lines.append(f"{'done' if ok else 'FAILED'} in {seconds:.1f} s; the full event log is in the Dagster UI (dg dev)")
     return "\n".join(lines)
 
 
