@@ -12,7 +12,6 @@ in vector mode (the embedding alone) and in hybrid mode (what users get): docume
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -20,7 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from _results import publish  # noqa: E402
 from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
@@ -91,10 +92,7 @@ def main() -> None:
             "revision": embedders[name].info.revision,
             "retrieval": _quality(embedders[name], documents, questions),
         }
-    print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "embedding_backends.json").write_text(json.dumps(result, indent=2))
+    publish("embedding_backends", result)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,15 @@ the pipeline's embedding stage and of the whole sync, and the ratio to the bare 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from _results import publish  # noqa: E402
 from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
@@ -66,10 +67,7 @@ def main() -> None:
         "embedding_stage_vs_bare": round(min(bare) / min(stage), 3),
         "end_to_end_vs_bare": round(min(bare) / min(whole), 3),
     }
-    print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "embedding_throughput.json").write_text(json.dumps(result, indent=2))
+    publish("embedding_throughput", result)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """File identity shared by every reader: a file's content hash, which sensors, ledgers and sync decisions compare
-(never modification times)."""
+(never modification times); and writing a file so that no reader ever sees half of it."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,3 +29,15 @@ def snapshot(path: Path) -> Iterator[tuple[Path, str]]:
         copy.write_bytes(data)
         copy.chmod(0o400)
         yield copy, hashlib.sha256(data).hexdigest()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, flush it to disk, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
+        temporary.write(data)
+        temporary.flush()
+        os.fsync(temporary.fileno())
+        partial = Path(temporary.name)
+    os.replace(partial, path)

@@ -7,6 +7,7 @@ with its path and the reason; callers report it and carry on with the rest of th
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -91,8 +92,6 @@ def document_slug(relative_path: str) -> str:
 
 
 def _path_hash(relative: str) -> str:
-    import hashlib
-
     return hashlib.sha256(relative.encode("utf-8")).hexdigest()[:8]
 
 
@@ -323,9 +322,10 @@ def _plain_heading_level(paragraph: str) -> int | None:
     """The level of a one-line paragraph that reads as a heading in plain text: numbered ("2.1 Scope", "SECTION II.
     DOMAINS", by depth), ALL CAPS, or Title Case; None for running text (long lines, sentences ending in a full
     stop). Level 1 is left to the document's title (its first line or an underlined heading)."""
-    if "\n" in paragraph.strip() or len(paragraph) > 100 or paragraph.rstrip().endswith((".", ",", ";", ":")):
-        if not re.match(r"^(section|chapter|part)\s", paragraph, re.IGNORECASE) or len(paragraph) > 100:
-            return None
+    sectioned = re.match(r"^(section|chapter|part)\s", paragraph, re.IGNORECASE)
+    sentence_like = "\n" in paragraph.strip() or paragraph.rstrip().endswith((".", ",", ";", ":"))
+    if len(paragraph) > 100 or (sentence_like and not sectioned):
+        return None
     numbered = _NUMBERED_HEADING.match(paragraph)
     if numbered:  # below the document's title, which is level 1
         return numbered.group(1).count(".") + 2 if numbered.group(1) else 2

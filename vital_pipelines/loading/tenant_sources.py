@@ -10,12 +10,16 @@ import json
 import re
 from pathlib import Path
 
+from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.validation import ROW, Failure, ValidatedSheet
 
 TENANTS_FOLDER = "tenants"
 APPROVAL_SUFFIX = ".approval.json"
-PLATFORM_TENANT = "vital-platform"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+
+
+def is_tenant_slug(text: str) -> bool:
+    return bool(_SLUG.match(text))
 
 
 def tenant_source_name(tenant: str, workbook: str) -> str:
@@ -64,7 +68,7 @@ def rows_of_other_tenants(result: ValidatedSheet, tenant: str) -> list[Failure]:
     letter = result.letters.get("tenant")
     found = []
     for row, owner in frame.select(ROW, "tenant").rows():
-        owner = owner or PLATFORM_TENANT
+        owner = owner or PLATFORM_TENANT_SLUG
         if owner != tenant:
             where = "in the tenant column" if letter else "in a new `tenant` column"
             found.append(Failure(file=result.file, sheet=result.contract.sheet, row=row, column="tenant",

@@ -26,7 +26,7 @@ from vital_pipelines.db import connect
 from vital_pipelines.defs.registry.sensors import content_tag, registry_content_sha
 from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
 from vital_pipelines.loading.registry import database_references
-from vital_pipelines.loading.tenant_sources import PLATFORM_TENANT
+from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES
 from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
 from vital_pipelines.portal.preview import preview_upload
@@ -279,7 +279,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         """The annotated copy and the full report a pipeline run wrote for one of the platform's own workbooks
         (linked from the Dagster check); they hold every tenant's rows of that file, so only the platform's keys."""
         who = identity(request)
-        if who.tenant_slug != PLATFORM_TENANT or settings.reports_dir is None:
+        if who.tenant_slug != PLATFORM_TENANT_SLUG or settings.reports_dir is None:
             raise HTTPException(404, "No such report for your tenant.")
         match = re.fullmatch(r"([a-z_]+)\.(annotated\.xlsx|failures\.csv)", name)
         path = settings.reports_dir / name

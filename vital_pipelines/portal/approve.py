@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
+from vital_pipelines.files import write_atomically
 from vital_pipelines.loading.tenant_sources import (
     approval_record, source_file_names, tenant_source_name, tenant_source_path,
 )
@@ -41,16 +41,6 @@ class Approval:
     previous: Path | None
     deletions: int
     preview: Preview
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
-        temporary.write(data)
-        temporary.flush()
-        os.fsync(temporary.fileno())
-        partial = Path(temporary.name)
-    os.replace(partial, path)
 
 
 def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentity, upload_id: str, *,
@@ -85,12 +75,12 @@ def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentit
     record = {"sha256": sha, "deletions": deletions, "upload_id": upload_id, "approved_by": who.name,
               "key_id": who.key_id, "approved_at": stamp}
     # The record first: a load never sees the new bytes without the approval that goes with them.
-    _write_atomically(approval_record(target), json.dumps(record, indent=1).encode("utf-8"))
+    write_atomically(approval_record(target), json.dumps(record, indent=1).encode("utf-8"))
     if mapping is not None:  # the mapping first: the export is never read through a stale one
         if (target.parent / mapping.name).exists():
             shutil.copy2(target.parent / mapping.name, history / f"{mapping.name}.{stamp}")
-        _write_atomically(target.parent / mapping.name, mapping.read_bytes())
-    _write_atomically(target, data)
+        write_atomically(target.parent / mapping.name, mapping.read_bytes())
+    write_atomically(target, data)
     source = tenant_source_name(who.tenant_slug, target.name)
     with conn.transaction():
         conn.execute(

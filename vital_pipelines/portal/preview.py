@@ -9,9 +9,6 @@ every row that would be deleted, so that a steward can approve exactly those del
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,8 +57,6 @@ def _text(value) -> str:
         return ""
     if isinstance(value, (list, tuple)):
         return "; ".join(_text(v) for v in value)
-    if isinstance(value, (datetime.date, datetime.datetime, decimal.Decimal, uuid.UUID)):
-        return str(value)
     return str(value)
 
 

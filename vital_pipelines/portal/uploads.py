@@ -12,13 +12,15 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vital_pipelines.loading.tenant_sources import EXPORT_SUFFIXES, rows_of_other_tenants, source_file_names
+from vital_pipelines.files import write_atomically
+from vital_pipelines.loading.tenant_sources import (
+    EXPORT_SUFFIXES, is_tenant_slug, rows_of_other_tenants, source_file_names,
+)
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping
 from vital_pipelines.spreadsheets.report import failures_csv
@@ -83,7 +85,7 @@ class UploadStore:
         self.raw_dir = Path(raw_dir)
 
     def folder(self, tenant: str, upload_id: str) -> Path:
-        if not _UPLOAD_ID.match(upload_id) or not re.fullmatch(r"[a-z0-9-]{1,100}", tenant):
+        if not _UPLOAD_ID.match(upload_id) or not is_tenant_slug(tenant):
             raise FileNotFoundError(upload_id)
         folder = self.root / tenant / upload_id
         if not folder.is_dir():
@@ -110,12 +112,12 @@ class UploadStore:
         else:
             stored = _stored_name(workbook, data, original_name)
         path = folder / stored
-        _write_atomically(path, data)
+        write_atomically(path, data)
         report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook, stored=stored, mapping=mapping_name,
                         uploaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         original_name=Path(original_name or "").name[:200])
         _validate(report, path, self.raw_dir, folder / mapping_name if mapping_name else None, references)
-        _write_atomically(folder / "report.json", report.as_json().encode("utf-8"))
+        write_atomically(folder / "report.json", report.as_json().encode("utf-8"))
         return report
 
     def mapping_path(self, tenant: str, upload_id: str) -> Path | None:
@@ -146,7 +148,7 @@ class UploadStore:
 
     def write_state(self, tenant: str, upload_id: str, state: dict) -> None:
         """What became of the upload after its approval (its source, the run that loads it)."""
-        _write_atomically(self.folder(tenant, upload_id) / "approval.json", json.dumps(state).encode("utf-8"))
+        write_atomically(self.folder(tenant, upload_id) / "approval.json", json.dumps(state).encode("utf-8"))
 
     def read_state(self, tenant: str, upload_id: str) -> dict | None:
         path = self.folder(tenant, upload_id) / "approval.json"
@@ -154,7 +156,7 @@ class UploadStore:
 
     def uploads(self, tenant: str) -> list[Report]:
         folder = self.root / tenant
-        if not re.fullmatch(r"[a-z0-9-]{1,100}", tenant) or not folder.is_dir():
+        if not is_tenant_slug(tenant) or not folder.is_dir():
             return []
         found = []
         for child in sorted(folder.iterdir(), reverse=True):
@@ -185,7 +187,7 @@ def _mapped_names(folder: Path, mapping: bytes, data: bytes, original_name: str)
     stored under the name its mapping's `source:` gives (a plain file name, checked), else beside the mapping under
     its stem; never under the uploaded file's name."""
     draft = folder / f"upload{MAPPING_SUFFIX}"
-    _write_atomically(draft, mapping)
+    write_atomically(draft, mapping)
     try:
         parsed = load_mapping(draft)
     except MappingError as error:
@@ -216,13 +218,6 @@ def upload_sheets(path: Path, raw_dir: Path, mapping_file: Path | None = None,
         return validate_registry_workbook(path, raw_dir=raw_dir, isolated=True)
     source = MappedSource(mapping_file, load_mapping(mapping_file), path)
     return validate_mapped_source(source, raw_dir=raw_dir, references=references, isolated=True)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
-        temporary.write(data)
-        partial = Path(temporary.name)
-    os.replace(partial, path)
 
 
 def _finding(failure: Failure, severity: str) -> dict:

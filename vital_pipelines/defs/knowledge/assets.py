@@ -118,7 +118,8 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
                      report.embed_seconds, report.total("kept"), report.total("removed"))
     # Each partition's materialisation describes that document; the run's totals go on the run's tags.
     by_slug = {d.slug: d for d in report.documents}
-    if context.has_partition_key_range or len(keys) > 1:
+    many = len(keys) > 1
+    if many:
         for key in keys:
             if key in by_slug:
                 context.add_asset_metadata(_sync_metadata(report, [by_slug[key]]), partition_key=key)
@@ -129,7 +130,7 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
     run_wide = {"seconds": round(report.seconds, 3),
                 "chunks_per_second": round(report.total("embedded") / report.embed_seconds, 1)
                 if report.embed_seconds else 0.0}
-    yield dg.MaterializeResult(metadata=run_wide if len(keys) > 1 else {**totals, **run_wide})
+    yield dg.MaterializeResult(metadata=run_wide if many else {**totals, **run_wide})
     failed = report.failed
     yield dg.AssetCheckResult(
         check_name="documents_readable", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
