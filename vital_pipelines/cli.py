@@ -243,6 +243,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from vital_pipelines.distributed import run_worker
+
+    run_worker(args.name, args.concurrency, args.loglevel)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vital-pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -303,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
     serve.set_defaults(handler=_serve)
+    worker = commands.add_parser("worker", help="a Celery worker of the distributed mode: runs the steps of runs "
+                                                "launched with VITAL_EXECUTOR=celery (broker: VITAL_CELERY_BROKER_URL)")
+    worker.add_argument("--name", help="the worker's name, shown in each step's event log (default: vital)")
+    worker.add_argument("--concurrency", type=int, help="steps at once (default: the number of CPUs)")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(handler=_worker)
     return parser
 
 

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
-    from vital_pipelines.defs.common.housekeeping import release_abandoned_runs
+    from vital_pipelines.defs.common.housekeeping import orchestrator_tags, release_abandoned_runs
     from vital_pipelines.defs.knowledge.partitions import document_range, range_tags
     from vital_pipelines.definitions import defs
 
@@ -133,11 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     repository = defs().get_repository_def()
     run_config = _run_config(args.verbose)
     results = [repository.get_job("refresh_everything").execute_in_process(
-        instance=instance, run_config=run_config, raise_on_error=False)]
+        instance=instance, run_config=run_config, raise_on_error=False, tags=orchestrator_tags())]
     bounds = document_range(instance)
     if results[0].success and bounds:
         results.append(repository.get_job("embed_knowledge").execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False, tags=range_tags(*bounds)))
+            instance=instance, run_config=run_config, raise_on_error=False,
+            tags={**range_tags(*bounds), **orchestrator_tags()}))
     from vital_pipelines.defs.knowledge.resources import models_loaded
 
     print(summary(instance, results, time.perf_counter() - started))

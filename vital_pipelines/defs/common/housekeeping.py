@@ -1,22 +1,49 @@
-"""Releasing runs whose worker died: a `dagster job execute` killed mid-step leaves its run STARTED and its pool
+"""Releasing runs whose orchestrator died: a `dagster job execute` killed mid-step leaves its run STARTED and its pool
 slots claimed, and without the daemon's run monitoring nothing frees them, so the next run would wait forever.
 
     python -m vital_pipelines.defs.common.housekeeping      # scripts/run calls this first
+
+A pid means something only on the machine that owns it. A run says where its orchestrator runs by the tag
+`vital/orchestrator` (host:pid; the Celery executor and scripts/run set it), and only that host releases it. A run
+without the tag is judged by its first event's pid only when the instance's storage is SQLite, which no other machine
+shares; with shared storage it is left to run monitoring (dagster-daemon) and to the host that started it.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 
 import dagster as dg
 
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+ORCHESTRATOR_TAG = "vital/orchestrator"
 
 
-def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+def orchestrator_tags() -> dict[str, str]:
+    """The tag naming this process as a run's orchestrator."""
+    return {ORCHESTRATOR_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def _storage_on_this_machine(instance: dg.DagsterInstance) -> bool:
+    from dagster._core.storage.runs import SqliteRunStorage
+
+    return isinstance(instance.run_storage, SqliteRunStorage)
+
+
+def _first_event_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     records = instance.get_records_for_run(run_id, limit=5).records
     return next((r.event_log_entry.dagster_event.pid for r in records
                  if r.event_log_entry.dagster_event is not None and r.event_log_entry.dagster_event.pid), None)
+
+
+def _local_orchestrator_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
+    """The pid of the run's orchestrator if it runs (or ran) on this machine; None when unknown or elsewhere."""
+    tag = run.tags.get(ORCHESTRATOR_TAG)
+    if tag:
+        host, _, pid = tag.rpartition(":")
+        return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+    return _first_event_pid(instance, run.run_id) if _storage_on_this_machine(instance) else None
 
 
 def _alive(pid: int) -> bool:
@@ -30,15 +57,16 @@ def _alive(pid: int) -> bool:
 
 
 def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed every in-progress run whose worker process no longer exists on this machine, and free the pool
-    slots it held. Runs whose worker cannot be identified are left alone."""
+    """Mark failed every in-progress run whose orchestrator ran on this machine and no longer exists, and free the
+    pool slots it held. Runs orchestrated elsewhere, or whose orchestrator cannot be identified, are left alone."""
     released = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS)):
         run = record.dagster_run
-        pid = _worker_pid(instance, run.run_id)
+        pid = _local_orchestrator_pid(instance, run)
         if pid is None or _alive(pid):
             continue
-        instance.report_run_failed(run, f"The run worker (pid {pid}) is gone; released by housekeeping.")
+        instance.report_run_failed(run, f"The run's orchestrator (pid {pid} on {socket.gethostname()}) is gone; "
+                                        f"released by housekeeping.")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(run.run_id)
     return released
