@@ -65,7 +65,13 @@ def executor_definition():
     class RecordingCeleryExecutor(CeleryExecutor):
         def execute(self, plan_context, execution_plan):
             plan_context.instance.add_run_tags(plan_context.run_id, orchestrator_tags())
-            yield from super().execute(plan_context, execution_plan)
+            try:
+                yield from super().execute(plan_context, execution_plan)
+            finally:
+                # The loop ends once no step is in flight. A step that failed on its worker before it started (bad
+                # environment, import error) never reports its end, and its pool slot would stay claimed by a
+                # finished run, so every later run waiting on that pool would wait forever.
+                plan_context.instance.event_log_storage.free_concurrency_slots_for_run(plan_context.run_id)
 
     @dg.executor(name="celery", config_schema=CELERY_CONFIG, requirements=dg.multiple_process_executor_requirements())
     def celery(init_context):

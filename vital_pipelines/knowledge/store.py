@@ -115,10 +115,12 @@ def _resolve(conn, document: Document, tenants: dict[str, str]) -> tuple[str, st
 def _current_chunk_count(conn, slug: str, file_sha: str, model: ModelInfo) -> int | None:
     """The chunk count of a live, synced source with this file content, chunker and model; None when it must be
     (re)synced. Checked before extraction, so an unchanged corpus is not even parsed (a document's tenant comes
-    from its own content, so the same bytes cannot belong elsewhere)."""
+    from its own content, so the same bytes cannot belong elsewhere). Chunks deleted behind the pipeline's back
+    (by hand, a restore gone wrong) make the count differ, and the document is synced again."""
     row = conn.execute(
         "select s.chunk_count from knowledge_sources s where s.slug = %s and s.deleted_at is null "
         "and s.status = 'synced' and s.content_sha256 = %s and coalesce(s.front_matter->>'_chunker', '') = %s "
+        "and s.chunk_count = (select count(*) from knowledge_chunks c where c.source_id = s.id) "
         "and not exists (select 1 from knowledge_chunks c where c.source_id = s.id "
         "  and (c.embedding_model is distinct from %s or c.embedding_model_revision is distinct from %s))",
         (slug, file_sha, CHUNKER_VERSION, model.name, model.revision)).fetchone()
