@@ -12,6 +12,12 @@ ASSETS_DIR = PROJECT_ROOT / "assets"
 RAW_DIR = Path(os.environ.get("VITAL_RAW_DIR") or PROJECT_ROOT / "raw")
 KNOWLEDGE_DIR = Path(os.environ.get("VITAL_KNOWLEDGE_DIR") or ASSETS_DIR / "knowledge")
 
+
+def reports_dir() -> Path:
+    """Annotated workbooks and failure reports for stewards: VITAL_REPORTS_DIR (a shared folder when steps run on
+    several hosts), else out/steward/ in the checkout."""
+    return Path(os.environ.get("VITAL_REPORTS_DIR") or PROJECT_ROOT / "out" / "steward")
+
 # scripts/setup creates both roles locally: the schema's owner, and the loader that owns nothing.
 DEFAULT_DATABASE_URL = "postgresql://vital_loader:vital_loader@localhost:5432/vital"
 DEFAULT_OWNER_DATABASE_URL = "postgresql://vital:vital@localhost:5432/vital"

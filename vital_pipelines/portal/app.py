@@ -58,7 +58,7 @@ def default_settings() -> PortalSettings:
         # Without a configured secret, sessions last as long as the process.
         secret=os.environ.get("VITAL_PORTAL_SECRET") or secrets.token_urlsafe(32),
         dagster_url=os.environ.get("DAGSTER_WEBSERVER_URL"),
-        reports_dir=Path(os.environ.get("VITAL_REPORTS_DIR") or config.PROJECT_ROOT / "out" / "steward"),
+        reports_dir=config.reports_dir(),
     )
 
 

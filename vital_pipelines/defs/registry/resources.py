@@ -13,7 +13,7 @@ class RegistrySource(dg.ConfigurableResource):
     """The folder of registry workbooks, and the folder for annotated copies sent back to stewards."""
 
     raw_dir: str = Field(default=str(config.RAW_DIR), description="Folder holding the registry workbooks.")
-    reports_dir: str = Field(default=str(config.PROJECT_ROOT / "out" / "steward"),
+    reports_dir: str = Field(default_factory=lambda: str(config.reports_dir()),
                              description="Folder for annotated copies of workbooks that failed their contracts.")
     isolated_reader: bool = Field(default=True, description="Read workbooks in a memory-limited child process.")
     portal_url: str | None = Field(default_factory=lambda: os.environ.get("VITAL_PORTAL_URL") or None,
