@@ -9,6 +9,7 @@ import pytest
 from vital_pipelines.db import connect
 from vital_pipelines.knowledge.documents import discover
 from vital_pipelines.knowledge.embedding import Embedder
+from vital_pipelines.knowledge.onnx_backend import EXPORT_VERSION
 from vital_pipelines.knowledge.store import sync_documents
 
 TEXTS = ["What is IQWiG's role in the AMNOG benefit assessment?",
@@ -21,15 +22,19 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
 
 
-@pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.98)])
+# int8 kernels differ by CPU (VNNI, AMX, AVX2): measured 0.973-0.992 per vector for these texts on this project's
+# machines, so the floor leaves room; what must hold everywhere is that each vector still points at its own text.
+@pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.95)])
 def test_onnx_backends_reproduce_the_torch_vectors(embedder, cache, backend, floor):
     onnx = Embedder(backend=backend, cache_dir=cache)
-    assert onnx.info.revision == f"{embedder.info.revision}+{backend}.1"
+    assert onnx.info.revision == f"{embedder.info.revision}+{backend}.{EXPORT_VERSION}"
     assert (onnx.info.dimension, onnx.info.max_tokens) == (embedder.info.dimension, embedder.info.max_tokens)
     assert onnx.count_tokens(TEXTS) == embedder.count_tokens(TEXTS)
     vectors, reference = onnx.encode(TEXTS), embedder.encode(TEXTS)
     assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert (vectors * reference).sum(axis=1).min() >= floor
+    similarity = vectors @ reference.T
+    assert similarity.diagonal().min() >= floor
+    assert (similarity.argmax(axis=1) == np.arange(len(TEXTS))).all()
 
 
 def test_the_export_is_made_once_and_kept(cache):
@@ -53,4 +58,4 @@ def test_switching_the_backend_re_embeds_the_corpus(fresh_url, tmp_path, embedde
     assert first.total("embedded") == 2 and again.total("embedded") == 0 and switched.total("embedded") == 2
     with connect(fresh_url) as conn:
         assert conn.execute("select distinct embedding_model_revision from knowledge_chunks").fetchall() == [
-            (f"{embedder.info.revision}+onnx-int8.1",)]
+            (f"{embedder.info.revision}+onnx-int8.{EXPORT_VERSION}",)]
