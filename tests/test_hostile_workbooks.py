@@ -86,6 +86,26 @@ def test_an_entity_expansion_in_shared_strings_is_refused_by_name(tmp_path):
         inspect_workbook(path)
 
 
+@pytest.mark.parametrize("encode", [
+    lambda xml: xml.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>').encode("utf-16"),
+    lambda xml: xml.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16LE"?>').encode("utf-16-le"),
+    lambda xml: xml.replace("<!DOCTYPE", "<!doctype").encode("utf-8"),
+], ids=["utf-16 with BOM", "utf-16-le declared", "lower-case doctype"])
+def test_an_entity_declaration_is_refused_whatever_the_encoding(tmp_path, encode):
+    """A UTF-16 part hides `<!DOCTYPE` from a byte search: such parts are parsed by defusedxml instead."""
+    path = shutil.copy(config.RAW_DIR / "personas.xlsx", tmp_path / "personas.xlsx")
+    laughs = '<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY lol "lol">]><sst xmlns="{ns}"><si><t>&lol;</t></si></sst>'
+    xml = laughs.format(ns="http://schemas.openxmlformats.org/spreadsheetml/2006/main")
+    with zipfile.ZipFile(path) as source:
+        parts = {info.filename: source.read(info.filename) for info in source.infolist()}
+    parts["xl/sharedStrings.xml"] = encode(xml)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    with pytest.raises(UnsafeWorkbookError, match="entity-expansion attack"):
+        inspect_workbook(path)
+
+
 def test_a_formula_with_a_cached_value_loads_its_value_with_a_warning(raw):
     workbook = openpyxl.load_workbook(raw / "personas.xlsx")
     headers = [c.value for c in workbook["personas"][1]]

@@ -159,7 +159,11 @@ def _end_cell(info: SheetInfo, cell_ref: str | None, has_formula: bool, has_valu
 _TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(c|f|v|t|mergeCell|dimension)\b([^>]*)>")
 _REF = re.compile(rb'\bref="([^"]*)"')
 _R = re.compile(rb'\br="([^"]*)"')
-_DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
+# A DTD is where entities are declared: a part without one cannot expand or fetch any. Searched in the raw bytes,
+# which holds for UTF-8 (and ASCII) parts, what Excel writes; other encodings go through defusedxml's parser.
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_ENCODING = re.compile(rb'^\s*<\?xml[^>]*?\bencoding\s*=\s*["\']([A-Za-z0-9._-]+)["\']')
+_BYTE_SCANNABLE = {b"utf-8", b"utf8", b"us-ascii", b"ascii"}
 _FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f\b")
 _RANGE_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(mergeCell|dimension)\b([^>]*)>")
 # A cell (any prefix, `r` among its attributes) whose <v> or <t> holds at least one character before its end tag.
@@ -172,8 +176,7 @@ def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: L
     """What the readers would hide in one sheet, from its XML read once (bounded by the package limits): where the
     data really is, merged cells, formulas with and without a stored value, the declared range."""
     data = archive.read(info.path)
-    if any(marker in data for marker in _DECLARATIONS):
-        raise EntitiesForbidden(info.path, None, None, None, None, None)
+    _refuse_declarations(archive, info.path, data)
     if _FORMULA.search(data) is None:
         _scan_values_only(data, info, path, limits)
     else:
@@ -252,7 +255,20 @@ def _check_used_range(info: SheetInfo, path: Path, limits: Limits) -> None:
             f"the data (the farthest is near {info.last_cell or end}) and save again.")
 
 
-def _scan_xml(archive: zipfile.ZipFile, member: str) -> None:
+def _refuse_declarations(archive: zipfile.ZipFile, member: str, data: bytes | None = None) -> None:
+    """Refuse a package part that declares a DTD or entities: a byte search in a UTF-8 part, defusedxml's streaming
+    parse in a part encoded otherwise (a UTF-16 `<!DOCTYPE` has no such bytes)."""
+    data = archive.read(member) if data is None else data
+    head = data[:200].removeprefix(b"\xef\xbb\xbf")
+    declared = _ENCODING.match(head)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:4] \
+            or (declared and declared.group(1).lower() not in _BYTE_SCANNABLE):
+        _parse_refusing_declarations(archive, member)
+    elif _DECLARATION.search(data):
+        raise EntitiesForbidden(member, None, None, None, None, None)
+
+
+def _parse_refusing_declarations(archive: zipfile.ZipFile, member: str) -> None:
     """Stream a package part through defusedxml only to refuse DTDs and entity declarations in it."""
     with archive.open(member) as stream:
         for _event, element in SafeET.iterparse(stream, events=("end",)):
@@ -283,7 +299,7 @@ def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
                 raise UnsafeWorkbookError(f"{path.name}: a zip file but not an Excel workbook (no xl/workbook.xml).")
             for member in _XML_PARTS:
                 if member in names:
-                    _scan_xml(archive, member)
+                    _refuse_declarations(archive, member)
             sheets: dict[str, SheetInfo] = {}
             for name, sheet_path, visible in _sheet_paths(archive):
                 info = SheetInfo(name=name, path=sheet_path, visible=visible)
