@@ -57,24 +57,45 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (READER_MEMORY_LIMIT_BYTES, READER_MEMORY_LIMIT_BYTES))
 
 
+class ReaderChild:
+    """The isolated reader started early: a child interpreter under a memory limit that reads `sheets` of `path`
+    while the caller goes on (inspecting the same file), so its start-up and the read overlap that work. It is
+    started only after the package passed its zip and XML checks; if the sheet scan then refuses the file, the caller
+    cancels it and nothing it read is used. Frames come back as length-prefixed Arrow IPC."""
+
+    def __init__(self, path: str, sheets: list[str]):
+        self.path, self.sheets = path, list(sheets)
+        self.process = subprocess.Popen([sys.executable, "-m", "vital_pipelines.spreadsheets.reader", path, *sheets],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        preexec_fn=_limit_memory)
+
+    def frames(self) -> list[pl.DataFrame]:
+        try:
+            out, err = self.process.communicate(timeout=READER_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            raise UnsafeWorkbookError(f"{Path(self.path).name}: reading took longer than {READER_TIMEOUT_SECONDS} s; "
+                                      "the file is not a sane workbook.") from None
+        if self.process.returncode != 0:
+            detail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+            raise UnsafeWorkbookError(f"{Path(self.path).name}: the reader failed or ran out of memory "
+                                      f"(limit {READER_MEMORY_LIMIT_BYTES // 1024**3} GiB): {detail[0]}")
+        frames, offset = [], 0
+        while offset < len(out):
+            (size,) = struct.unpack_from(">Q", out, offset)
+            frames.append(pl.read_ipc(io.BytesIO(out[offset + 8: offset + 8 + size])))
+            offset += 8 + size
+        return frames
+
+    def cancel(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate()
+
+
 def _read_isolated(path: str, sheets: list[str]) -> list[pl.DataFrame]:
-    """Read in a child interpreter under a memory limit; frames come back as length-prefixed Arrow IPC."""
-    try:
-        done = subprocess.run([sys.executable, "-m", "vital_pipelines.spreadsheets.reader", path, *sheets],
-                              capture_output=True, preexec_fn=_limit_memory, timeout=READER_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        raise UnsafeWorkbookError(f"{Path(path).name}: reading took longer than {READER_TIMEOUT_SECONDS} s; "
-                                  "the file is not a sane workbook.") from None
-    if done.returncode != 0:
-        detail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        raise UnsafeWorkbookError(f"{Path(path).name}: the reader failed or ran out of memory "
-                                  f"(limit {READER_MEMORY_LIMIT_BYTES // 1024**3} GiB): {detail[0]}")
-    frames, payload, offset = [], done.stdout, 0
-    while offset < len(payload):
-        (size,) = struct.unpack_from(">Q", payload, offset)
-        frames.append(pl.read_ipc(io.BytesIO(payload[offset + 8: offset + 8 + size])))
-        offset += 8 + size
-    return frames
+    """Read in a child interpreter under a memory limit."""
+    return ReaderChild(path, sheets).frames()
 
 
 def _emit_frames(path: str, sheets: list[str]) -> None:
@@ -87,13 +108,18 @@ def _emit_frames(path: str, sheets: list[str]) -> None:
     out.flush()
 
 
-def read_sheets(path: Path, infos: list[SheetInfo], *, isolated: bool = True) -> list[RawSheet]:
-    """Several sheets of one workbook, read in one child process."""
+def read_sheets(path: Path, infos: list[SheetInfo], *, isolated: bool = True,
+                started: ReaderChild | None = None) -> list[RawSheet]:
+    """Several sheets of one workbook, read in one child process (`started`, when it reads exactly these)."""
     path = Path(path)
     wanted = [info for info in infos if info.first_row is not None]
+    names = [i.name for i in wanted]
+    if started is not None and (not isolated or (started.path, started.sheets) != (str(path), names)):
+        started.cancel()
+        started = None
     try:
-        frames = (_read_isolated(str(path), [i.name for i in wanted]) if isolated
-                  else _read_frames(str(path), [i.name for i in wanted]))
+        frames = (started.frames() if started is not None else _read_isolated(str(path), names) if isolated
+                  else _read_frames(str(path), names))
     except UnsafeWorkbookError:
         raise
     except Exception as error:

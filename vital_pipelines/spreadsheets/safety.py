@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -177,7 +178,8 @@ def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: L
     data really is, merged cells, formulas with and without a stored value, the declared range."""
     data = archive.read(info.path)
     _refuse_declarations(archive, info.path, data)
-    if _FORMULA.search(data) is None:
+    # `<f` or `:f` (a prefixed tag) must occur for a formula to be there; a memory search rules most sheets out.
+    if (b"<f" not in data and b":f" not in data) or _FORMULA.search(data) is None:
         _scan_values_only(data, info, path, limits)
     else:
         _scan_every_tag(data, info, path, limits)
@@ -189,19 +191,23 @@ def _scan_values_only(data: bytes, info: SheetInfo, path: Path, limits: Limits) 
     tempered pattern stops at the cell's end tag), then merged ranges and the declared range."""
     found = _VALUED_CELL.findall(data)
     if found:
-        rows = [int(row) for _letters, row in found]
+        rows = list(map(int, [row for _letters, row in found]))  # C-level loops: a sheet has millions of cells
         first_row, last_row = min(rows), max(rows)
+        on_last_row = [found[i][0] for i in range(rows.index(last_row), len(rows)) if rows[i] == last_row]
         if last_row > limits.max_rows:
-            far = next(letters + row for letters, row in found if int(row) == last_row).decode("ascii")
-            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {far} lies beyond the "
-                                      f"{limits.max_rows:,} rows a worksheet may have.")
-        columns = {letters: column_index(letters.decode("ascii")) for letters in {c for c, _r in found}}
+            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {on_last_row[0].decode('ascii')}{last_row} "
+                                      f"lies beyond the {limits.max_rows:,} rows a worksheet may have.")
+        columns = {c: column_index(c.decode("ascii")) for c in {letters for letters, _row in found}}
         info.first_row, info.last_row = first_row, last_row
         info.first_col, info.last_col = min(columns.values()), max(columns.values())
-        on_last_row = [letters for letters, row in found if int(row) == last_row]
         info.last_cell = max(on_last_row, key=lambda c: columns[c]).decode("ascii") + str(last_row)
-    for tag, attributes in _RANGE_TAG.findall(data):
-        _range_tag(tag, attributes, info, path, limits)
+    for marker in (b"dimension", b"mergeCell"):  # a memory search to each candidate, the pattern only there
+        at = data.find(marker)
+        while at != -1:
+            found_tag = _RANGE_TAG.match(data, data.rfind(b"<", 0, at))
+            if found_tag is not None and found_tag.start(1) == at:
+                _range_tag(*found_tag.groups(), info, path, limits)
+            at = data.find(marker, at + len(marker))
 
 
 def _range_tag(tag: bytes, attributes: bytes, info: SheetInfo, path: Path, limits: Limits) -> None:
@@ -284,8 +290,11 @@ def check_file(path: Path, limits: Limits = Limits()) -> None:
         raise UnsafeWorkbookError(f"{path.name}: the file is {size:,} bytes (limit {limits.max_file_bytes:,}).")
 
 
-def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
-    """Check that `path` is a readable, sane .xlsx and describe its sheets; raise UnsafeWorkbookError if not."""
+def inspect_workbook(path: Path, limits: Limits = Limits(), *,
+                     on_package: Callable[[WorkbookInfo], None] | None = None) -> WorkbookInfo:
+    """Check that `path` is a readable, sane .xlsx and describe its sheets; raise UnsafeWorkbookError if not.
+    `on_package` is called once the package passed its zip and XML checks, with the sheets named but not yet
+    scanned (to start an isolated reader while the scan goes on)."""
     path = Path(path)
     check_file(path, limits)
     if not zipfile.is_zipfile(path):
@@ -300,12 +309,13 @@ def inspect_workbook(path: Path, limits: Limits = Limits()) -> WorkbookInfo:
             for member in _XML_PARTS:
                 if member in names:
                     _refuse_declarations(archive, member)
-            sheets: dict[str, SheetInfo] = {}
-            for name, sheet_path, visible in _sheet_paths(archive):
-                info = SheetInfo(name=name, path=sheet_path, visible=visible)
-                if sheet_path in names:
+            sheets = {name: SheetInfo(name=name, path=sheet_path, visible=visible)
+                      for name, sheet_path, visible in _sheet_paths(archive)}
+            if on_package is not None:
+                on_package(WorkbookInfo(path=path, sheets=sheets))
+            for info in sheets.values():
+                if info.path in names:
                     _scan_sheet(archive, info, path, limits)
-                sheets[name] = info
     except UnsafeWorkbookError:
         raise
     except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):

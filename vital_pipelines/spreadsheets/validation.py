@@ -19,7 +19,7 @@ from vital_pipelines.spreadsheets import normalise
 from vital_pipelines.spreadsheets.contracts import CODE, CONTRACTS, HEX_COLOUR, JTBD_CODE, SLUG, URL, SheetContract
 from vital_pipelines.spreadsheets.csv_source import read_csv_sheet
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES, read_json_sheet
-from vital_pipelines.spreadsheets.reader import ROW, RawSheet, read_sheets
+from vital_pipelines.spreadsheets.reader import ROW, RawSheet, ReaderChild, read_sheets
 from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, WorkbookInfo, column_index, inspect_workbook
 
 HEADER_SEARCH_ROWS = 10
@@ -614,7 +614,7 @@ def _name_duplicates(failures: list[Failure]) -> list[Failure]:
 
 
 def _sheet_problems(name: str, info: WorkbookInfo, contract: SheetContract) -> tuple[SheetInfo | None, list[Failure]]:
-    sheet = next((s for n, s in info.sheets.items() if n.strip().lower() == contract.sheet), None)
+    sheet = _contract_sheet(info, contract)
     if sheet is None:
         return None, [Failure(name, contract.sheet, None, None, None, None, "missing_sheet",
                               f"the workbook has no sheet `{contract.sheet}` (it has: {', '.join(info.sheets) or 'none'})")]
@@ -635,9 +635,33 @@ def _sheet_problems(name: str, info: WorkbookInfo, contract: SheetContract) -> t
     return sheet, problems
 
 
+def _contract_sheet(info: WorkbookInfo, contract: SheetContract) -> SheetInfo | None:
+    return next((s for n, s in info.sheets.items() if n.strip().lower() == contract.sheet), None)
+
+
+def inspect_and_open(path: Path, contracts: tuple[SheetContract, ...], *,
+                     isolated: bool = True) -> tuple[WorkbookInfo, dict[str, RawSheet]]:
+    """`inspect_workbook` then `open_sheets`, with the isolated reader started as soon as the package checks
+    passed, so that it reads while the sheets are scanned; it is cancelled if the scan refuses the file."""
+    started: list[ReaderChild] = []
+
+    def start_reader(package: WorkbookInfo) -> None:
+        names = [sheet.name for c in contracts if (sheet := _contract_sheet(package, c)) is not None]
+        if isolated and names:
+            started.append(ReaderChild(str(path), names))
+
+    try:
+        info = inspect_workbook(path, on_package=start_reader)
+        return info, open_sheets(path, info, contracts, isolated=isolated, started=started[0] if started else None)
+    finally:
+        for reader in started:
+            reader.cancel()
+
+
 def open_sheets(path: Path, info: WorkbookInfo, contracts: tuple[SheetContract, ...], *,
-                isolated: bool = True) -> dict[str, RawSheet]:
-    """The sheets named by `contracts`, refused when missing, hidden, merged or holding formulas without values."""
+                isolated: bool = True, started: ReaderChild | None = None) -> dict[str, RawSheet]:
+    """The sheets named by `contracts`, refused when missing, hidden, merged or holding formulas without values;
+    read by `started` when it reads exactly these sheets."""
     found, problems = [], []
     for contract in contracts:
         sheet, sheet_problems = _sheet_problems(path.name, info, contract)
@@ -646,7 +670,7 @@ def open_sheets(path: Path, info: WorkbookInfo, contracts: tuple[SheetContract, 
             found.append((contract, sheet))
     if problems:
         raise SheetRefused(problems)
-    raws = read_sheets(path, [sheet for _c, sheet in found], isolated=isolated)
+    raws = read_sheets(path, [sheet for _c, sheet in found], isolated=isolated, started=started)
     return {contract.sheet: raw for (contract, _s), raw in zip(found, raws)}
 
 
@@ -667,14 +691,14 @@ def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
         read = read_csv_sheet if path.suffix.lower() == ".csv" else read_json_sheet
         info, raws = None, {contracts[0].sheet: read(path, contracts[0].sheet)}
     else:
-        info = inspect_workbook(path)
-        raws = open_sheets(path, info, contracts, isolated=isolated)
+        info, raws = inspect_and_open(path, contracts, isolated=isolated)
     for contract in contracts:
         result = validate_sheet(raws[contract.sheet], contract, known, workbook_of)
         if info is not None:
             result.warnings += _formula_warnings(path.name, info, contract)
         results[contract.sheet] = result
-        known = reference_index({contract.sheet: result}, known)
+        if contract is not contracts[-1]:  # the last sheet's keys are for the caller to index if it needs them
+            known = reference_index({contract.sheet: result}, known)
     return results
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vital_pipelines.files import snapshot
+from vital_pipelines.spreadsheets import index_cache
 from vital_pipelines.spreadsheets.contracts import AGENTS, CONTRACTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS, SheetContract
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES
 from vital_pipelines.spreadsheets.mapping import (
@@ -28,12 +30,26 @@ REGISTRY_WORKBOOKS = tuple(UPSTREAM)
 def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True,
                    base: ReferenceIndex | None = None) -> ReferenceIndex:
     """Valid keys (and names) of every sheet `workbook` references, read from the sibling workbooks in `raw_dir`
-    that exist, on top of `base` (what the database holds, when known)."""
+    that exist, on top of `base` (what the database holds, when known). Without a base, an upstream workbook whose
+    bytes (and those before it) were validated before is not validated again (see index_cache)."""
     index = base or ReferenceIndex({})
+    chain: list[tuple[str, str]] = []
     for upstream in UPSTREAM[workbook]:
-        if (Path(raw_dir) / upstream).exists():
-            index = reference_index(validate_workbook(Path(raw_dir) / upstream, WORKBOOKS[upstream], index,
-                                                      isolated=isolated), index)
+        path = Path(raw_dir) / upstream
+        if not path.exists():
+            continue
+        if base is not None:  # what the database holds is not part of the cache key: validate
+            index = reference_index(validate_workbook(path, WORKBOOKS[upstream], index, isolated=isolated), index)
+            continue
+        with snapshot(path) as (copy, sha256):
+            chain.append((upstream, sha256))
+            key = index_cache.chain_key(chain)
+            cached = index_cache.load(key)
+            if cached is not None:
+                index = cached
+                continue
+            index = reference_index(validate_workbook(copy, WORKBOOKS[upstream], index, isolated=isolated), index)
+            index_cache.store(key, index)
     return index
 
 
