@@ -362,8 +362,8 @@ def _derive(frame: pl.DataFrame, columns: dict[str, pa.Column], index: Reference
             known = index.parents.get(target, {})
             if not known:
                 continue
-            found = frame.get_column(via).map_elements(lambda key: known.get(key, {}).get(attribute),
-                                                       return_dtype=pl.Utf8, skip_nulls=True)
+            found = frame.get_column(via).replace_strict(
+                {key: parent.get(attribute) for key, parent in known.items()}, default=None, return_dtype=pl.Utf8)
             frame = frame.with_columns(pl.coalesce(pl.col(name), found).alias(name))
     return frame
 
@@ -562,8 +562,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
             else:
                 failures.setdefault(position, []).append(failure)
 
-    frame = frame.with_columns(pl.Series(KEEP, [sorted(keep.get(i, ())) for i in range(len(rows))],
-                                         dtype=pl.List(pl.Utf8)))
+    frame = _with_kept_columns(frame, keep)
     _drop_consequences(failures, columns)
     rejected_mask = pl.Series([i in failures for i in range(len(rows))], dtype=pl.Boolean)
     ordered = _name_duplicates(
@@ -575,6 +574,16 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
                           rejected=text_frame.filter(rejected_mask), failures=_reported(raw, ordered),
                           letters={n: raw.reported(l) for n, l in letters.items()},
                           warnings=_reported(raw, warnings))
+
+
+def _with_kept_columns(frame: pl.DataFrame, keep: Mapping[int, set[str]]) -> pl.DataFrame:
+    """The KEEP column: per row, the sorted columns whose stored value the load keeps; built from the few rows that
+    have any (a Python list per row would cost more than the rest of the validation)."""
+    pairs = sorted((position, name) for position, names in keep.items() for name in names)
+    kept = (pl.DataFrame(pairs, schema={"_position": pl.UInt32, KEEP: pl.Utf8}, orient="row")
+            .group_by("_position", maintain_order=True).agg(pl.col(KEEP)))
+    return (frame.with_row_index("_position").join(kept, on="_position", how="left", maintain_order="left")
+            .drop("_position").with_columns(pl.col(KEEP).fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))))
 
 
 def _reported(raw: RawSheet, failures: list[Failure]) -> list[Failure]:
