@@ -171,6 +171,9 @@ def test_a_doctype_in_sheet_xml_is_refused_as_an_entity_attack(tmp_path):
                            '<row r="1"><c r="A1" t="inlineStr"><is><t>&a;</t></is></c></row></sheetData></worksheet>')
 
 
+PLAIN = b'<sheetData><row r="2"><c r="B2" t="s"><v>0</v></c><c r="C2" t="inlineStr"><is><t>x</t></is></c></row>'
+
+
 @pytest.mark.parametrize("xml", [
     b'<x:sheetData><x:row r="3"><x:c s="1" r="B3" t="s"><x:v>0</x:v></x:c><x:c r="C3"><x:v></x:v></x:c>'
     b'<x:c r="D3" t="inlineStr"><x:is><x:t>text</x:t></x:is></x:c><x:c r="E3" s="2"/></x:row>'
@@ -178,7 +181,17 @@ def test_a_doctype_in_sheet_xml_is_refused_as_an_entity_attack(tmp_path):
     b'<x:mergeCells><x:mergeCell ref="B3:C3"/></x:mergeCells>',
     b'<sheetData><row r="2"><c r="C2" t="inlineStr"><is><t xml:space="preserve"> </t></is></c></row>'
     b'<row r="40"><c t="n" r="AB40"><v>1</v></c><c r="AC41"></c></row></sheetData><dimension ref="A1:AC41"/>',
-])
+    # The plain form (what Excel writes), then the same with one far cell written otherwise: each must be found.
+    PLAIN + b'<row r="3"><c r="D3"><v></v></c><c r="E3" t="inlineStr"><is><t></t></is></c></row></sheetData>',
+    PLAIN + b'<row r="99"><c s="1" r="Z99"><v>2</v></c></row></sheetData>',
+    PLAIN + b'<row r="99"><c r="Z99"><v xml:space="preserve">2</v></c></row></sheetData>',
+    PLAIN + b'<row r="99"><c r="Z99" t="inlineStr"><is><r><t>rich</t></r></is></c></row></sheetData>',
+    PLAIN + b'<row r="99"><x:c r="Z99"><v>3</v></x:c></row></sheetData>',
+    PLAIN + b'<row r="99"><c r="Z99"><x:v>3</x:v></c></row></sheetData>',
+    PLAIN + b'<row r="99"><c r="Z99"><v\n>3</v></c></row></sheetData>',
+    PLAIN + b'<row r="99"><c r="Z99" t="inlineStr"><is><t\txml:space="preserve">4</t></is></c></row></sheetData>',
+], ids=["prefixed", "attribute order", "plain", "far, attribute order", "far, attribute on v", "far, rich text",
+        "far, prefixed cell", "far, prefixed value", "far, newline in tag", "far, tab in tag"])
 def test_the_fast_scan_of_a_sheet_without_formulas_finds_what_the_full_scan_finds(tmp_path, xml):
     from vital_pipelines.spreadsheets.safety import Limits, SheetInfo, _scan_every_tag, _scan_values_only
 
