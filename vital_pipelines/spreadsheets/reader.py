@@ -18,11 +18,14 @@ from pathlib import Path
 
 import polars as pl
 
+from vital_pipelines.spreadsheets import _reader_child
+from vital_pipelines.spreadsheets._reader_child import read_frames
 from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, column_letter
 
 ROW = "_row"
 READER_MEMORY_LIMIT_BYTES = 4 * 1024**3
 READER_TIMEOUT_SECONDS = 300
+_CHILD = Path(_reader_child.__file__)
 
 
 @dataclass
@@ -46,13 +49,6 @@ class RawSheet:
         return [c for c in self.frame.columns if c != ROW]
 
 
-def _read_frames(path: str, sheets: list[str]) -> list[pl.DataFrame]:
-    import fastexcel
-
-    reader = fastexcel.read_excel(path)
-    return [reader.load_sheet(sheet, header_row=None, dtypes="string").to_polars() for sheet in sheets]
-
-
 def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (READER_MEMORY_LIMIT_BYTES, READER_MEMORY_LIMIT_BYTES))
 
@@ -65,7 +61,7 @@ class ReaderChild:
 
     def __init__(self, path: str, sheets: list[str]):
         self.path, self.sheets = path, list(sheets)
-        self.process = subprocess.Popen([sys.executable, "-m", "vital_pipelines.spreadsheets.reader", path, *sheets],
+        self.process = subprocess.Popen([sys.executable, "-I", str(_CHILD), path, *sheets],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         preexec_fn=_limit_memory)
 
@@ -98,16 +94,6 @@ def _read_isolated(path: str, sheets: list[str]) -> list[pl.DataFrame]:
     return ReaderChild(path, sheets).frames()
 
 
-def _emit_frames(path: str, sheets: list[str]) -> None:
-    out = sys.stdout.buffer
-    for frame in _read_frames(path, sheets):
-        buffer = io.BytesIO()
-        frame.write_ipc(buffer)
-        out.write(struct.pack(">Q", buffer.tell()))
-        out.write(buffer.getvalue())
-    out.flush()
-
-
 def read_sheets(path: Path, infos: list[SheetInfo], *, isolated: bool = True,
                 started: ReaderChild | None = None) -> list[RawSheet]:
     """Several sheets of one workbook, read in one child process (`started`, when it reads exactly these)."""
@@ -119,7 +105,7 @@ def read_sheets(path: Path, infos: list[SheetInfo], *, isolated: bool = True,
         started = None
     try:
         frames = (started.frames() if started is not None else _read_isolated(str(path), names) if isolated
-                  else _read_frames(str(path), names))
+                  else read_frames(str(path), names))
     except UnsafeWorkbookError:
         raise
     except Exception as error:
@@ -145,7 +131,3 @@ def _position(path: Path, info: SheetInfo, frame: pl.DataFrame | None) -> RawShe
     frame = frame.rename({old: column_letter(first_col + i) for i, old in enumerate(frame.columns)})
     frame = frame.with_columns(pl.int_range(info.first_row, info.first_row + frame.height, dtype=pl.Int64).alias(ROW))
     return RawSheet(path.name, info.name, frame.select([ROW, *[c for c in frame.columns if c != ROW]]), info.first_row)
-
-
-if __name__ == "__main__":
-    _emit_frames(sys.argv[1], sys.argv[2:])

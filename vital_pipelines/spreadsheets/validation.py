@@ -418,28 +418,35 @@ def _reference_failures(frame: pl.DataFrame, columns: dict[str, pa.Column], lett
         sheet, key = target.split(".")
         where = f"{workbook_of.get(sheet, sheet)} › {sheet}"
         as_written = written.get(name)
-        for position, (row, value) in enumerate(zip(frame[ROW], frame[name])):
-            values = value if isinstance(value, (list, pl.Series)) else [value]
-            for item in values if value is not None else []:
-                if item in known:
-                    continue
-                shown = item
-                if as_written is not None and not isinstance(value, (list, pl.Series)):
-                    shown = as_written[position] or item
-                elif as_written is not None and as_written[position] is not None:
-                    # a list item as written: the parsed item was cased like the key
-                    spelt = {i.lower(): i for i in normalise.parse_list(as_written[position]) or []}
-                    shown = spelt.get(item.lower(), item)
-                candidates = ambiguous.get((name, shown), set())
-                if candidates:
-                    message = (f"`{name}` `{shown}` is the name of {len(candidates)} {sheet} "
-                               f"({', '.join(sorted(candidates))}); write the {key} of the one you mean")
-                else:
-                    hint = "" if own else index.suggestion(target, shown)
-                    message = (f"`{name}` must name an existing {singular(sheet)} (its {key} or name, in the "
-                               f"database or in {where}); `{shown}` is not there or was rejected{hint}")
-                found.append((position, _fail(raw, row, name, letters.get(name), shown, "reference", message)))
+        is_list = isinstance(frame.schema[name], pl.List)
+        for position, item in _unknown_references(frame.get_column(name), known):
+            row = frame[ROW][position]
+            shown = item
+            if as_written is not None and not is_list:
+                shown = as_written[position] or item
+            elif as_written is not None and as_written[position] is not None:
+                # a list item as written: the parsed item was cased like the key
+                spelt = {i.lower(): i for i in normalise.parse_list(as_written[position]) or []}
+                shown = spelt.get(item.lower(), item)
+            candidates = ambiguous.get((name, shown), set())
+            if candidates:
+                message = (f"`{name}` `{shown}` is the name of {len(candidates)} {sheet} "
+                           f"({', '.join(sorted(candidates))}); write the {key} of the one you mean")
+            else:
+                hint = "" if own else index.suggestion(target, shown)
+                message = (f"`{name}` must name an existing {singular(sheet)} (its {key} or name, in the "
+                           f"database or in {where}); `{shown}` is not there or was rejected{hint}")
+            found.append((position, _fail(raw, row, name, letters.get(name), shown, "reference", message)))
     return found
+
+
+def _unknown_references(values: pl.Series, known: set[str]) -> list[tuple[int, str]]:
+    """(row position, item) for every reference (a list column's items one by one, in order) not among `known`."""
+    frame = pl.DataFrame({"_position": pl.int_range(0, values.len(), dtype=pl.UInt32, eager=True), "item": values})
+    if isinstance(values.dtype, pl.List):
+        frame = frame.explode("item")
+    known_keys = pl.Series(list(known), dtype=pl.Utf8)
+    return frame.filter(pl.col("item").is_not_null() & ~pl.col("item").is_in(known_keys.implode())).rows()
 
 
 KEEP = "_keep"  # per valid row: the contract columns whose stored value the load keeps (the cell was not loadable)
