@@ -308,3 +308,26 @@ def test_the_soft_delete_spares_rows_the_application_created_and_lists_what_it_r
     assert _scalar(loaded, "select count(*) from personas where loaded_from is null") == 2
     assert _scalar(loaded, "select count(*) from personas where tenant_id = '22222222-2222-2222-2222-222222222222' "
                            "and deleted_at is null") == 3
+
+
+def test_every_row_names_the_sheet_row_and_load_that_wrote_it_and_unchanged_rows_keep_theirs(loaded, raw):
+    letter = _letter(raw / "personas.xlsx", "personas", "persona_key")
+    sheet = openpyxl.load_workbook(raw / "personas.xlsx")["personas"]
+    rows = {sheet[f"{letter}{n}"].value: n for n in range(2, sheet.max_row + 1) if sheet[f"{letter}{n}"].value}
+    with connect(loaded) as conn:
+        first = {key: stamp for key, stamp in conn.execute("select persona_key, loaded_from from personas")}
+        ledger = {load_id for (load_id,) in conn.execute(
+            "select id::text from pipeline_loads where source_file = 'personas.xlsx' and status = 'succeeded'")}
+    assert set(first) == set(rows) and len(rows) > 100
+    assert {key: (s["file"], s["sheet"], s["row"]) for key, s in first.items()} == \
+        {key: ("personas.xlsx", "personas", row) for key, row in rows.items()}
+    assert {s["load_id"] for s in first.values()} == ledger and len(ledger) == 1
+
+    edited = next(key for key, row in rows.items() if row == 7)
+    edit_cells(raw / "personas.xlsx", "personas", {f"{_letter(raw / 'personas.xlsx', 'personas', 'title')}7": "Edited"})
+    _load(loaded, raw, "personas.xlsx")
+    with connect(loaded) as conn:
+        second = {key: stamp for key, stamp in conn.execute("select persona_key, loaded_from from personas")}
+    changed = {key for key in rows if second[key] != first[key]}
+    assert changed == {edited}
+    assert second[edited]["row"] == 7 and second[edited]["load_id"] not in ledger

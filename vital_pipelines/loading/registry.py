@@ -21,8 +21,8 @@ from vital_pipelines.loading import ledger
 from vital_pipelines.loading.fingerprint import database_fingerprint, unchanged_load
 from vital_pipelines.loading.tenant_sources import rows_of_other_tenants
 from vital_pipelines.loading.upsert import (
-    PLATFORM_TENANT_SLUG, Counts, Provenance, deterministic_id, deterministic_id_strings, record_provenance,
-    soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load, upsert,
+    PLATFORM_TENANT_SLUG, Counts, Provenance, Stamp, deterministic_id, deterministic_id_strings, provenance_stamp,
+    record_provenance, soft_delete_missing, stage, sync_links, tenant_ids_by_slug, tune_for_bulk_load, upsert,
 )
 from vital_pipelines.spreadsheets.reader import ROW
 from vital_pipelines.spreadsheets import normalise
@@ -148,10 +148,10 @@ def _tenant_ids(frame: pl.DataFrame, platform: str) -> list[str]:
 
 def _stamp_and_soft_delete(conn, counts: Counts, *, table: str, key: list[str], sheet: str, frame: pl.DataFrame,
                            platform: str, max_share: float, rejected_keys: dict[str, list[tuple]],
-                           load: Provenance) -> Counts:
+                           load: Provenance, stamp: Stamp | None = None) -> Counts:
     """Stamp the rows this sheet now owns, then soft-delete the rows it owned and no longer has, sparing rows that
     were rejected this time (they may be loaded from an earlier run). The soft-deleted keys are listed."""
-    record_provenance(conn, table, key, frame, ROW, Provenance(load.file, sheet, load.sha256, load.load_id))
+    record_provenance(conn, table, key, frame, ROW, Provenance(load.file, sheet, load.sha256, load.load_id), stamp)
     protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
     counts.deleted_keys = soft_delete_missing(conn, table, key, f"stage_{sheet}", _tenant_ids(frame, platform),
                                               protected, max_share, f"{load.file} › {sheet}", load.file,
@@ -173,10 +173,11 @@ def _upsert_registry(conn, *, table: str, natural_key: str, sheet: str, columns:
                      keep: frozenset[str] = frozenset(), row_keep: dict[str, str] | None = None) -> Counts:
     """Upsert a tenant-owned registry table from `stage_<sheet>`, then stamp and soft-delete."""
     key = ["tenant_id", natural_key]
+    stamp = provenance_stamp(conn, table, key, frame, ROW, Provenance(load.file, sheet, load.sha256, load.load_id))
     counts = upsert(conn, table, key, columns, select, soft_delete=True, staged=staged, params={"platform": platform},
-                    keep=keep, row_keep=row_keep)
+                    keep=keep, row_keep=row_keep, stamp=stamp)
     return _stamp_and_soft_delete(conn, counts, table=table, key=key, sheet=sheet, frame=frame, platform=platform,
-                                  max_share=max_share, rejected_keys=rejected_keys, load=load)
+                                  max_share=max_share, rejected_keys=rejected_keys, load=load, stamp=stamp)
 
 
 def _protected_stage(conn, name: str, keys: list[tuple], key_columns: list[str]) -> str | None:

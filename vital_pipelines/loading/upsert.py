@@ -111,7 +111,8 @@ def stage(conn: psycopg.Connection, name: str, frame: pl.DataFrame, types: dict[
 
 def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], source: sql.Composable,
                    updatable: list[str], extra_set: list[tuple[str, str]], params: dict | None,
-                   source_rows: int | None = None, row_keep: dict[str, str] | None = None) -> tuple[int, int]:
+                   source_rows: int | None = None, row_keep: dict[str, str] | None = None,
+                   stamp: Stamp | None = None) -> tuple[int, int]:
     """Set aside the source rows whose key is not in the table, UPDATE the existing rows whose values differ (not
     needed when all `source_rows` are new), then INSERT the rows set aside. Plain statements instead of INSERT … ON
     CONFLICT: no speculative insertion per row, and the caller's advisory lock keeps other loads of the same rows
@@ -119,7 +120,8 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
 
     With `row_keep` ({table column: sheet column}), the source has one more column, `_keep` (text[]): the sheet
     columns whose stored value that row keeps (its cell could not be loaded), so an update leaves them as they are.
-    Columns in MERGED_COLUMNS are merged into the stored object, not replaced."""
+    Columns in MERGED_COLUMNS are merged into the stored object, not replaced. With `stamp`, new rows are inserted
+    with their `loaded_from` already set (see `record_provenance`), instead of being written a second time."""
     ident = sql.Identifier
     source_columns = [*columns, "_keep"] if row_keep is not None else columns
     rows = sql.SQL("({source}) as x ({columns})").format(source=source,
@@ -132,6 +134,14 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
     conn.execute(sql.SQL("create temp table {batch} on commit drop as select {cols} from {t} with no data").format(
         batch=batch, cols=sql.SQL(", ").join(map(ident, columns)), t=ident(table)))
     new = conn.execute(sql.SQL("insert into {} ").format(batch) + absent, params).rowcount
+    inserted_columns = columns
+    if stamp is not None and new:
+        conn.execute(sql.SQL("alter table {} add column loaded_from jsonb").format(batch))
+        conn.execute(sql.SQL("update {batch} t set loaded_from = ").format(batch=batch) + stamp.value("p")
+                     + sql.SQL(" from {p} p where {same_key}").format(
+                         p=ident(stamp.stage), same_key=sql.SQL(" and ").join(
+                             sql.SQL("t.{k} = p.{k}").format(k=ident(k)) for k in stamp.key)), stamp.params)
+        inserted_columns = [*columns, "loaded_from"]
     updated = 0
     if (updatable or extra_set) and new != source_rows:
         def incoming(c: str) -> sql.Composable:
@@ -152,21 +162,22 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
             "update {t} as t set {assignments} from {rows} where {same_key} and ({old}) is distinct from ({new})"
         ).format(t=ident(table), assignments=sql.SQL(", ").join(assignments), rows=rows, same_key=same_key,
                  old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(changed)), params).rowcount
-    insert_rows(conn, table, columns, sql.SQL("select * from {}").format(batch), new, None)
+    insert_rows(conn, table, inserted_columns, sql.SQL("select * from {}").format(batch), new, None)
     conn.execute(sql.SQL("drop table {}").format(batch))
     return new, updated
 
 
 def upsert(conn: psycopg.Connection, table: str, key: list[str], columns: list[str], select: sql.Composable,
            *, soft_delete: bool, staged: int, params: dict | None = None, keep: frozenset[str] = frozenset(),
-           row_keep: dict[str, str] | None = None) -> Counts:
+           row_keep: dict[str, str] | None = None, stamp: Stamp | None = None) -> Counts:
     """Insert new keys and update existing rows only where something differs (a soft-deleted row comes back);
     unchanged rows are not touched, so their `updated_at` stays. Columns in `keep` (their source column is not in
     the sheet) are written for new rows only: what is stored stays; `row_keep` does the same per row (see
     `_write_changes`). Counts what happened."""
     updatable = [c for c in columns if c not in key and c != "id" and c not in keep]
     extra = [("deleted_at", "null::timestamptz")] if soft_delete else []
-    inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params, staged, row_keep)
+    inserted, updated = _write_changes(conn, table, key, columns, select, updatable, extra, params, staged, row_keep,
+                                       stamp)
     if inserted + updated > ANALYZE_AFTER_ROWS:
         # Fresh statistics keep the planner on hash joins for the soft delete and the junction lookups that follow;
         # the loader may not ANALYZE a table it does not own, so the owner's definer function does it.
@@ -184,21 +195,47 @@ class Provenance:
     load_id: str
 
 
-def record_provenance(conn: psycopg.Connection, table: str, key: list[str], frame: pl.DataFrame, row_column: str,
-                      provenance: Provenance) -> None:
-    """Stamp `loaded_from` on the rows of `frame` that this transaction wrote, and on those that had no stamp (or
-    another file's) before: the rows this workbook now owns. Unchanged rows keep their stamp."""
+@dataclass(frozen=True)
+class Stamp:
+    """Where the rows of a load come from: a staged table of (key…, row) and the load's provenance, from which each
+    row's `loaded_from` is built (see `provenance_stamp`)."""
+
+    stage: str
+    key: list[str]
+    row_column: str
+    provenance: Provenance
+
+    @property
+    def params(self) -> dict:
+        return vars(self.provenance)
+
+    def value(self, alias: str) -> sql.Composable:
+        return sql.SQL("jsonb_build_object('file', %(file)s::text, 'sheet', %(sheet)s::text, 'row', {a}.{row}, "
+                       "'sha256', %(sha256)s::text, 'load_id', %(load_id)s::text)").format(
+            a=sql.Identifier(alias), row=sql.Identifier(self.row_column))
+
+
+def provenance_stamp(conn: psycopg.Connection, table: str, key: list[str], frame: pl.DataFrame, row_column: str,
+                     provenance: Provenance) -> Stamp:
+    """Stage the key and sheet row of every row of `frame`, for `upsert` and `record_provenance`."""
     name = f"provenance_{table}"
     stage(conn, name, frame.select(*key, row_column),
           {**{k: "uuid" if k == "tenant_id" else "text" for k in key}, row_column: "int"})
+    return Stamp(name, key, row_column, provenance)
+
+
+def record_provenance(conn: psycopg.Connection, table: str, key: list[str], frame: pl.DataFrame, row_column: str,
+                      provenance: Provenance, stamp: Stamp | None = None) -> None:
+    """Stamp `loaded_from` on the rows of `frame` that this transaction wrote, and on those that had no stamp (or
+    another file's) before: the rows this workbook now owns. Unchanged rows keep their stamp; rows inserted with
+    this load's stamp already (`stamp`, given to `upsert` too) are not written again."""
+    stamp = stamp or provenance_stamp(conn, table, key, frame, row_column, provenance)
     same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = p.{k}").format(k=sql.Identifier(k)) for k in key)
-    conn.execute(sql.SQL(
-        "update {t} t set loaded_from = jsonb_build_object('file', %(file)s::text, 'sheet', %(sheet)s::text, "
-        "'row', p.{row}, 'sha256', %(sha256)s::text, 'load_id', %(load_id)s::text) from {p} p "
-        "where {same_key} and (t.updated_at = now() or t.loaded_from is null "
-        "or t.loaded_from ->> 'file' is distinct from %(file)s)"
-    ).format(t=sql.Identifier(table), p=sql.Identifier(name), row=sql.Identifier(row_column), same_key=same_key),
-        vars(provenance))
+    conn.execute(sql.SQL("update {t} t set loaded_from = ").format(t=sql.Identifier(table)) + stamp.value("p") + sql.SQL(
+        " from {p} p where {same_key} and (t.updated_at = now() or t.loaded_from is null "
+        "or t.loaded_from ->> 'file' is distinct from %(file)s) "
+        "and t.loaded_from ->> 'load_id' is distinct from %(load_id)s"
+    ).format(p=sql.Identifier(stamp.stage), same_key=same_key), stamp.params)
 
 
 def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], stage_name: str, tenant_ids: list,
