@@ -9,6 +9,7 @@ isolation"), not read back from the policies: a test of the policies against the
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -17,7 +18,7 @@ import pytest
 from tests import rls_world
 from tests.rls_world import Actor
 from vital_pipelines.db import connect
-from vital_pipelines.db.scratch import loader_url
+from vital_pipelines.db.scratch import create_database, drop_database, loader_url
 
 OPERATIONS = ("select", "insert", "update", "delete")
 ADMINS = {"owner", "admin"}
@@ -216,7 +217,9 @@ def _run(conn: psycopg.Connection, actor: Actor, statement: str, params: list, c
 
 
 @pytest.fixture(scope="module")
-def world(make_database):
+def world(make_database, server_url):
+    """The populated world, and a copy of it: the cells are shared between two connections, one per copy, so that
+    both cores work and no cell sees another's uncommitted writes or waits for its locks."""
     url = make_database()
     from vital_pipelines import config
     from vital_pipelines.db import apply_schema
@@ -224,35 +227,29 @@ def world(make_database):
     with connect(url) as conn:
         apply_schema(conn, config.SCHEMA_DIR)
         actors, tables, candidates, sibling = rls_world.build(conn)
-    return url, actors, tables, candidates, sibling
+    twin = create_database(server_url, "vital_test_twin", template=psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+    try:
+        yield (url, twin), actors, tables, candidates, sibling
+    finally:
+        drop_database(twin)
 
 
-def test_every_cell_of_the_rls_matrix(world):
-    url, actors, tables, candidates, _sibling = world
+def _kind(name: str, table: rls_world.Table) -> str:
+    if table.owner_column:
+        return "tenant"
+    return "reference" if name not in LEDGERS | AUDIT | {"user_profiles", "pipeline_loads"} else "special"
+
+
+def _cells(url: str, actors: list[Actor], tables: dict, candidates: dict, rows: dict, rules: Rules) -> tuple[list[str], int]:
+    """Every cell of `actors`' rows of the matrix, on the database at `url`: (mismatches, cells)."""
     owner = connect(url, autocommit=False)
     loader = connect(loader_url(url))
+    mismatches, cells = [], 0
     try:
-        paths = {tid: path.split(".") for tid, path in owner.execute("select id::text, tenant_path::text from tenants")}
-        rows = {name: _rows(owner, table) for name, table in tables.items()}
-        owner.commit()
-        rules = Rules(paths)
-        all_tables = {r[0] for r in owner.execute(
-            "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') "
-            "and not exists (select 1 from pg_depend d where d.objid = pg_class.oid and d.deptype = 'e')")}
-        owner.rollback()
-        assert set(tables) == all_tables
-        for name, by_tenant in candidates.items():  # every candidate row is insertable by the platform itself
-            for candidate in by_tenant.values():
-                statement, params = _statement("insert", tables[name], candidate)
-                assert _run(owner, Actor("check", "service_role"), statement, params, False,
-                            _making_room(tables[name], candidate)) == 1, name
-
-        mismatches, cells = [], 0
         for actor in actors:
             conn = loader if actor.role == "vital_loader" else owner
             for name, table in sorted(tables.items()):
-                kind = "tenant" if table.owner_column else (
-                    "reference" if name not in LEDGERS | AUDIT | {"user_profiles", "pipeline_loads"} else "special")
+                kind = _kind(name, table)
                 for op in OPERATIONS:
                     cells += 1
                     if op == "insert":
@@ -281,5 +278,35 @@ def test_every_cell_of_the_rls_matrix(world):
     finally:
         owner.close()
         loader.close()
+    return mismatches, cells
+
+
+def test_every_cell_of_the_rls_matrix(world):
+    (url, twin), actors, tables, candidates, _sibling = world
+    owner = connect(url, autocommit=False)
+    try:
+        paths = {tid: path.split(".") for tid, path in owner.execute("select id::text, tenant_path::text from tenants")}
+        rows = {name: _rows(owner, table) for name, table in tables.items()}
+        owner.commit()
+        rules = Rules(paths)
+        all_tables = {r[0] for r in owner.execute(
+            "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') "
+            "and not exists (select 1 from pg_depend d where d.objid = pg_class.oid and d.deptype = 'e')")}
+        owner.rollback()
+        assert set(tables) == all_tables
+        for name, by_tenant in candidates.items():  # every candidate row is insertable by the platform itself
+            for candidate in by_tenant.values():
+                statement, params = _statement("insert", tables[name], candidate)
+                assert _run(owner, Actor("check", "service_role"), statement, params, False,
+                            _making_room(tables[name], candidate)) == 1, name
+    finally:
+        owner.close()
+
+    halves = (actors[0::2], actors[1::2])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda job: _cells(job[0], job[1], tables, candidates, rows, rules),
+                                zip((url, twin), halves)))
+    mismatches = [m for found, _cells_run in results for m in found]
+    cells = sum(n for _found, n in results)
     assert cells == len(tables) * len(OPERATIONS) * len(actors) and len(actors) == 24 and len(tables) >= 85
     assert not mismatches, f"{len(mismatches)} of {cells} cells differ:\n" + "\n".join(mismatches[:60])

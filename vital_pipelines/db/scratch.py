@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 from psycopg import conninfo
 
 from vital_pipelines.db.connection import connect
@@ -38,12 +39,14 @@ def _with_dbname(url: str, dbname: str) -> str:
     return conninfo.make_conninfo(**{**conninfo.conninfo_to_dict(url), "dbname": dbname})
 
 
-def create_database(server_url: str, prefix: str, *, schema_dir: Path | None = None) -> str:
-    """A new database on `server_url`'s server named `<prefix>_<random>`; its URL. With `schema_dir`, the schema's
-    phase files are applied to it."""
+def create_database(server_url: str, prefix: str, *, schema_dir: Path | None = None,
+                    template: str = TEMPLATE_DATABASE) -> str:
+    """A new database on `server_url`'s server named `<prefix>_<random>`, a copy of `template` (a database nobody is
+    connected to); its URL. With `schema_dir`, the schema's phase files are applied to it."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(_with_dbname(server_url, "postgres"), autocommit=True) as admin:
-        admin.execute(f'create database "{name}" template {TEMPLATE_DATABASE}')
+        admin.execute(psycopg.sql.SQL("create database {} template {}").format(
+            psycopg.sql.Identifier(name), psycopg.sql.Identifier(template)))
     url = _with_dbname(server_url, name)
     if schema_dir is not None:
         with connect(url) as conn:
