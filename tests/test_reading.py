@@ -112,7 +112,7 @@ def test_the_early_reader_reads_what_the_inspection_describes(raw):
         assert [f.as_dict() for f in results[name].failures] == [f.as_dict() for f in in_process[name].failures]
 
 
-def test_a_copy_of_the_committed_raw_folder_validates_with_the_cache_on_and_off(raw, tmp_path, monkeypatch):
+def test_a_cold_a_warm_and_a_moved_validation_give_the_same_result(raw, tmp_path, monkeypatch):
     monkeypatch.setenv("VITAL_CACHE_DIR", str(tmp_path / "first"))
     cold = validate_registry_workbook(raw / "jtbds.xlsx")
     warm = validate_registry_workbook(raw / "jtbds.xlsx")

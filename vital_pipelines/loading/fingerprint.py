@@ -3,9 +3,9 @@
 A registry load is skipped when three things are as the last successful load of the same source left them: the
 bytes of the source (SHA-256), the load's settings (policy), and a fingerprint of every table the load reads or
 writes (its own tables, the tables its references resolve against, the tenants). The fingerprint is an MD5 over
-the rows' contents (see `_table_digest`), so a row deleted or edited by hand, a parent load that changed a referenced row, or a tenant
-added since, all make the next run load again. Columns that other steps write after a load (the agent profile
-vectors) are left out, or the load would never be recognised as unchanged.
+a digest of each table's rows (see `_table_digest`), so a row deleted or edited by hand, a parent load that changed
+a referenced row, or a tenant added since, all make the next run load again. Columns that other steps write after
+a load (the agent profile vectors) are left out, or the load would never be recognised as unchanged.
 """
 
 from __future__ import annotations

@@ -148,10 +148,10 @@ def _tenant_ids(frame: pl.DataFrame, platform: str) -> list[str]:
 
 def _stamp_and_soft_delete(conn, counts: Counts, *, table: str, key: list[str], sheet: str, frame: pl.DataFrame,
                            platform: str, max_share: float, rejected_keys: dict[str, list[tuple]],
-                           load: Provenance, stamp: Stamp | None = None) -> Counts:
+                           load: Provenance, stamp: Stamp) -> Counts:
     """Stamp the rows this sheet now owns, then soft-delete the rows it owned and no longer has, sparing rows that
     were rejected this time (they may be loaded from an earlier run). The soft-deleted keys are listed."""
-    record_provenance(conn, table, key, frame, ROW, Provenance(load.file, sheet, load.sha256, load.load_id), stamp)
+    record_provenance(conn, table, stamp)
     protected = _protected_stage(conn, f"protected_{sheet}", rejected_keys.get(sheet, []), key)
     counts.deleted_keys = soft_delete_missing(conn, table, key, f"stage_{sheet}", _tenant_ids(frame, platform),
                                               protected, max_share, f"{load.file} › {sheet}", load.file,
@@ -243,12 +243,10 @@ def load_org_structure(conn, sheets: dict[str, ValidatedSheet], tenants: dict[st
         select = sql.SQL(select_text).format(
             dept=_lookup("org_departments", "code", "s.department_code"),
             manager=_lookup("org_roles", "code", "s.reports_to_code"))
-        counts[table] = _stamp_and_soft_delete(
-            conn, upsert(conn, table, ["tenant_id", "code"], columns, select, soft_delete=True, staged=n,
-                         params={"platform": platform}, keep=_kept(sheets[sheet], columns, sources),
-                         row_keep=_row_keep(sheets[sheet], columns, sources)),
-            table=table, key=["tenant_id", "code"], sheet=sheet, frame=frame, platform=platform, max_share=max_share,
-            rejected_keys=rejected_keys, load=load)
+        counts[table] = _upsert_registry(
+            conn, table=table, natural_key="code", sheet=sheet, columns=columns, select=select, frame=frame, staged=n,
+            platform=platform, max_share=max_share, rejected_keys=rejected_keys, load=load,
+            keep=_kept(sheets[sheet], columns, sources), row_keep=_row_keep(sheets[sheet], columns, sources))
     # Managers inserted in this same load were not visible to the upsert's lookup.
     if "roles" in sheets and "reports_to_code" in sheets["roles"].present:
         conn.execute(sql.SQL(

@@ -224,13 +224,11 @@ def provenance_stamp(conn: psycopg.Connection, table: str, key: list[str], frame
     return Stamp(name, key, row_column, provenance)
 
 
-def record_provenance(conn: psycopg.Connection, table: str, key: list[str], frame: pl.DataFrame, row_column: str,
-                      provenance: Provenance, stamp: Stamp | None = None) -> None:
-    """Stamp `loaded_from` on the rows of `frame` that this transaction wrote, and on those that had no stamp (or
-    another file's) before: the rows this workbook now owns. Unchanged rows keep their stamp; rows inserted with
-    this load's stamp already (`stamp`, given to `upsert` too) are not written again."""
-    stamp = stamp or provenance_stamp(conn, table, key, frame, row_column, provenance)
-    same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = p.{k}").format(k=sql.Identifier(k)) for k in key)
+def record_provenance(conn: psycopg.Connection, table: str, stamp: Stamp) -> None:
+    """Stamp `loaded_from` on the staged rows that this transaction wrote, and on those that had no stamp (or another
+    file's) before: the rows this workbook now owns. Unchanged rows keep their stamp; rows `upsert` inserted with
+    this load's stamp are not written again."""
+    same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = p.{k}").format(k=sql.Identifier(k)) for k in stamp.key)
     conn.execute(sql.SQL("update {t} t set loaded_from = ").format(t=sql.Identifier(table)) + stamp.value("p") + sql.SQL(
         " from {p} p where {same_key} and (t.updated_at = now() or t.loaded_from is null "
         "or t.loaded_from ->> 'file' is distinct from %(file)s) "
