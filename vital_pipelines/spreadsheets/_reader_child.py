@@ -1,6 +1,7 @@
 """The isolated reader's child: calamine (through fastexcel) reads the named sheets, every cell as text, and writes
-them to stdout as length-prefixed Arrow IPC. Run as a script (`python -I this_file path sheet…`): it imports
-nothing of the project, so the child starts in the time polars and fastexcel take to import."""
+them to stdout as length-prefixed Arrow IPC streams. Run as a script (`python -I this_file path sheet…`): it imports
+nothing of the project, and not polars either (nanoarrow writes fastexcel's Arrow data as it is), so the child
+starts in the time fastexcel and nanoarrow take to import (~35 ms against ~200 ms for polars)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 
 
 def read_frames(path: str, sheets: list[str]) -> list:
+    """The sheets as polars frames, in this process (for a caller that does not isolate the reader)."""
     import fastexcel
 
     reader = fastexcel.read_excel(path)
@@ -17,10 +19,17 @@ def read_frames(path: str, sheets: list[str]) -> list:
 
 
 def emit_frames(path: str, sheets: list[str]) -> None:
+    import fastexcel
+    import nanoarrow
+    import nanoarrow.ipc
+
+    reader = fastexcel.read_excel(path)
     out = sys.stdout.buffer
-    for frame in read_frames(path, sheets):
+    for sheet in sheets:
+        batch = nanoarrow.c_array(reader.load_sheet(sheet, header_row=None, dtypes="string"))
         buffer = io.BytesIO()
-        frame.write_ipc(buffer)
+        with nanoarrow.ipc.StreamWriter.from_writable(buffer) as writer:
+            writer.write_array(batch)
         out.write(struct.pack(">Q", buffer.tell()))
         out.write(buffer.getbuffer())
     out.flush()

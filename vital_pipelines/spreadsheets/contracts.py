@@ -271,6 +271,11 @@ class SheetContract:
     def name(self) -> str:
         return self.sheet
 
+    def prepare(self) -> None:
+        """Build the model's schema and load pandera's polars backend, which pandera otherwise does at the first
+        validation in a process (~0.1 s of imports): for a caller with idle time, e.g. waiting for the reader."""
+        self.model.to_schema().get_backend(check_type=pl.DataFrame)
+
 
 ORG_SHEETS = (
     SheetContract("org_structure.xlsx", "functions", FunctionsSheet, ("code",)),

@@ -31,12 +31,18 @@ _POLARS_REMOVED = (r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{200b}\x{200c}\x{200d
 _POLARS_SPACES = r"[\x{00a0}\x{2007}\x{202f}\x{3000}]"
 
 
+# A cell that holds none of these needs no replacing (most cells: a search costs less than a rewritten copy).
+_POLARS_UNUSUAL = (r"[\x00-\x1f\x7f-\x9f\x{200b}\x{200c}\x{200d}\x{2060}\x{feff}\x{00ad}\x{00a0}\x{2007}\x{202f}"
+                   r"\x{3000}]|_x00")
+
+
 def clean_column(column: str):
     """`clean_cell` for every cell of a text column, vectorised: removed characters, spaces, trim, empty → null."""
     import polars as pl
 
-    text = (pl.col(column).str.replace_all(_POLARS_REMOVED, "").str.replace_all(_POLARS_SPACES, " ")
-            .str.strip_chars())
+    cell = pl.col(column)
+    fixed = cell.str.replace_all(_POLARS_REMOVED, "").str.replace_all(_POLARS_SPACES, " ")
+    text = pl.when(cell.str.contains(_POLARS_UNUSUAL)).then(fixed).otherwise(cell).str.strip_chars()
     return pl.when(text == "").then(None).otherwise(text).alias(column)
 
 

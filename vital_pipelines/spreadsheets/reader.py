@@ -57,7 +57,7 @@ class ReaderChild:
     """The isolated reader started early: a child interpreter under a memory limit that reads `sheets` of `path`
     while the caller goes on (inspecting the same file), so its start-up and the read overlap that work. It is
     started only after the package passed its zip and XML checks; if the sheet scan then refuses the file, the caller
-    cancels it and nothing it read is used. Frames come back as length-prefixed Arrow IPC."""
+    cancels it and nothing it read is used. Frames come back as length-prefixed Arrow IPC streams."""
 
     def __init__(self, path: str, sheets: list[str]):
         self.path, self.sheets = path, list(sheets)
@@ -76,10 +76,10 @@ class ReaderChild:
             detail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
             raise UnsafeWorkbookError(f"{Path(self.path).name}: the reader failed or ran out of memory "
                                       f"(limit {READER_MEMORY_LIMIT_BYTES // 1024**3} GiB): {detail[0]}")
-        frames, offset = [], 0
+        frames, offset, view = [], 0, memoryview(out)
         while offset < len(out):
             (size,) = struct.unpack_from(">Q", out, offset)
-            frames.append(pl.read_ipc(io.BytesIO(out[offset + 8: offset + 8 + size])))
+            frames.append(pl.read_ipc_stream(io.BytesIO(view[offset + 8: offset + 8 + size])))
             offset += 8 + size
         return frames
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import polars as pl
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml import ElementTree as SafeET
 
@@ -173,23 +174,47 @@ _VALUED_CELL = re.compile(
     rb'(?:(?!</(?:[A-Za-z_][\w.-]*:)?c>).)*?<(?:[A-Za-z_][\w.-]*:)?[vt]\b[^>]*(?<!/)>[^<]', re.DOTALL)
 
 
-# What Excel and openpyxl write: `<c r="B7" …><v>…` or `<c r="B7" t="inlineStr"><is><t>…`, unprefixed. Trusted only
-# when it accounts for every value tag of the sheet (see `_valued_cells`).
-_PLAIN_VALUED_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"[^>]*(?<!/)><(?:v>[^<]|is><t>[^<])')
+# One pass of polars' (Rust, linear-time) regex engine over a UTF-8 sheet: every cell in the plain form Excel and
+# openpyxl write (`<c r="B7" …><v>…` or `<c r="B7" …><is><t>…`, holding at least one character), and every other
+# value or formula tag in any form (any prefix, attributes, empty, rich text, a second value in a cell). A value
+# tag a plain cell consumed is not seen again, so a sheet whose census finds no other tag has no valued cell but
+# the plain ones. Tag names cannot hold whitespace, `<`, `>`, `/`, hence the prefix class, which errs wide.
+_CENSUS = (r'<c r="[A-Z]{1,3}[0-9]{1,7}"(?:[^>]*[^>/])?><(?:v|is><t)(?:\s[^>]*[^>/])?>[^<]'
+           r'|<(?:[^\s<>/:]+:)?[vtf][\s/>]')
+_PLAIN_CELL = r'^<c r="([A-Z]{1,3})([0-9]{1,7})"'
 
 
-def _valued_cells(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(column letters, row) of every cell holding a value. The plain pattern is twice as fast as the general one;
-    its matches are valued cells, so when they are as many as the sheet's value tags that hold a character (counted
-    by memory search), they are all of them. Any other form of tag (attributes, a prefix, rich text, a second
-    value in a cell, a stray tag) breaks the count, and the general pattern decides."""
-    if data.count(b"<v") == data.count(b"<v>") and data.count(b"<t") == data.count(b"<t>") \
-            and b":v" not in data and b":t" not in data:
-        found = _PLAIN_VALUED_CELL.findall(data)
-        holding = data.count(b"<v>") - data.count(b"<v><") + data.count(b"<t>") - data.count(b"<t><")
-        if len(found) == holding:
-            return found
-    return _VALUED_CELL.findall(data)
+@dataclass(frozen=True)
+class _Census:
+    has_formula: bool
+    cells: pl.DataFrame | None  # letters (str), row (Int64) of every valued cell; None when not all are plain
+
+
+def _census(data: bytes) -> _Census | None:
+    """What one pass of the census pattern tells of a sheet, or None when the sheet is not UTF-8 text."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    tags = pl.Series([text]).str.extract_all(_CENSUS).explode().drop_nulls()
+    del text
+    found = tags.str.extract_groups(_PLAIN_CELL).struct.unnest().rename({"1": "letters", "2": "row"})
+    others = tags.filter(found["letters"].is_null())
+    has_formula = bool(others.str.contains(r"f[\s/>]$").any()) if others.len() else False
+    if others.len():
+        return _Census(has_formula, None)
+    return _Census(False, found.with_columns(pl.col("row").cast(pl.Int64)))
+
+
+def _valued_cells(data: bytes, info: SheetInfo, path: Path, limits: Limits) -> pl.DataFrame:
+    """letters, row of every cell holding a value, by the general pattern (any prefix, attribute order)."""
+    found = _VALUED_CELL.findall(data)
+    for letters, row in found:
+        if len(row) > 7 and int(row) > limits.max_rows:  # before any 64-bit column holds it
+            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {letters.decode('ascii')}{int(row)} "
+                                      f"lies beyond the {limits.max_rows:,} rows a worksheet may have.")
+    return pl.DataFrame({"letters": [letters.decode("ascii") for letters, _row in found],
+                         "row": [int(row) for _letters, row in found]}, schema={"letters": pl.Utf8, "row": pl.Int64})
 
 
 def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: Limits) -> None:
@@ -197,29 +222,34 @@ def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: L
     data really is, merged cells, formulas with and without a stored value, the declared range."""
     data = archive.read(info.path)
     _refuse_declarations(archive, info.path, data)
-    # `<f` or `:f` (a prefixed tag) must occur for a formula to be there; a memory search rules most sheets out.
-    if (b"<f" not in data and b":f" not in data) or _FORMULA.search(data) is None:
-        _scan_values_only(data, info, path, limits)
+    census = _census(data)
+    if census is None:  # not UTF-8: `<f` or `:f` must occur for a formula to be there
+        has_formula = (b"<f" in data or b":f" in data) and _FORMULA.search(data) is not None
     else:
+        has_formula = census.has_formula
+    if has_formula:
         _scan_every_tag(data, info, path, limits)
+    else:
+        _scan_values_only(data, info, path, limits, census.cells if census is not None else None)
     _check_used_range(info, path, limits)
 
 
-def _scan_values_only(data: bytes, info: SheetInfo, path: Path, limits: Limits) -> None:
-    """The common case, a sheet without formulas, in a few C-level passes: the cells that hold a value (the
-    tempered pattern stops at the cell's end tag), then merged ranges and the declared range."""
-    found = _valued_cells(data)
-    if found:
-        rows = list(map(int, [row for _letters, row in found]))  # C-level loops: a sheet has millions of cells
-        first_row, last_row = min(rows), max(rows)
-        on_last_row = [found[i][0] for i in range(rows.index(last_row), len(rows)) if rows[i] == last_row]
+def _scan_values_only(data: bytes, info: SheetInfo, path: Path, limits: Limits,
+                      cells: pl.DataFrame | None = None) -> None:
+    """A sheet without formulas: the cells that hold a value (from the census, or the general pattern, whose
+    tempered part stops at the cell's end tag), then merged ranges and the declared range."""
+    if cells is None:
+        cells = _valued_cells(data, info, path, limits)
+    if cells.height:
+        first_row, last_row = cells.select(pl.col("row").min().alias("a"), pl.col("row").max().alias("b")).row(0)
+        on_last_row = cells.filter(pl.col("row") == last_row)["letters"].unique().to_list()
         if last_row > limits.max_rows:
-            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {on_last_row[0].decode('ascii')}{last_row} "
+            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {on_last_row[0]}{last_row} "
                                       f"lies beyond the {limits.max_rows:,} rows a worksheet may have.")
-        columns = {c: column_index(c.decode("ascii")) for c in {letters for letters, _row in found}}
+        columns = {letters: column_index(letters) for letters in cells["letters"].unique().to_list()}
         info.first_row, info.last_row = first_row, last_row
         info.first_col, info.last_col = min(columns.values()), max(columns.values())
-        info.last_cell = max(on_last_row, key=lambda c: columns[c]).decode("ascii") + str(last_row)
+        info.last_cell = max(on_last_row, key=columns.__getitem__) + str(last_row)
     for marker in (b"dimension", b"mergeCell"):  # a memory search to each candidate, the pattern only there
         at = data.find(marker)
         while at != -1:

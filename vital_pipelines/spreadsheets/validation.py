@@ -668,6 +668,9 @@ def inspect_and_open(path: Path, contracts: tuple[SheetContract, ...], *,
 
     try:
         info = inspect_workbook(path, on_package=start_reader)
+        if started:  # idle until the reader is done: spend it on what the validation would do first anyway
+            for contract in contracts:
+                contract.prepare()
         return info, open_sheets(path, info, contracts, isolated=isolated, started=started[0] if started else None)
     finally:
         for reader in started:
