@@ -28,19 +28,44 @@ AFTER_LOAD_COLUMNS = {"agents": ("profile_embedding", "embedding_model", "profil
 AFTER_LOAD_METADATA_KEYS = {"agents": ("profile_embedding",)}
 
 
+# Column types PostgreSQL can hash without rendering them as text: a default hash operator class with an extended
+# (64-bit, seeded) support function, for the type itself, its base type (a domain) or its element type (an array);
+# enums through `anyenum`. Anything else (ltree, in PostgreSQL 15) is hashed as its text.
+_HASHABLE_COLUMNS = """
+with hashable as (
+    select oc.opcintype as type from pg_opclass oc join pg_am am on am.oid = oc.opcmethod and am.amname = 'hash'
+    join pg_amproc p on p.amprocfamily = oc.opcfamily and p.amprocnum = 2 where oc.opcdefault
+)
+select a.attname, exists (
+    select 1 from hashable h where h.type = case when b.typtype = 'e' then 'anyenum'::regtype
+                                                 when b.typcategory = 'A' then b.typelem else b.oid end
+       or (b.typcategory = 'A' and h.type = 'anyarray'::regtype and exists (
+           select 1 from hashable e join pg_type et on et.oid = b.typelem
+           where e.type = case when et.typtype = 'e' then 'anyenum'::regtype else et.oid end)))
+from pg_attribute a join pg_type t on t.oid = a.atttypid
+join pg_type b on b.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end
+where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped order by a.attnum
+"""
+
+
 def _table_digest(conn, table: str) -> sql.Composed:
     """The sum of a 64-bit hash of every row (its columns but those left out, in table order): independent of row
-    order, so no sort, and a row's text instead of its JSON, three times as fast on a 33,500-row table."""
+    order, so no sort. The hash is PostgreSQL's own record hash (each column hashed by its type's hash function,
+    as hash partitioning does), which does not render the row as text: four times as fast as an MD5 of the row's
+    text on a 33,500-row table."""
     dropped = {"updated_at", *AFTER_LOAD_COLUMNS.get(table, ())}
-    names = [name for (name,) in conn.execute(
-        "select attname from pg_attribute where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped "
-        "order by attnum", (f"public.{table}",)) if name not in dropped]
+    columns = [(name, hashable) for name, hashable in conn.execute(_HASHABLE_COLUMNS, (f"public.{table}",))
+               if name not in dropped]
     keys = AFTER_LOAD_METADATA_KEYS.get(table)
-    values = [sql.SQL("coalesce(t.metadata, '{{}}'::jsonb) - {keys}::text[]").format(keys=sql.Literal(list(keys)))
-              if name == "metadata" and keys else sql.SQL("t.{}").format(sql.Identifier(name)) for name in names]
-    return sql.SQL("select coalesce(sum(('x' || left(md5(row({values})::text), 16))::bit(64)::bigint::numeric), 0)"
-                   "::text || ':' || count(*) from {table} t").format(values=sql.SQL(", ").join(values),
-                                                                      table=sql.Identifier(table))
+
+    def value(name: str, hashable: bool) -> sql.Composable:
+        if name == "metadata" and keys:
+            return sql.SQL("coalesce(t.metadata, '{{}}'::jsonb) - {keys}::text[]").format(keys=sql.Literal(list(keys)))
+        return sql.SQL("t.{}" if hashable else "t.{}::text").format(sql.Identifier(name))
+
+    values = [value(name, hashable) for name, hashable in columns]
+    return sql.SQL("select coalesce(sum(hash_record_extended(row({values}), 0)::numeric), 0)::text || ':' || count(*) "
+                   "from {table} t").format(values=sql.SQL(", ").join(values), table=sql.Identifier(table))
 
 
 def database_fingerprint(conn, workbook: str) -> str:

@@ -127,21 +127,20 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
     rows = sql.SQL("({source}) as x ({columns})").format(source=source,
                                                          columns=sql.SQL(", ").join(map(ident, source_columns)))
     same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = x.{k}").format(k=ident(k)) for k in key)
-    absent = sql.SQL("select {cols} from {rows} where not exists (select 1 from {t} t where {same_key})").format(
-        cols=sql.SQL(", ").join(sql.SQL("x.{}").format(ident(c)) for c in columns), rows=rows, t=ident(table),
-        same_key=same_key)
+    selected = sql.SQL(", ").join(sql.SQL("x.{}").format(ident(c)) for c in columns)
+    stamped = sql.SQL("")
+    inserted_columns, batch_params = columns, params
+    if stamp is not None:
+        selected = selected + sql.SQL(", ") + stamp.value("p")
+        stamped = sql.SQL(" left join {p} p on {same_key}").format(p=ident(stamp.stage), same_key=sql.SQL(" and ").join(
+            sql.SQL("p.{k} = x.{k}").format(k=ident(k)) for k in stamp.key))
+        inserted_columns, batch_params = [*columns, "loaded_from"], {**(params or {}), **stamp.params}
+    absent = sql.SQL("select {selected} from {rows}{stamped} where not exists (select 1 from {t} t where {same_key})"
+                     ).format(selected=selected, rows=rows, stamped=stamped, t=ident(table), same_key=same_key)
     batch = ident(f"new_{table}")
     conn.execute(sql.SQL("create temp table {batch} on commit drop as select {cols} from {t} with no data").format(
-        batch=batch, cols=sql.SQL(", ").join(map(ident, columns)), t=ident(table)))
-    new = conn.execute(sql.SQL("insert into {} ").format(batch) + absent, params).rowcount
-    inserted_columns = columns
-    if stamp is not None and new:
-        conn.execute(sql.SQL("alter table {} add column loaded_from jsonb").format(batch))
-        conn.execute(sql.SQL("update {batch} t set loaded_from = ").format(batch=batch) + stamp.value("p")
-                     + sql.SQL(" from {p} p where {same_key}").format(
-                         p=ident(stamp.stage), same_key=sql.SQL(" and ").join(
-                             sql.SQL("t.{k} = p.{k}").format(k=ident(k)) for k in stamp.key)), stamp.params)
-        inserted_columns = [*columns, "loaded_from"]
+        batch=batch, cols=sql.SQL(", ").join(map(ident, inserted_columns)), t=ident(table)))
+    new = conn.execute(sql.SQL("insert into {} ").format(batch) + absent, batch_params).rowcount
     updated = 0
     if (updatable or extra_set) and new != source_rows:
         def incoming(c: str) -> sql.Composable:

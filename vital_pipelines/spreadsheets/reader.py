@@ -9,7 +9,6 @@ a child interpreter with a memory limit: a reader that allocates too much kills 
 from __future__ import annotations
 
 import io
-import resource
 import struct
 import subprocess
 import sys
@@ -49,10 +48,6 @@ class RawSheet:
         return [c for c in self.frame.columns if c != ROW]
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (READER_MEMORY_LIMIT_BYTES, READER_MEMORY_LIMIT_BYTES))
-
-
 class ReaderChild:
     """The isolated reader started early: a child interpreter under a memory limit that reads `sheets` of `path`
     while the caller goes on (inspecting the same file), so its start-up and the read overlap that work. It is
@@ -61,9 +56,8 @@ class ReaderChild:
 
     def __init__(self, path: str, sheets: list[str]):
         self.path, self.sheets = path, list(sheets)
-        self.process = subprocess.Popen([sys.executable, "-I", str(_CHILD), path, *sheets],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        preexec_fn=_limit_memory)
+        self.process = subprocess.Popen([sys.executable, "-I", str(_CHILD), str(READER_MEMORY_LIMIT_BYTES), path, *sheets],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def frames(self) -> list[pl.DataFrame]:
         try:
