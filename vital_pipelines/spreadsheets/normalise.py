@@ -40,10 +40,47 @@ def clean_column(column: str):
     """`clean_cell` for every cell of a text column, vectorised: removed characters, spaces, trim, empty → null."""
     import polars as pl
 
-    cell = pl.col(column)
+    return clean_expression(pl.col(column)).alias(column)
+
+
+def clean_expression(cell):
+    """`clean_cell` as a polars expression over `cell` (a column, or a list's elements)."""
+    import polars as pl
+
     fixed = cell.str.replace_all(_POLARS_REMOVED, "").str.replace_all(_POLARS_SPACES, " ")
     text = pl.when(cell.str.contains(_POLARS_UNUSUAL)).then(fixed).otherwise(cell).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text).alias(column)
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def parse_lists(texts, case: str | None = None):
+    """`parse_list` for a whole polars Series of texts, vectorised for the usual forms (`a; b`, `a, b`, one per
+    line); a JSON array or a Postgres array literal goes through `parse_list`. Items are cased (`case` "lower" or
+    "upper") after repeats are dropped, as `parse_list`'s caller does; an empty list is null."""
+    import polars as pl
+
+    text = pl.col("text")
+    bracketed = (text.str.starts_with("[") & text.str.ends_with("]")) | (text.str.starts_with("{") & text.str.ends_with("}"))
+    frame = pl.DataFrame({"text": texts}, schema={"text": pl.Utf8}).with_columns(bracketed.alias("_bracketed"))
+    split = (pl.when(text.str.contains("[;\n]")).then(text.str.replace_all("\n", ";", literal=True).str.split(";"))
+             .otherwise(text.str.split(",")))
+    item = clean_expression(pl.element())
+    items = split.list.eval(item).list.eval(
+        pl.element().filter(pl.element().is_not_null() & (pl.element().str.to_uppercase() != "NULL"))
+    ).list.unique(maintain_order=True)
+    cased = {"lower": pl.element().str.to_lowercase(), "upper": pl.element().str.to_uppercase()}.get(case)
+    if cased is not None:
+        items = items.list.eval(cased)
+    plain = frame.select(pl.when(pl.col("_bracketed")).then(None).otherwise(items).alias("items"))["items"]
+    special = frame["text"].filter(frame["_bracketed"])
+    if special.len():
+        def parsed(value: str) -> list[str]:
+            return [i.lower() if case == "lower" else i.upper() if case == "upper" else i for i in parse_list(value)]
+
+        by_text = {value: parsed(value) for value in special.unique().to_list()}
+        literal = pl.Series([by_text.get(v) if b else None for v, b in zip(frame["text"], frame["_bracketed"])],
+                            dtype=pl.List(pl.Utf8))
+        plain = pl.select(pl.coalesce(plain, literal)).to_series()
+    return pl.select(pl.when(plain.list.len() == 0).then(None).otherwise(plain)).to_series().rename("items")
 
 
 def clean_cell(value: str | None) -> str | None:

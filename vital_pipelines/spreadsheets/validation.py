@@ -202,6 +202,11 @@ def _parse_column(values: pl.Series, column: pa.Column, name: str) -> tuple[pl.S
     errors: dict[int, str] = {}
     if kind not in ("int", "float", "bool", "list", "enum", "json"):
         out = values.str.to_lowercase() if case == "lower" else values.str.to_uppercase() if case == "upper" else values
+    elif kind == "list":  # every text is a list (no parse errors), in polars but for bracketed forms
+        distinct = values.drop_nulls().unique()
+        lookup = pl.DataFrame({"text": distinct, "value": normalise.parse_lists(distinct, case)})
+        out = pl.DataFrame({"text": values.cast(pl.Utf8)}).join(lookup, on="text", how="left",
+                                                                 maintain_order="left").get_column("value")
     else:
         matcher = None
         if kind == "enum":
@@ -215,9 +220,6 @@ def _parse_column(values: pl.Series, column: pa.Column, name: str) -> tuple[pl.S
                 return normalise.parse_float(text)
             if kind == "bool":
                 return normalise.parse_bool(text)
-            if kind == "list":
-                items = normalise.parse_list(text)
-                return [i.lower() if case == "lower" else i.upper() if case == "upper" else i for i in items] or None
             if kind == "json":
                 return normalise.parse_json_object(text)
             return matcher(text)
