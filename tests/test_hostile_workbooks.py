@@ -192,26 +192,35 @@ PLAIN = b'<sheetData><row r="2"><c r="B2" t="s"><v>0</v></c><c r="C2" t="inlineS
     PLAIN + b'<row r="99"><c r="Z99" t="inlineStr"><is><t\txml:space="preserve">4</t></is></c></row></sheetData>',
 ], ids=["prefixed", "attribute order", "plain", "far, attribute order", "far, attribute on v", "far, rich text",
         "far, prefixed cell", "far, prefixed value", "far, newline in tag", "far, tab in tag"])
-def test_the_fast_scan_of_a_sheet_without_formulas_finds_what_the_full_scan_finds(tmp_path, xml):
+def test_the_fast_scan_of_a_sheet_without_formulas_finds_what_the_full_scan_finds(tmp_path, xml, monkeypatch):
+    from vital_pipelines.spreadsheets import safety
     from vital_pipelines.spreadsheets.safety import Limits, SheetInfo, _census, _scan_every_tag, _scan_values_only
 
     census = _census(xml)
     assert census is not None and not census.has_formula
-    by_census, by_pattern, full = (SheetInfo("s", "p", True) for _ in range(3))
-    _scan_values_only(xml, by_census, tmp_path / "x.xlsx", Limits(), census.cells)
-    _scan_values_only(xml, by_pattern, tmp_path / "x.xlsx", Limits())
+    by_census, by_pattern, full, in_pieces = (SheetInfo("s", "p", True) for _ in range(4))
+    if census.plain:
+        _scan_values_only(xml, by_census, tmp_path / "x.xlsx", Limits(), census.bounds)
+    else:
+        by_census = None
+    _scan_values_only(xml, by_pattern, tmp_path / "x.xlsx", Limits(),
+                      safety._valued_cells(xml, by_pattern, tmp_path / "x.xlsx", Limits()))
     _scan_every_tag(xml, full, tmp_path / "x.xlsx", Limits())
+    monkeypatch.setattr(safety, "_CENSUS_CHUNK_BYTES", 8)  # a piece per row
+    pieces = _census(xml)
+    assert pieces.plain == census.plain and pieces.bounds == census.bounds
     bounds = lambda i: (i.first_row, i.first_col, i.last_row, i.last_col, i.merged_ranges, i.declared_range)
-    assert bounds(by_census) == bounds(by_pattern) == bounds(full) and full.first_row is not None
+    assert bounds(by_pattern) == bounds(full) and full.first_row is not None
+    assert by_census is None or bounds(by_census) == bounds(full)
 
 
 def test_the_census_takes_the_plain_cells_of_a_plain_sheet_and_sees_a_formula_in_any_form():
-    from vital_pipelines.spreadsheets.safety import _census
+    from vital_pipelines.spreadsheets.safety import _Bounds, _census
 
     plain = _census(PLAIN + b'<row r="7"><c r="AB7" s="3"><v>1</v></c></row></sheetData>')
-    assert plain.cells is not None and not plain.has_formula
-    assert sorted(plain.cells.iter_rows()) == [("AB", 7), ("B", 2), ("C", 2)]
+    assert plain.plain and not plain.has_formula
+    assert plain.bounds == _Bounds(2, 7, frozenset({"B", "C", "AB"}), frozenset({"AB"}))
     for formula in (b'<f>A1</f>', b'<x:f t="shared" si="0"/>', b'<f\n>1</f>'):
         found = _census(PLAIN + b'<row r="7"><c r="D7">' + formula + b'<v>1</v></c></row></sheetData>')
-        assert found.has_formula and found.cells is None
+        assert found.has_formula and not found.plain
     assert _census("<c r=\"A1\"><v>é</v></c>".encode("utf-16")) is None

@@ -184,37 +184,88 @@ _CENSUS = (r'<c r="[A-Z]{1,3}[0-9]{1,7}"(?:[^>]*[^>/])?><(?:v|is><t)(?:\s[^>]*[^
 _PLAIN_CELL = r'^<c r="([A-Z]{1,3})([0-9]{1,7})"'
 
 
+_CENSUS_CHUNK_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """Where a sheet's valued cells are: first and last row, the column letters used, those used on the last row."""
+
+    first_row: int
+    last_row: int
+    letters: frozenset[str]
+    on_last_row: frozenset[str]
+
+    @staticmethod
+    def of(cells: pl.DataFrame) -> "_Bounds | None":
+        """The bounds of (letters, row) frame `cells`; None when it is empty."""
+        if cells.height == 0:
+            return None
+        first_row, last_row = cells.select(pl.col("row").min().alias("a"), pl.col("row").max().alias("b")).row(0)
+        return _Bounds(first_row, last_row, frozenset(cells["letters"].unique().to_list()),
+                       frozenset(cells.filter(pl.col("row") == last_row)["letters"].unique().to_list()))
+
+    def merge(self, other: "_Bounds | None") -> "_Bounds":
+        if other is None:
+            return self
+        last_row = max(self.last_row, other.last_row)
+        return _Bounds(min(self.first_row, other.first_row), last_row, self.letters | other.letters,
+                       frozenset().union(*(b.on_last_row for b in (self, other) if b.last_row == last_row)))
+
+
 @dataclass(frozen=True)
 class _Census:
     has_formula: bool
-    cells: pl.DataFrame | None  # letters (str), row (Int64) of every valued cell; None when not all are plain
+    plain: bool  # every valued cell is in the plain form, so `bounds` are those of all of them
+    bounds: _Bounds | None
+
+
+def _chunks(data: bytes, size: int) -> list[tuple[int, int]]:
+    """(start, end) of pieces of about `size` bytes, each cut just before a `<row`: no census match holds `<row`
+    (a cell's match has `<` only before `c`, `v`, `is` and `t`; any other tag's match only at its start), so none is
+    cut in two, and a cut before an ASCII `<` is a character boundary."""
+    cuts, start = [], 0
+    while len(data) - start > size:
+        cut = data.find(b"<row", start + size)
+        if cut == -1:
+            break
+        cuts.append((start, cut))
+        start = cut
+    return [*cuts, (start, len(data))]
 
 
 def _census(data: bytes) -> _Census | None:
-    """What one pass of the census pattern tells of a sheet, or None when the sheet is not UTF-8 text."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    tags = pl.Series([text]).str.extract_all(_CENSUS).explode().drop_nulls()
-    del text
-    found = tags.str.extract_groups(_PLAIN_CELL).struct.unnest().rename({"1": "letters", "2": "row"})
-    others = tags.filter(found["letters"].is_null())
-    has_formula = bool(others.str.contains(r"f[\s/>]$").any()) if others.len() else False
-    if others.len():
-        return _Census(has_formula, None)
-    return _Census(False, found.with_columns(pl.col("row").cast(pl.Int64)))
+    """What the census pattern tells of a sheet, piece by piece (so memory stays bounded on a large sheet), or
+    None when the sheet is not UTF-8 text."""
+    has_formula, plain, bounds = False, True, None
+    for start, end in _chunks(data, _CENSUS_CHUNK_BYTES):
+        try:
+            text = data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        tags = pl.Series([text]).str.extract_all(_CENSUS).explode().drop_nulls()
+        del text
+        found = tags.str.extract_groups(_PLAIN_CELL).struct.unnest().rename({"1": "letters", "2": "row"})
+        others = tags.filter(found["letters"].is_null())
+        if others.len():
+            plain = False
+            has_formula = has_formula or bool(others.str.contains(r"f[\s/>]$").any())
+        elif plain:
+            piece = _Bounds.of(found.with_columns(pl.col("row").cast(pl.Int64)))
+            bounds = piece.merge(bounds) if piece is not None else bounds
+    return _Census(has_formula, plain, bounds if plain else None)
 
 
-def _valued_cells(data: bytes, info: SheetInfo, path: Path, limits: Limits) -> pl.DataFrame:
-    """letters, row of every cell holding a value, by the general pattern (any prefix, attribute order)."""
+def _valued_cells(data: bytes, info: SheetInfo, path: Path, limits: Limits) -> _Bounds | None:
+    """The bounds of every cell holding a value, by the general pattern (any prefix, attribute order)."""
     found = _VALUED_CELL.findall(data)
     for letters, row in found:
         if len(row) > 7 and int(row) > limits.max_rows:  # before any 64-bit column holds it
             raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {letters.decode('ascii')}{int(row)} "
                                       f"lies beyond the {limits.max_rows:,} rows a worksheet may have.")
-    return pl.DataFrame({"letters": [letters.decode("ascii") for letters, _row in found],
-                         "row": [int(row) for _letters, row in found]}, schema={"letters": pl.Utf8, "row": pl.Int64})
+    return _Bounds.of(pl.DataFrame({"letters": [letters.decode("ascii") for letters, _row in found],
+                                    "row": [int(row) for _letters, row in found]},
+                                   schema={"letters": pl.Utf8, "row": pl.Int64}))
 
 
 def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: Limits) -> None:
@@ -229,27 +280,24 @@ def _scan_sheet(archive: zipfile.ZipFile, info: SheetInfo, path: Path, limits: L
         has_formula = census.has_formula
     if has_formula:
         _scan_every_tag(data, info, path, limits)
+    elif census is not None and census.plain:
+        _scan_values_only(data, info, path, limits, census.bounds)
     else:
-        _scan_values_only(data, info, path, limits, census.cells if census is not None else None)
+        _scan_values_only(data, info, path, limits, _valued_cells(data, info, path, limits))
     _check_used_range(info, path, limits)
 
 
-def _scan_values_only(data: bytes, info: SheetInfo, path: Path, limits: Limits,
-                      cells: pl.DataFrame | None = None) -> None:
-    """A sheet without formulas: the cells that hold a value (from the census, or the general pattern, whose
-    tempered part stops at the cell's end tag), then merged ranges and the declared range."""
-    if cells is None:
-        cells = _valued_cells(data, info, path, limits)
-    if cells.height:
-        first_row, last_row = cells.select(pl.col("row").min().alias("a"), pl.col("row").max().alias("b")).row(0)
-        on_last_row = cells.filter(pl.col("row") == last_row)["letters"].unique().to_list()
-        if last_row > limits.max_rows:
-            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {on_last_row[0]}{last_row} "
+def _scan_values_only(data: bytes, info: SheetInfo, path: Path, limits: Limits, bounds: _Bounds | None) -> None:
+    """A sheet without formulas: where its valued cells are (`bounds`, from the census or the general pattern,
+    whose tempered part stops at the cell's end tag), then merged ranges and the declared range."""
+    if bounds is not None:
+        if bounds.last_row > limits.max_rows:
+            raise UnsafeWorkbookError(f"{path.name} › {info.name}: cell {min(bounds.on_last_row)}{bounds.last_row} "
                                       f"lies beyond the {limits.max_rows:,} rows a worksheet may have.")
-        columns = {letters: column_index(letters) for letters in cells["letters"].unique().to_list()}
-        info.first_row, info.last_row = first_row, last_row
+        columns = {letters: column_index(letters) for letters in bounds.letters}
+        info.first_row, info.last_row = bounds.first_row, bounds.last_row
         info.first_col, info.last_col = min(columns.values()), max(columns.values())
-        info.last_cell = max(on_last_row, key=columns.__getitem__) + str(last_row)
+        info.last_cell = max(bounds.on_last_row, key=columns.__getitem__) + str(bounds.last_row)
     for marker in (b"dimension", b"mergeCell"):  # a memory search to each candidate, the pattern only there
         at = data.find(marker)
         while at != -1:
