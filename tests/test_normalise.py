@@ -41,3 +41,12 @@ def test_the_usual_list_forms(text, items):
 def test_cells_cleaned_in_polars_equal_clean_cell(texts):
     cleaned = pl.DataFrame({"c": texts}).select(normalise.clean_column("c"))["c"].to_list()
     assert cleaned == [normalise.clean_cell(t) for t in texts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(columns=st.lists(st.lists(_TEXTS, min_size=3, max_size=3), min_size=1, max_size=4))
+def test_columns_cleaned_together_equal_clean_cell(columns):
+    frame = pl.DataFrame({f"c{i}": values for i, values in enumerate(columns)})
+    cleaned = frame.select(normalise.clean_columns(frame, frame.columns))
+    assert cleaned.to_dict(as_series=False) == {
+        f"c{i}": [normalise.clean_cell(v) for v in values] for i, values in enumerate(columns)}

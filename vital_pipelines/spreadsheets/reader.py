@@ -8,7 +8,10 @@ a child interpreter with a memory limit: a reader that allocates too much kills 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
+import os
 import struct
 import subprocess
 import sys
@@ -48,6 +51,21 @@ class RawSheet:
         return [c for c in self.frame.columns if c != ROW]
 
 
+@functools.cache
+def _child_path() -> str:
+    """Where the child finds its two packages (it runs without `site`, which would cost it as much as its read
+    of a small sheet): the folders this interpreter imports them from, found without importing them."""
+    folders = []
+    for package in _reader_child.PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise UnsafeWorkbookError(f"the reader needs the package {package}, which is not installed.")
+        folder = str(Path(next(iter(spec.submodule_search_locations))).parent)
+        if folder not in folders:
+            folders.append(folder)
+    return os.pathsep.join(folders)
+
+
 class ReaderChild:
     """The isolated reader started early: a child interpreter under a memory limit that reads `sheets` of `path`
     while the caller goes on (inspecting the same file), so its start-up and the read overlap that work. It is
@@ -56,7 +74,8 @@ class ReaderChild:
 
     def __init__(self, path: str, sheets: list[str]):
         self.path, self.sheets = path, list(sheets)
-        self.process = subprocess.Popen([sys.executable, "-I", str(_CHILD), str(READER_MEMORY_LIMIT_BYTES), path, *sheets],
+        self.process = subprocess.Popen([sys.executable, "-I", "-S", str(_CHILD), _child_path(),
+                                         str(READER_MEMORY_LIMIT_BYTES), path, *sheets],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def frames(self) -> list[pl.DataFrame]:

@@ -489,8 +489,9 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
     except SheetRefused as refused:
         raise SheetRefused(_reported(raw, refused.failures)) from None
     body = raw.frame.filter(pl.col(ROW) > header_row)
+    cleaned_columns = normalise.clean_columns(body, list(letters.values()))
     text_frame = body.select(pl.col(ROW).cast(pl.Int64),
-                             *[normalise.clean_column(letter).cast(pl.Utf8).alias(name) for name, letter in letters.items()])
+                             *[cell.cast(pl.Utf8).alias(name) for name, cell in zip(letters, cleaned_columns)])
     text_frame = text_frame.filter(pl.any_horizontal([pl.col(n).is_not_null() for n in letters]))
     rows = text_frame.get_column(ROW).to_list()
     cleaned = {name: text_frame.get_column(name) for name in letters}
