@@ -7,6 +7,12 @@ Speed: every chunk of assets/knowledge/ (as the pipeline chunks it) is embedded 
 model (torch, fp32) and by each ONNX backend, in turn, `--repeats` times; chunks/s of the medians. Quality: the
 corpus is synced into a fresh database with each backend and assets/evaluation/knowledge_questions.yaml is evaluated
 in vector mode (the embedding alone) and in hybrid mode (what users get): document and passage recall@1 and @5.
+
+With OpenVINO installed (`pip install -e '.[bench]'`), the same ONNX export also runs through OpenVINO's CPU plugin,
+as candidates that are not pipeline backends: in fp32, in bf16 (where the CPU computes it: AMX, AVX-512 BF16), and
+in int8 with activations too (ONNX Runtime's static QDQ quantisation of the MatMuls, calibrated on the corpus's first
+128 chunks), timed after the backends in the same invocation: chunks/s against the bare fp32 median, and the
+cosine of each vector to torch's.
 """
 
 from __future__ import annotations
@@ -58,6 +64,70 @@ def _quality(embedder: Embedder, documents: dict[str, Path], questions) -> dict:
     return scores
 
 
+def _openvino_candidates(embedder: Embedder, texts: list[str], reference, bare_seconds: float, repeats: int) -> dict:
+    """Speed and closeness to the fp32 vectors of OpenVINO runs of the ONNX export (see the module docstring)."""
+    try:
+        import openvino
+    except ImportError:
+        return {}
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from vital_pipelines.knowledge.embedding import _weights_revision
+    from vital_pipelines.knowledge.onnx_backend import _INPUTS, OnnxEncoder, exported_model
+
+    fp32 = exported_model(Path(embedder.location), _weights_revision(embedder.location), "onnx")
+    tokenizer = Embedder(backend="onnx").tokenizer
+
+    def feeds(batch: list[str]) -> dict:
+        encoded = tokenizer(batch, padding=True, truncation=True, max_length=embedder.info.max_tokens,
+                            return_tensors="np")
+        found = {name: encoded[name].astype(np.int64) for name in _INPUTS if name in encoded}
+        found.setdefault("token_type_ids", np.zeros_like(found["input_ids"]))
+        return found
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([feeds(texts[i:i + 16]) for i in range(0, min(128, len(texts)), 16)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    qdq = fp32.with_name("bench.int8-static-qdq.onnx")
+    if not qdq.exists():
+        quantize_static(str(fp32), str(qdq), Calibration(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        op_types_to_quantize=["MatMul"], activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    core = openvino.Core()
+
+    class Compiled:  # what OnnxEncoder calls on an ONNX Runtime session
+        def __init__(self, model: Path, precision: str | None):
+            config = {"PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_PRECISION_HINT": precision} if precision else {})}
+            self.compiled = core.compile_model(core.read_model(str(model)), "CPU", config)
+
+        def run(self, _outputs, inputs):
+            return [self.compiled(inputs)[0]]
+
+    found = {"cpu": core.get_property("CPU", "FULL_DEVICE_NAME"),
+             "capabilities": core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")}
+    for name, model, precision in (("openvino-fp32", fp32, "f32"), ("openvino-bf16", fp32, "bf16"),
+                                   ("openvino-int8-static", qdq, None)):
+        encoder = OnnxEncoder.__new__(OnnxEncoder)
+        encoder.session, encoder.tokenizer = Compiled(model, precision), tokenizer
+        encoder.max_tokens, encoder.batch_size = embedder.info.max_tokens, embedder.batch_size
+        encoder.encode(texts[:32], embedder.info.dimension)
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            vectors = encoder.encode(texts, embedder.info.dimension)
+            seconds.append(time.perf_counter() - started)
+        cosine = (vectors * reference).sum(axis=1)
+        median = statistics.median(seconds)
+        found[name] = {"chunks_per_s": round(len(texts) / median, 1), "speed_vs_bare_fp32": round(bare_seconds / median, 2),
+                       "cosine_to_fp32_min": round(float(cosine.min()), 4),
+                       "cosine_to_fp32_mean": round(float(cosine.mean()), 4)}
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -92,6 +162,9 @@ def main() -> None:
             "revision": embedders[name].info.revision,
             "retrieval": _quality(embedders[name], documents, questions),
         }
+    reference = embedders["torch"].encode(texts)
+    result["openvino_candidates"] = _openvino_candidates(embedders["torch"], texts, reference,
+                                                         statistics.median(seconds["torch"]), args.repeats)
     publish("embedding_backends", result)
 
 
