@@ -17,8 +17,9 @@ class EmbeddingModel(dg.ConfigurableResource):
     model_name: str = Field(default=DEFAULT_MODEL,
                             description="A sentence-transformers model name or a local model folder.")
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, description="Texts per forward pass.")
-    backend: str = Field(default="torch", description="torch (sentence-transformers, fp32), onnx (ONNX Runtime, fp32) "
-                                                       "or onnx-int8 (ONNX Runtime, int8 weights): the backend is "
+    backend: str = Field(default="torch", description="torch (sentence-transformers, fp32), onnx (ONNX Runtime, fp32), "
+                                                       "onnx-int8 (ONNX Runtime, int8 weights) or openvino-bf16 "
+                                                       "(OpenVINO, bf16, on CPUs that compute it): the backend is "
                                                        "part of each vector's model revision, so switching it "
                                                        "re-embeds the corpus.")
     _embedder: Embedder | None = PrivateAttr(default=None)
