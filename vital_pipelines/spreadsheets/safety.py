@@ -3,9 +3,10 @@
 The readers have failure modes that no exception catches (DESIGN.md): calamine allocates the whole cell range
 it finds, so a tiny file with one far cell can abort the process; no reader limits decompression. So the package
 is checked as a zip first (entry count, uncompressed size, ratio); the workbook, shared strings and styles parts
-go through defusedxml (no DTDs or entities); and each sheet's XML is scanned once, tag by tag, to learn what the
-readers would hide: hidden sheets, merged cells, formulas with and without a stored value, and the real range of
-the data (whatever `<dimension>` claims).
+go through defusedxml (no DTDs or entities); and each sheet's XML is scanned to learn what the readers would hide:
+hidden sheets, merged cells, formulas with and without a stored value, and the real range of the data (whatever
+`<dimension>` claims). The scan is a census in polars' regex engine (see `_CENSUS`) where the sheet is in the plain
+form Excel writes, and Python's patterns for every form of tag where it is not.
 """
 
 from __future__ import annotations
