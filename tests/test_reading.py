@@ -122,3 +122,14 @@ def test_a_cold_a_warm_and_a_moved_validation_give_the_same_result(raw, tmp_path
     for result in (warm, moved):
         assert result["jtbds"].valid.equals(cold["jtbds"].valid)
         assert [f.as_dict() for f in result["jtbds"].failures] == [f.as_dict() for f in cold["jtbds"].failures]
+
+
+def test_the_reader_child_runs_under_its_memory_limit_and_its_failure_is_a_clear_refusal(monkeypatch):
+    from vital_pipelines import config
+    from vital_pipelines.spreadsheets.reader import ReaderChild
+
+    path = str(config.RAW_DIR / "personas.xlsx")
+    assert ReaderChild(path, ["personas"]).frames()[0].height == 336  # the header and 335 personas
+    monkeypatch.setattr(reader, "READER_MEMORY_LIMIT_BYTES", 24 * 1024**2)
+    with pytest.raises(UnsafeWorkbookError, match=r"personas.xlsx: the reader failed or ran out of memory \(limit 24 MiB\)"):
+        ReaderChild(path, ["personas"]).frames()

@@ -88,7 +88,7 @@ class ReaderChild:
         if self.process.returncode != 0:
             detail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
             raise UnsafeWorkbookError(f"{Path(self.path).name}: the reader failed or ran out of memory "
-                                      f"(limit {READER_MEMORY_LIMIT_BYTES // 1024**3} GiB): {detail[0]}")
+                                      f"(limit {READER_MEMORY_LIMIT_BYTES / 1024**2:,.0f} MiB): {detail[0]}")
         frames, offset, view = [], 0, memoryview(out)
         while offset < len(out):
             (size,) = struct.unpack_from(">Q", out, offset)
