@@ -69,25 +69,18 @@ def _openvino_candidates(embedder: Embedder, texts: list[str], reference, bare_s
         import openvino
     except ImportError:
         return {}
-    import numpy as np
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from vital_pipelines.knowledge.embedding import _weights_revision
-    from vital_pipelines.knowledge.onnx_backend import _INPUTS, OnnxEncoder, exported_model
+    from vital_pipelines.knowledge.onnx_backend import OnnxEncoder, exported_model, openvino_session
 
     fp32 = exported_model(Path(embedder.location), _weights_revision(embedder.location), "onnx")
     tokenizer = Embedder(backend="onnx").tokenizer
-
-    def feeds(batch: list[str]) -> dict:
-        encoded = tokenizer(batch, padding=True, truncation=True, max_length=embedder.info.max_tokens,
-                            return_tensors="np")
-        found = {name: encoded[name].astype(np.int64) for name in _INPUTS if name in encoded}
-        found.setdefault("token_type_ids", np.zeros_like(found["input_ids"]))
-        return found
+    inputs = OnnxEncoder(None, tokenizer, embedder.info.max_tokens, embedder.batch_size)
 
     class Calibration(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([feeds(texts[i:i + 16]) for i in range(0, min(128, len(texts)), 16)])
+            self.batches = iter([inputs.feeds(texts[i:i + 16]) for i in range(0, min(128, len(texts)), 16)])
 
         def get_next(self):
             return next(self.batches, None)
@@ -97,21 +90,11 @@ def _openvino_candidates(embedder: Embedder, texts: list[str], reference, bare_s
         quantize_static(str(fp32), str(qdq), Calibration(), quant_format=QuantFormat.QDQ, per_channel=True,
                         op_types_to_quantize=["MatMul"], activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
     core = openvino.Core()
-
-    class Compiled:  # what OnnxEncoder calls on an ONNX Runtime session
-        def __init__(self, model: Path, precision: str | None):
-            config = {"PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_PRECISION_HINT": precision} if precision else {})}
-            self.compiled = core.compile_model(core.read_model(str(model)), "CPU", config)
-
-        def run(self, _outputs, inputs):
-            return [self.compiled(inputs)[0]]
-
     found = {"cpu": core.get_property("CPU", "FULL_DEVICE_NAME"),
              "capabilities": core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")}
     for name, model, precision in (("openvino-fp32", fp32, "f32"), ("openvino-int8-static", qdq, None)):
-        encoder = OnnxEncoder.__new__(OnnxEncoder)
-        encoder.session, encoder.tokenizer = Compiled(model, precision), tokenizer
-        encoder.max_tokens, encoder.batch_size = embedder.info.max_tokens, embedder.batch_size
+        encoder = OnnxEncoder(openvino_session(model, precision), tokenizer, embedder.info.max_tokens,
+                              embedder.batch_size)
         encoder.encode(texts[:32], embedder.info.dimension)
         seconds = []
         for _ in range(repeats):

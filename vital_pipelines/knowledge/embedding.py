@@ -121,12 +121,14 @@ class Embedder:
 
     @cached_property
     def _onnx(self):
-        from vital_pipelines.knowledge.onnx_backend import OnnxEncoder, OpenVinoEncoder, exported_model
+        from vital_pipelines.knowledge.onnx_backend import (
+            OnnxEncoder, exported_model, onnx_runtime_session, openvino_session,
+        )
 
         model_file = exported_model(Path(self.location), _weights_revision(self.location), self.backend,
                                     self.cache_dir)
-        encoder = OpenVinoEncoder if self.backend == "openvino-bf16" else OnnxEncoder
-        return encoder(model_file, self.tokenizer, self.info.max_tokens, self.batch_size)
+        session = openvino_session(model_file) if self.backend == "openvino-bf16" else onnx_runtime_session(model_file)
+        return OnnxEncoder(session, self.tokenizer, self.info.max_tokens, self.batch_size)
 
     @cached_property
     def model(self):

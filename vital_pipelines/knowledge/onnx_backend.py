@@ -95,38 +95,15 @@ def exported_model(folder: Path, revision: str, backend: str, cache_dir: Path | 
     return int8
 
 
-class OnnxEncoder:
-    """Mean-pooled, L2-normalised sentence vectors from an exported model, through ONNX Runtime on the CPU."""
-
-    def __init__(self, model_file: Path, tokenizer, max_tokens: int, batch_size: int):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise BackendUnavailable("the ONNX backend needs the `onnx` extra: pip install -e '.[onnx]'") from None
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
-        self.session = ort.InferenceSession(str(model_file), sess_options=options, providers=["CPUExecutionProvider"])
-        self.tokenizer = tokenizer
-        self.max_tokens = max_tokens
-        self.batch_size = batch_size
-
-    def encode(self, texts: list[str], dimension: int) -> np.ndarray:
-        vectors = np.zeros((len(texts), dimension), dtype=np.float32)
-        # Similar lengths batched together: less padding to compute.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            encoded = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True,
-                                     max_length=self.max_tokens, return_tensors="np")
-            feeds = {name: encoded[name].astype(np.int64) for name in _INPUTS if name in encoded}
-            if "token_type_ids" not in feeds:
-                feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
-            hidden = self.session.run(None, feeds)[0]
-            mask = feeds["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            vectors[batch] = pooled
-        return vectors
+def onnx_runtime_session(model_file: Path):
+    """An ONNX Runtime session on the CPU, one intra-op thread per core."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise BackendUnavailable("the ONNX backend needs the `onnx` extra: pip install -e '.[onnx]'") from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+    return ort.InferenceSession(str(model_file), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 class _CompiledModel:
@@ -139,24 +116,51 @@ class _CompiledModel:
         return [self.compiled(inputs)[0]]
 
 
-class OpenVinoEncoder(OnnxEncoder):
-    """The fp32 export compiled by OpenVINO for the CPU with bf16 inference precision; refused on a CPU that would
-    compute it in fp32 (the revision recorded with each vector says bf16)."""
+def openvino_session(model_file: Path, precision: str | None = "bf16") -> _CompiledModel:
+    """`model_file` compiled by OpenVINO for the CPU with `precision` ("bf16", "f32", or None for the plugin's
+    choice); bf16 is refused on a CPU that would compute it in fp32 (the revision recorded with each vector says
+    bf16)."""
+    try:
+        import openvino
+    except ImportError:
+        raise BackendUnavailable("the openvino-bf16 backend needs the `openvino` extra: "
+                                 "pip install -e '.[openvino]'") from None
+    core = openvino.Core()
+    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        raise BackendUnavailable(f"this CPU ({core.get_property('CPU', 'FULL_DEVICE_NAME')}) does not compute bf16; "
+                                 "use the onnx-int8 or torch backend")
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": max(1, os.cpu_count() or 1),
+              **({"INFERENCE_PRECISION_HINT": precision} if precision else {})}
+    return _CompiledModel(core.compile_model(core.read_model(str(model_file)), "CPU", config))
 
-    def __init__(self, model_file: Path, tokenizer, max_tokens: int, batch_size: int):
-        try:
-            import openvino
-        except ImportError:
-            raise BackendUnavailable("the openvino-bf16 backend needs the `openvino` extra: "
-                                     "pip install -e '.[openvino]'") from None
-        core = openvino.Core()
-        if "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            raise BackendUnavailable(f"this CPU ({core.get_property('CPU', 'FULL_DEVICE_NAME')}) does not compute bf16; "
-                                     "use the onnx-int8 or torch backend")
-        compiled = core.compile_model(core.read_model(str(model_file)), "CPU",
-                                      {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY",
-                                       "INFERENCE_NUM_THREADS": max(1, os.cpu_count() or 1)})
-        self.session = _CompiledModel(compiled)
+
+class OnnxEncoder:
+    """Mean-pooled, L2-normalised sentence vectors from an exported model, run by `session` (ONNX Runtime's, or
+    OpenVINO's through `openvino_session`)."""
+
+    def __init__(self, session, tokenizer, max_tokens: int, batch_size: int):
+        self.session = session
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+
+    def feeds(self, texts: list[str]) -> dict:
+        """The model's inputs for `texts`, padded to the longest."""
+        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np")
+        found = {name: encoded[name].astype(np.int64) for name in _INPUTS if name in encoded}
+        found.setdefault("token_type_ids", np.zeros_like(found["input_ids"]))
+        return found
+
+    def encode(self, texts: list[str], dimension: int) -> np.ndarray:
+        vectors = np.zeros((len(texts), dimension), dtype=np.float32)
+        # Similar lengths batched together: less padding to compute.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            feeds = self.feeds([texts[i] for i in batch])
+            hidden = self.session.run(None, feeds)[0]
+            mask = feeds["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            vectors[batch] = pooled
+        return vectors

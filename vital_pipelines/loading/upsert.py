@@ -79,6 +79,12 @@ class Counts:
                       self.unchanged + other.unchanged, self.deleted + other.deleted)
 
 
+def same_key(key: list[str], left: str, right: str) -> sql.Composable:
+    """`left.k1 = right.k1 and left.k2 = right.k2 …` over the key's columns."""
+    return sql.SQL(" and ").join(sql.SQL("{l}.{k} = {r}.{k}").format(l=sql.Identifier(left), r=sql.Identifier(right),
+                                                                     k=sql.Identifier(k)) for k in key)
+
+
 def _as_copy_text(frame: pl.DataFrame) -> pl.DataFrame:
     """List columns become PostgreSQL array literals; everything else is written as it is."""
     literals = []
@@ -126,17 +132,16 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
     source_columns = [*columns, "_keep"] if row_keep is not None else columns
     rows = sql.SQL("({source}) as x ({columns})").format(source=source,
                                                          columns=sql.SQL(", ").join(map(ident, source_columns)))
-    same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = x.{k}").format(k=ident(k)) for k in key)
+    in_table = same_key(key, "t", "x")
     selected = sql.SQL(", ").join(sql.SQL("x.{}").format(ident(c)) for c in columns)
     stamped = sql.SQL("")
     inserted_columns, batch_params = columns, params
     if stamp is not None:
         selected = selected + sql.SQL(", ") + stamp.value("p")
-        stamped = sql.SQL(" left join {p} p on {same_key}").format(p=ident(stamp.stage), same_key=sql.SQL(" and ").join(
-            sql.SQL("p.{k} = x.{k}").format(k=ident(k)) for k in stamp.key))
+        stamped = sql.SQL(" left join {p} p on {match}").format(p=ident(stamp.stage), match=same_key(stamp.key, "p", "x"))
         inserted_columns, batch_params = [*columns, "loaded_from"], {**(params or {}), **stamp.params}
-    absent = sql.SQL("select {selected} from {rows}{stamped} where not exists (select 1 from {t} t where {same_key})"
-                     ).format(selected=selected, rows=rows, stamped=stamped, t=ident(table), same_key=same_key)
+    absent = sql.SQL("select {selected} from {rows}{stamped} where not exists (select 1 from {t} t where {match})"
+                     ).format(selected=selected, rows=rows, stamped=stamped, t=ident(table), match=in_table)
     batch = ident(f"new_{table}")
     conn.execute(sql.SQL("create temp table {batch} on commit drop as select {cols} from {t} with no data").format(
         batch=batch, cols=sql.SQL(", ").join(map(ident, inserted_columns)), t=ident(table)))
@@ -158,8 +163,8 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
         old = [sql.SQL("t.{}").format(ident(c)) for c in updatable] + [sql.SQL("t.{}").format(ident(c)) for c, _ in extra_set]
         changed = [incoming(c) for c in updatable] + [sql.SQL(v) for _, v in extra_set]
         updated = conn.execute(sql.SQL(
-            "update {t} as t set {assignments} from {rows} where {same_key} and ({old}) is distinct from ({new})"
-        ).format(t=ident(table), assignments=sql.SQL(", ").join(assignments), rows=rows, same_key=same_key,
+            "update {t} as t set {assignments} from {rows} where {match} and ({old}) is distinct from ({new})"
+        ).format(t=ident(table), assignments=sql.SQL(", ").join(assignments), rows=rows, match=in_table,
                  old=sql.SQL(", ").join(old), new=sql.SQL(", ").join(changed)), params).rowcount
     insert_rows(conn, table, inserted_columns, sql.SQL("select * from {}").format(batch), new, None)
     conn.execute(sql.SQL("drop table {}").format(batch))
@@ -227,12 +232,11 @@ def record_provenance(conn: psycopg.Connection, table: str, stamp: Stamp) -> Non
     """Stamp `loaded_from` on the staged rows that this transaction wrote, and on those that had no stamp (or another
     file's) before: the rows this workbook now owns. Unchanged rows keep their stamp; rows `upsert` inserted with
     this load's stamp are not written again."""
-    same_key = sql.SQL(" and ").join(sql.SQL("t.{k} = p.{k}").format(k=sql.Identifier(k)) for k in stamp.key)
     conn.execute(sql.SQL("update {t} t set loaded_from = ").format(t=sql.Identifier(table)) + stamp.value("p") + sql.SQL(
-        " from {p} p where {same_key} and (t.updated_at = now() or t.loaded_from is null "
+        " from {p} p where {match} and (t.updated_at = now() or t.loaded_from is null "
         "or t.loaded_from ->> 'file' is distinct from %(file)s) "
         "and t.loaded_from ->> 'load_id' is distinct from %(load_id)s"
-    ).format(p=sql.Identifier(stamp.stage), same_key=same_key), stamp.params)
+    ).format(p=sql.Identifier(stamp.stage), match=same_key(stamp.key, "t", "p")), stamp.params)
 
 
 def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], stage_name: str, tenant_ids: list,
@@ -252,7 +256,7 @@ def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], st
         return []
 
     def absent_from(stage_table: str) -> sql.Composable:
-        matches = sql.SQL(" and ").join(sql.SQL("s.{k} = t.{k}").format(k=sql.Identifier(k)) for k in key)
+        matches = same_key(key, "s", "t")
         return sql.SQL("and not exists (select 1 from {s} s where {m})").format(s=sql.Identifier(stage_table), m=matches)
 
     missing = sql.SQL("from {table} t where {owned} {absent} {protected}").format(
