@@ -10,7 +10,7 @@ drop table if exists
     consultation_feedback, consultation_sessions, cost_allocation, data_retention_policies,
     deliverables, department_roles, domains, expert_consultations, expert_messages,
     function_departments, function_roles, industries, jobs_to_be_done, jtbd_personas,
-    knowledge_chunks, knowledge_sources, org_departments, org_functions, org_responsibilities,
+    knowledge_chunks, knowledge_corpus, knowledge_lexicon, knowledge_sources, org_departments, org_functions, org_responsibilities,
     org_roles, panel_consensus, panel_discussions, panel_facilitator_configs, panel_members,
     panel_messages, panel_rounds, panel_templates, panel_votes, personas, pipeline_loads, prompts,
     quarantined_rows, role_responsibilities, service_role_audit, services_registry, skills,

@@ -12,6 +12,7 @@ the user may not read. Filters (tenant, visibility, domain, solution, source typ
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,9 @@ from vital_pipelines.knowledge.embedding import Embedder
 
 RRF_K = 60
 LEXICAL_CUTOFF = 0.5  # of the best lexical score
+BM25_K1 = 1.2
+BM25_B = 0.75
+TERM_BATCH_CHUNKS = 2000  # chunks looked up at once, at most, unless one term alone holds more
 SEARCH_MODES = ("hybrid", "vector", "text")
 
 
@@ -120,23 +124,90 @@ def _vector_ranking(conn, vector, model_name: str, depth: int, where: sql.Compos
     return [row[0] for row in rows]
 
 
-def _text_ranking(conn, query: str, depth: int, where: sql.Composable, params: dict) -> list[uuid.UUID]:
-    """Chunks holding the query's terms, ranked by the summed rarity (BM25 idf) of the terms each holds."""
+def _term_statistics(conn, query: str) -> tuple[dict[str, float], dict[str, float], float]:
+    """The query's terms with their BM25 idf and their chunk counts over the chunks this connection may read, and
+    the mean chunk length;
+    read from the statistics kept with the chunks (schema/27), so the cost does not depend on the corpus."""
+    terms = conn.execute("select coalesce(tsvector_to_array(private.knowledge_text_vector(%s)), '{}')",
+                         (query,)).fetchone()[0]
+    if not terms:
+        return {}, {}, 1.0
+    chunks, length = conn.execute(
+        "select coalesce(sum(chunk_count), 0)::float8, coalesce(sum(total_length), 0)::float8 from knowledge_corpus"
+    ).fetchone()
+    counts = conn.execute("select lexeme, sum(chunk_count)::float8 from knowledge_lexicon where lexeme = any(%s) "
+                          "group by lexeme", (terms,)).fetchall()
+    holding = {lexeme: n for lexeme, n in counts if n > 0}
+    weights = {lexeme: math.log(1 + (chunks - n + 0.5) / (n + 0.5)) for lexeme, n in holding.items()}
+    return weights, holding, (length / chunks if chunks else 1.0)
+
+
+def _score_chunks(conn, terms: list[str], weights: dict[str, float], mean_length: float, holding: list[str],
+                  lacking: list[str], where: sql.Composable, params: dict,
+                  also: list[str] | None = None) -> list[tuple[uuid.UUID, float]]:
+    """BM25 scores over all `terms` of the chunks that hold one of `holding`, one of `also` where given, and none of
+    `lacking` (found through the GIN index); each chunk's term frequencies are read from its own search vector, cut
+    down to the query's terms."""
+    candidates = " | ".join(_quoted(t) for t in holding)
+    if also:
+        candidates = f"({candidates}) & ({' | '.join(_quoted(t) for t in also)})"
+    if lacking:
+        candidates = f"({candidates}) & !({' | '.join(_quoted(t) for t in lacking)})"
     rows = conn.execute(sql.SQL(
-        "with terms as (select distinct t.lexeme, quote_literal(t.lexeme)::tsquery as query"
-        "  from unnest(to_tsvector('english', %(text)s)) t),"
-        " corpus as (select count(*)::float8 as n from knowledge_chunks),"
-        " weighted as (select terms.query, ln(1 + (corpus.n - df.n + 0.5) / (df.n + 0.5)) as idf"
-        "  from terms, corpus, lateral (select count(*)::float8 as n from knowledge_chunks k"
-        "   where k.search_vector @@ terms.query) df where df.n > 0)"
-        " select c.id, sum(w.idf) from weighted w join knowledge_chunks c on c.search_vector @@ w.query"
-        " join knowledge_sources s on s.id = c.source_id where {where}"
-        " group by c.id order by sum(w.idf) desc, c.id limit %(depth)s").format(where=where),
-        {**params, "text": query, "depth": depth}).fetchall()
+        "with candidates as materialized (select id, source_id, search_vector, lexical_length from knowledge_chunks"
+        "  where search_vector @@ %(candidates)s::tsquery)"
+        " select c.id, round((select sum(w.idf * f.tf * (%(k1)s + 1) / (f.tf + %(k1)s * (1 - %(b)s + %(b)s *"
+        "   coalesce(c.lexical_length, 0) / %(avgdl)s)))"
+        "  from (select t.lexeme, greatest(1, cardinality(t.positions))::float8 as tf"
+        "   from unnest(ts_filter(setweight(c.search_vector, 'A', %(terms)s), '{{a}}')) t) f"
+        "  join unnest(%(terms)s::text[], %(idfs)s::float8[]) w(lexeme, idf) on w.lexeme = f.lexeme)::numeric, 9)"
+        " from candidates c join knowledge_sources s on s.id = c.source_id where {where}").format(where=where),
+        {**params, "terms": terms, "idfs": [weights[t] for t in terms], "candidates": candidates,
+         "k1": BM25_K1, "b": BM25_B, "avgdl": max(mean_length, 1.0)}).fetchall()
+    return [(chunk, float(score)) for chunk, score in rows]
+
+
+def _quoted(term: str) -> str:
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _text_ranking(conn, query: str, depth: int, where: sql.Composable, params: dict) -> list[uuid.UUID]:
+    """Chunks holding the query's terms, ranked by BM25 (rarity of each term, its frequency in the chunk, the
+    chunk's length), ties broken by id.
+
+    Cost follows the matches of the query's rarest terms, not the corpus: terms are looked up rarest first, a batch
+    at a time (about TERM_BATCH_CHUNKS chunks), and each chunk found is scored over every query term. A commoner
+    term is looked up only while fewer than `depth` chunks were found and the chunks holding none of the rarer terms
+    could still reach the cut (a chunk's score is at most the sum of (k1 + 1) * idf over the terms it holds). Where
+    one rare term alone is held by more chunks than a batch, the chunks that hold it with another query term are
+    taken first. So a chunk holding only common words is scored only when nothing rarer is found: it is no lexical
+    evidence (see the cut below)."""
+    weights, holding, mean_length = _term_statistics(conn, query)
+    terms = sorted(weights, key=lambda t: (-weights[t], t))
+    scores: dict[uuid.UUID, float] = {}
+    looked_up: list[str] = []
+    while len(looked_up) < len(terms):
+        batch = [terms[len(looked_up)]]
+        for term in terms[len(looked_up) + 1:]:
+            if sum(holding[t] for t in batch) + holding[term] > TERM_BATCH_CHUNKS:
+                break
+            batch.append(term)
+        rest = terms[len(looked_up) + len(batch):]
+        found: list[tuple[uuid.UUID, float]] = []
+        if rest and sum(holding[t] for t in batch) > TERM_BATCH_CHUNKS:
+            found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, where, params, also=rest)
+        if len(found) < depth:
+            found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, where, params)
+        scores.update(found)
+        looked_up += batch
+        best = max(scores.values(), default=0.0)
+        if len(scores) >= depth or (best and sum((BM25_K1 + 1) * weights[t] for t in rest) < LEXICAL_CUTOFF * best):
+            break
     # A chunk that holds only the query's common words is no lexical evidence: it would otherwise add a second
     # vote to chunks the vector ranking already placed, crowding out the one chunk that holds the rare term.
-    best = rows[0][1] if rows else 0.0
-    return [chunk for chunk, score in rows if score >= LEXICAL_CUTOFF * best]
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:depth]
+    best = ranked[0][1] if ranked else 0.0
+    return [chunk for chunk, score in ranked if score >= LEXICAL_CUTOFF * best]
 
 
 def fuse(rankings: list[list[uuid.UUID]], k: int = RRF_K) -> list[tuple[uuid.UUID, float]]:
