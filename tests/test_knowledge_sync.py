@@ -142,6 +142,31 @@ def test_a_tenants_document_stays_with_the_tenant_unless_it_says_otherwise(url, 
     assert rows["signals-txt"] == "public/vital-platform"
 
 
+def test_a_document_moved_to_another_tenant_or_visibility_keeps_its_chunks_and_vectors(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    with connect(url) as conn:
+        before = conn.execute("select c.id, c.embedded_at from knowledge_chunks c join knowledge_sources s "
+                              "on s.id = c.source_id where s.slug = 'case-processing-md' order by 1").fetchall()
+    for front in ("tenant: acme-pharma", "tenant: acme-pharma\nvisibility: organization"):
+        text = _document(SECTIONS).replace("---\ntitle:", f"---\n{front}\ntitle:")
+        (corpus / "case-processing.md").write_text(text, encoding="utf-8")
+        moved = _by_slug(_sync(url, corpus, embedder))["case-processing-md"]
+        assert (moved.status, moved.added, moved.removed, moved.embedded, moved.kept) == ("synced", 0, 0, 0, len(before))
+        with connect(url) as conn:
+            after = conn.execute("select c.id, c.embedded_at from knowledge_chunks c join knowledge_sources s "
+                                 "on s.id = c.source_id where s.slug = 'case-processing-md' order by 1").fetchall()
+            owners = conn.execute("select distinct t.slug from knowledge_chunks c join knowledge_sources s on "
+                                  "s.id = c.source_id join tenants t on t.id = c.tenant_id and t.id = s.tenant_id "
+                                  "where s.slug = 'case-processing-md'").fetchall()
+        assert after == before and owners == [("acme-pharma",)]
+    # An edit while moving: only the changed chunk is embedded, and the one it replaced counts as removed.
+    edited = dict(SECTIONS, Coding="Events are coded in MedDRA by two trained coders who reconcile differences.")
+    (corpus / "case-processing.md").write_text(_document(edited).replace("---\ntitle:", "---\ntitle:"),
+                                               encoding="utf-8")
+    back = _by_slug(_sync(url, corpus, embedder))["case-processing-md"]
+    assert (back.added, back.removed, back.embedded) == (1, 1, 1)
+
+
 def test_a_model_change_re_embeds_every_chunk(url, corpus, embedder):
     _sync(url, corpus, embedder)
     retrained = dataclasses.replace(embedder.info, revision="retrained01")

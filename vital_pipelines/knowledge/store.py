@@ -142,11 +142,14 @@ def _plan(conn, slug: str, path: Path, embedder: Embedder, tenants: dict[str, st
         return DocumentResult(slug, "failed", error=error.reason, path=str(path))
     chunks = chunk_blocks(document.title, document.blocks, count_tokens=embedder.count_tokens,
                           max_tokens=model.max_tokens)
-    sid = source_id(tenant_id, slug)
+    # A document that moved to another tenant keeps its source row (and so its chunks' ids and vectors).
+    existing = conn.execute("select id from knowledge_sources where slug = %s "
+                            "order by tenant_id = %s desc, deleted_at is not null, id limit 1", (slug, tenant_id)).fetchone()
+    sid = str(existing[0]) if existing else source_id(tenant_id, slug)
     ids = [chunk_id(sid, chunk, model) for chunk in chunks]
     stored = {str(i): (sha, m, r) for i, sha, m, r in conn.execute(
-        "select id, content_sha256, embedding_model, embedding_model_revision from knowledge_chunks where source_id = %s",
-        (sid,))}
+        "select id, content_sha256, embedding_model, embedding_model_revision from knowledge_chunks "
+        "where source_id in (select id from knowledge_sources where slug = %s)", (slug,))}
     platform_owned = tenant_id == tenants[PLATFORM_TENANT_SLUG]
     if reembed:
         return _Plan(document=document, tenant_id=tenant_id, solution_id=solution_id, source_id=sid, chunks=chunks,
@@ -178,8 +181,12 @@ def _write(conn: psycopg.Connection, plan: _Plan, model: ModelInfo) -> None:
     visibility = str(front.get("visibility") or ("public" if plan.platform_owned else "tenant")).strip().lower()
     with conn.transaction():
         lock_for_transaction(conn, knowledge_document_lock(document.slug))
-        # A document whose tenant changed leaves its old row behind: remove it with its chunks.
-        conn.execute("delete from knowledge_sources where slug = %s and tenant_id <> %s", (document.slug, plan.tenant_id))
+        # A document whose tenant changed moves its row and chunks; any other row of the slug goes with its chunks.
+        conn.execute("delete from knowledge_sources where slug = %s and id <> %s", (document.slug, plan.source_id))
+        conn.execute("update knowledge_sources set tenant_id = %s where id = %s and tenant_id <> %s",
+                     (plan.tenant_id, plan.source_id, plan.tenant_id))
+        conn.execute("update knowledge_chunks set tenant_id = %s where source_id = %s and tenant_id <> %s",
+                     (plan.tenant_id, plan.source_id, plan.tenant_id))
         conn.execute(
             "insert into knowledge_sources as k (id, tenant_id, slug, title, source_path, source_type, domain, "
             " solution_id, visibility, content_sha256, byte_size, word_count, chunk_count, front_matter, status, "
