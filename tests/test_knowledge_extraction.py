@@ -199,3 +199,55 @@ def test_an_outline_whose_titles_are_not_in_the_text_gives_way_to_font_sizes(tmp
     # A junk metadata title is ignored in favour of the first page's first heading.
     assert document.title == "1. Scope of the review"
     assert [b.headings[-1] for b in document.blocks] == ["1. Scope of the review", "2. Method"]
+
+
+def _two_column_pdf(target: Path) -> Path:
+    """A credit line in bold above a larger title, then two columns whose boxes sit at different heights (pdfminer's
+    own order reads them alternately), and a sentence broken between two boxes of the left column."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(0, 6, "In collaboration with AI Commons", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.multi_cell(0, 9, "Diversity in clinical trials", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    top = pdf.get_y() + 4
+    for x, y, text in ((10, 0, "Sponsors reported the share of participants from under-represented groups. " * 3),
+                       (10, 70, "Over the decade of use in trials for"),
+                       (10, 90, "the focal conditions the share increased from 0.7% to 2.1% as sites grew. " * 3),
+                       (110, 0, "Regulators now ask for a diversity plan before the pivotal trial begins. " * 2),
+                       (110, 45, "Community sites and decentralised visits widen access for rural patients. " * 3),
+                       (110, 85, "Registries follow patients after the trial ends and report outcomes. " * 3)):
+        pdf.set_xy(x, top + y)
+        pdf.multi_cell(85, 5, text, align="L")
+    target.write_bytes(bytes(pdf.output()))
+    return target
+
+
+def test_a_two_column_pdf_is_read_column_after_column_with_broken_sentences_joined(tmp_path):
+    document = extract(_two_column_pdf(tmp_path / "s41746.pdf"), "x")
+    assert document.title == "Diversity in clinical trials"
+    texts = [block.text for block in document.blocks]
+    starts = [next(n for n, text in enumerate(texts) if text.startswith(words))
+              for words in ("Sponsors reported", "Over the decade", "Regulators now ask", "Community sites",
+                            "Registries follow")]
+    assert starts == sorted(starts)
+    joined = texts[starts[1]]
+    assert joined.startswith("Over the decade of use in trials for the focal conditions the share increased from 0.7%")
+    assert "Community" not in joined and "Regulators" not in joined
+
+
+def test_reading_order_takes_bands_then_columns():
+    from types import SimpleNamespace as Box
+
+    from vital_pipelines.knowledge.documents import reading_order
+
+    boxes = {"title": Box(x0=50, x1=550, y1=800), "left-top": Box(x0=50, x1=280, y1=700),
+             "right-top": Box(x0=320, x1=550, y1=700), "right-mid": Box(x0=320, x1=550, y1=500),
+             "left-low": Box(x0=50, x1=280, y1=400), "figure": Box(x0=50, x1=550, y1=300),
+             "left-after": Box(x0=50, x1=280, y1=200), "right-after": Box(x0=320, x1=550, y1=250)}
+    names = {id(box): name for name, box in boxes.items()}
+    assert [names[id(b)] for b in reading_order(list(boxes.values()), 600)] == [
+        "title", "left-top", "left-low", "right-top", "right-mid", "figure", "left-after", "right-after"]

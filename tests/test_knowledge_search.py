@@ -154,3 +154,29 @@ def test_search_cli_takes_a_user_and_a_tenant(world, embedder, monkeypatch, caps
     assert cli.main(["search", "Nightingale budget", "--limit", "20"]) == 0
     assert "acme-launch-md" not in capsys.readouterr().out
     assert cli.main(["search", "Nightingale budget", "--as-user", "not-a-uuid"]) == 2
+
+
+def test_search_cli_text_mode_loads_no_model_and_says_when_nothing_is_visible(world, monkeypatch, capsys):
+    from vital_pipelines import cli
+    from vital_pipelines.knowledge import embedding
+
+    url, users = world
+    monkeypatch.setenv("DATABASE_URL", loader_url(url))
+    monkeypatch.setenv("SEARCH_DATABASE_URL", search_url(url))
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("text mode must not load the embedding model")
+
+    monkeypatch.setattr(embedding.Embedder, "__init__", no_model)
+    assert cli.main(["search", "£20m", "--as-user", users[ACME], "--mode", "text", "--limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[acme-launch-md" in out and "Agents" not in out
+    stranger = str(uuid.uuid4())
+    with connect(url) as conn:
+        conn.execute("insert into auth.users (id, email) values (%s, 'stranger@example.com')", (stranger,))
+        conn.execute("update knowledge_sources set visibility = 'tenant'")
+        conn.commit()
+    assert cli.main(["search", "£20m", "--as-user", stranger, "--mode", "text"]) == 1
+    assert "No document is visible to you" in capsys.readouterr().out
+    assert cli.main(["search", "zebra migration patterns", "--as-user", users[ACME], "--mode", "text"]) == 1
+    assert "Nothing found: no visible chunk matches" in capsys.readouterr().out

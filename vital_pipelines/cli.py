@@ -139,25 +139,36 @@ def _search_filters(args: argparse.Namespace):
 def _search(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from vital_pipelines.knowledge.embedding import Embedder
-    from vital_pipelines.knowledge.search import acting_as, embed_query, search_agents, search_chunks
+    from vital_pipelines.knowledge.search import acting_as, search_agents, search_chunks
 
     filters = _search_filters(args)
-    embedder = Embedder(args.model)
-    vector = embed_query(embedder, args.query)
+    vector, model_name = None, args.model
+    if args.mode != "text":
+        # Only a search that compares vectors needs the model's weights.
+        from vital_pipelines.knowledge.embedding import Embedder
+        from vital_pipelines.knowledge.search import embed_query
+
+        embedder = Embedder(args.model)
+        vector, model_name = embed_query(embedder, args.query), embedder.info.name
     url = config.search_database_url() if args.as_user else config.database_url()
     try:
         with connect(url) as conn:
             with acting_as(conn, args.as_user) if args.as_user else nullcontext(conn):
-                chunks = search_chunks(conn, args.query, vector, embedder.info.name, limit=args.limit, filters=filters,
+                chunks = search_chunks(conn, args.query, vector, model_name, limit=args.limit, filters=filters,
                                        mode=args.mode, distinct_documents=args.distinct)
-                agents = search_agents(conn, vector, embedder.info.name, limit=args.agents)
+                agents = search_agents(conn, vector, model_name, limit=args.agents) if vector is not None else []
+                visible = chunks or conn.execute("select exists (select 1 from knowledge_chunks)").fetchone()[0]
     except ValueError as error:
         print(f"vital-pipelines: {error}", file=sys.stderr)
         return 2
     if not chunks and not agents:
-        print("Nothing found: nothing is embedded yet (run scripts/run), or nothing matches the filters and what "
-              "this caller may read.")
+        if not visible and args.as_user:
+            print(f"No document is visible to you (user {args.as_user}): row-level security hides every chunk from "
+                  f"this user. Ask a tenant admin for membership of the tenant that owns the documents.")
+        elif not visible:
+            print("Nothing is embedded yet: run scripts/run (or materialise knowledge_chunks) first.")
+        else:
+            print("Nothing found: no visible chunk matches this question and these filters.")
         return 1
     print(f"Knowledge ({len(chunks)} best chunks):")
     for rank, hit in enumerate(chunks, 1):
@@ -165,6 +176,8 @@ def _search(args: argparse.Namespace) -> int:
         excerpt = " ".join(hit.content.split())
         print(f"\n{rank}. {hit.title}{f' › {where}' if where else ''}  [{hit.document}, similarity {hit.similarity:.3f}]")
         print(f"   {excerpt[:400]}{'…' if len(excerpt) > 400 else ''}")
+    if vector is None:
+        return 0  # agents are matched by their profile's vector, which text mode does not compute
     print(f"\nAgents ({len(agents)} best matches):")
     for rank, agent in enumerate(agents, 1):
         print(f"{rank}. {agent.name} ({agent.slug}, similarity {agent.similarity:.3f}){f' — {agent.tagline}' if agent.tagline else ''}")

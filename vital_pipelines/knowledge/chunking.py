@@ -19,7 +19,7 @@ from vital_pipelines.knowledge.documents import Block
 TokenCounter = Callable[[list[str]], list[int]]
 SPECIAL_TOKENS = 2
 DEFAULT_OVERLAP_TOKENS = 32
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"  # with the extraction: 3 reads PDF columns one after the other
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-Z0-9])")
 

@@ -252,6 +252,17 @@ class _Sections:
             if block is not None:
                 self.blocks.append(block)
 
+    def continue_text(self, text: str) -> None:
+        """`add_text` for a text that may carry on the last paragraph's sentence (a PDF paragraph broken across a
+        column or page): a last paragraph that ends without a sentence's end, followed by a lower-case start."""
+        last = self.blocks[-1] if self.blocks else None
+        first, _, rest = text.lstrip().partition("\n\n")
+        if (last is not None and last.kind == "text" and last.headings == self.headings and first[:1].islower()
+                and not re.search(r"[.!?:;\"'”’)\]]$", last.text)):
+            self.blocks[-1] = Block(last.headings, f"{last.text} {' '.join(first.split())}")
+            text = rest
+        self.add_text(text)
+
     def heading(self, level: int, title: str) -> None:
         self.flush()
         _enter_heading(self.path, level, " ".join(title.split()))
@@ -436,9 +447,8 @@ def _pdf_lines(path: Path) -> list[_PdfLine]:
     lines: list[_PdfLine] = []
     box_number = 0
     for page_number, page in enumerate(extract_pages(path, laparams=LAParams()), 1):
-        for element in page:
-            if not isinstance(element, LTTextContainer):
-                continue
+        boxes = [element for element in page if isinstance(element, LTTextContainer)]
+        for element in reading_order(boxes, page.width):
             box_number += 1
             for line in element:
                 if not isinstance(line, LTTextLine):
@@ -451,6 +461,29 @@ def _pdf_lines(path: Path) -> list[_PdfLine]:
                 lines.append(_PdfLine(page_number, box_number, clean_text(line.get_text()).rstrip("\n"),
                                       sizes[len(sizes) // 2], bold))
     return lines
+
+
+def reading_order(boxes: list, page_width: float) -> list:
+    """Text boxes (anything with x0, x1, y1) in the order a reader takes them: down the page in bands separated by
+    boxes that cross the page's middle (titles, full-width paragraphs, figures' captions); inside a band, the left
+    column top to bottom, then the right column. pdfminer's own order mixes columns when their boxes sit at
+    different heights, which put one column's paragraph inside the other's sentence."""
+    middle, gutter = page_width / 2, page_width * 0.02
+    ordered: list = []
+    band: list = []
+
+    def close_band() -> None:
+        ordered.extend(sorted(band, key=lambda b: (b.x0 >= middle - gutter, -b.y1, b.x0)))
+        band.clear()
+
+    for box in sorted(boxes, key=lambda b: (-b.y1, b.x0)):
+        if box.x0 < middle - gutter and box.x1 > middle + gutter:
+            close_band()
+            ordered.append(box)
+        else:
+            band.append(box)
+    close_band()
+    return ordered
 
 
 def _pdf_layout_blocks(lines: list[_PdfLine], outline: dict[str, int]) -> tuple[list[Block], str | None]:
@@ -487,7 +520,7 @@ def _pdf_layout_blocks(lines: list[_PdfLine], outline: dict[str, int]) -> tuple[
                     sections.heading(outline[head], head)
                     sections.add_text(_join_lines([line.text for line in box[1:]]))
                     continue
-                sections.add_text(_join_lines([line.text for line in box]))
+                sections.continue_text(_join_lines([line.text for line in box]))
                 continue
             sections.heading(level, joined)
             if first_page_heading is None and box[0].page == 1:
@@ -498,9 +531,24 @@ def _pdf_layout_blocks(lines: list[_PdfLine], outline: dict[str, int]) -> tuple[
             if first_page_heading is None and box[0].page == 1:
                 first_page_heading = joined
         else:
-            sections.add_text(_join_lines([line.text for line in box]))
+            sections.continue_text(_join_lines([line.text for line in box]))
     sections.flush()
-    return sections.blocks, first_page_heading
+    return sections.blocks, _largest_first_page_line(lines) or first_page_heading
+
+
+def _largest_first_page_line(lines: list[_PdfLine]) -> str | None:
+    """The first page's text set in its largest type (consecutive lines of one box joined): a PDF's title where its
+    metadata has none, rather than whatever small line (a partner's credit, a journal's name) comes first."""
+    first_page = [line for line in lines if line.page == 1 and re.search(r"[A-Za-z]{2}", line.text)]
+    if not first_page:
+        return None
+    largest = max(line.size for line in first_page)
+    box = next(line.box for line in first_page if line.size == largest)
+    title = " ".join(" ".join(line.text for line in first_page if line.box == box and line.size == largest).split())
+    return title[:300] or None
+
+
+
 
 
 def _looks_like_heading(box: list[_PdfLine], body: float) -> bool:
