@@ -78,6 +78,23 @@ def test_first_sync_embeds_everything_and_the_second_nothing(url, corpus, embedd
     assert _chunks(url) == stored
 
 
+def test_a_sync_reports_its_progress_done_over_total_with_the_rate(url, corpus, embedder, monkeypatch):
+    from vital_pipelines.knowledge import store
+
+    monkeypatch.setattr(store, "EMBED_SLICE", 2)
+    lines: list[str] = []
+    report = _sync(url, corpus, embedder, on_step=lines.append)
+    chunks = report.total("embedded")
+    assert chunks == 5
+    assert lines[0].startswith("documents read and chunked: 2/2 documents (")
+    assert f"chunks embedded: {chunks}/{chunks} chunks (" in "\n".join(lines)
+    assert lines[-1].startswith("documents written: 2/2 documents (") and "/s" in lines[-1]
+    # Nothing to do, nothing embedded: no line about embedding.
+    again: list[str] = []
+    _sync(url, corpus, embedder, on_step=again.append)
+    assert not any(line.startswith("chunks embedded") for line in again)
+
+
 def test_editing_one_paragraph_re_embeds_exactly_its_chunk(url, corpus, embedder):
     _sync(url, corpus, embedder)
     before = {(row[0], row[1]): row for row in _chunks(url)}

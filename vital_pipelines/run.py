@@ -13,6 +13,7 @@ Dagster event stream is shown with `--verbose` and always kept in the instance f
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Iterable
@@ -127,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     from vital_pipelines.defs.knowledge.partitions import document_range, range_tags
     from vital_pipelines.definitions import defs
 
+    progress = logging.getLogger("vital_pipelines.progress")
+    progress.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  … %(message)s"))
+    progress.addHandler(handler)
     instance = dg.DagsterInstance.get()
     for run_id in release_abandoned_runs(instance):
         print(f"released abandoned run {run_id} and its pool slots")

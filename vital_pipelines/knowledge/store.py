@@ -243,11 +243,34 @@ def _record_failure(conn: psycopg.Connection, result: DocumentResult) -> None:
                      "and deleted_at is null", (result.error, result.slug))
 
 
+class _Progress:
+    """Lines of "done / total, rate, time left" for one stage, at most one every `every` seconds, and the last."""
+
+    def __init__(self, say: Callable[[str], None] | None, stage: str, total: int, unit: str, every: float = 5.0):
+        self.say, self.stage, self.total, self.unit, self.every = say, stage, total, unit, every
+        self.started = self.last = time.perf_counter()
+
+    def done(self, count: int) -> None:
+        now = time.perf_counter()
+        if self.say is None or self.total == 0 or (count < self.total and now - self.last < self.every):
+            return
+        self.last = now
+        rate = count / max(now - self.started, 1e-9)
+        left = f", about {(self.total - count) / rate:.0f} s left" if count < self.total and rate > 0 else ""
+        self.say(f"{self.stage}: {count}/{self.total} {self.unit} ({rate:.1f} {self.unit}/s{left})")
+
+
+EMBED_SLICE = 256  # chunks per call to the model between progress lines
+
+
 def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embedder: Embedder, *,
                    force: bool = False, reembed: bool = False,
-                   on_progress: Callable[[str], None] | None = None) -> SyncReport:
+                   on_progress: Callable[[str], None] | None = None,
+                   on_step: Callable[[str], None] | None = None) -> SyncReport:
     """Bring the given documents (slug → path) up to date; see the module docstring. `force` re-chunks documents
-    whose file and model are unchanged (still reusing stored vectors); `reembed` embeds every chunk again."""
+    whose file and model are unchanged (still reusing stored vectors); `reembed` embeds every chunk again.
+    `on_progress` hears of each document that cannot be read; `on_step`, of documents planned, chunks embedded and
+    documents written, done / total with the rate, every few seconds."""
     started = time.perf_counter()
     report = SyncReport(model=embedder.info)
     with connect() as conn:
@@ -257,8 +280,10 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
             ensure_vector_dimension(conn, embedder.info.dimension)
         tenants = tenant_ids_by_slug(conn)
         plans: list[_Plan] = []
-        for slug, path in sorted(documents.items()):
+        planning = _Progress(on_step, "documents read and chunked", len(documents), "documents")
+        for done, (slug, path) in enumerate(sorted(documents.items()), 1):
             outcome = _plan(conn, slug, path, embedder, tenants, force, reembed)
+            planning.done(done)
             conn.commit()
             if isinstance(outcome, DocumentResult):
                 report.documents.append(outcome)
@@ -272,12 +297,17 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
         fresh = {id(plan): [n for n in plan.added if n not in plan.vectors] for plan in plans}
         pending = [(plan, n) for plan in plans for n in fresh[id(plan)]]
         embed_started = time.perf_counter()
-        vectors = embedder.encode([plan.chunks[n].embed_text for plan, n in pending])
+        embedding = _Progress(on_step, "chunks embedded", len(pending), "chunks")
+        for first in range(0, len(pending), EMBED_SLICE):
+            part = pending[first:first + EMBED_SLICE]
+            for (plan, n), vector in zip(part, embedder.encode([plan.chunks[n].embed_text for plan, n in part])):
+                plan.vectors[n] = vector
+            embedding.done(first + len(part))
         report.embed_seconds = time.perf_counter() - embed_started
-        for (plan, n), vector in zip(pending, vectors):
-            plan.vectors[n] = vector
-        for plan in plans:
+        writing = _Progress(on_step, "documents written", len(plans), "documents")
+        for done, plan in enumerate(plans, 1):
             _write(conn, plan, embedder.info)
+            writing.done(done)
             embedded = fresh[id(plan)]
             report.documents.append(DocumentResult(
                 plan.document.slug, "synced", added=len(plan.added), kept=plan.kept, removed=len(plan.removed_ids),

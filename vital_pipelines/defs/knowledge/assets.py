@@ -1,5 +1,6 @@
 """Knowledge assets: the document registry, the embedded chunks per document partition, and agent profile vectors."""
 
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +15,8 @@ from vital_pipelines.knowledge.embedding import ModelUnavailable
 from vital_pipelines.knowledge.store import DocumentResult, SyncReport, drop_documents, remove_documents, sync_documents
 
 GROUP = "knowledge"
+# Progress of long syncs, beside the run's own log: scripts/run prints this logger, whose console is otherwise quiet.
+PROGRESS = logging.getLogger("vital_pipelines.progress")
 
 
 class KnowledgeSyncConfig(dg.Config):
@@ -21,6 +24,11 @@ class KnowledgeSyncConfig(dg.Config):
     """Re-chunk documents even where file and model are unchanged (vectors of unchanged chunks are still reused)."""
     reembed: bool = False
     """Embed every chunk again, reusing nothing (e.g. after replacing the model's weights under the same name)."""
+
+
+def _progress(context: dg.AssetExecutionContext, line: str) -> None:
+    context.log.info(line)
+    PROGRESS.info(line)
 
 
 def _loaded(embedding_model: EmbeddingModel):
@@ -109,7 +117,7 @@ def knowledge_chunks(context: dg.AssetExecutionContext, config: KnowledgeSyncCon
     embedder = _loaded(embedding_model)
     with database_errors(context, postgres):
         report = sync_documents(postgres.get_connection, wanted, embedder, force=config.force, reembed=config.reembed,
-                                on_progress=context.log.warning)
+                                on_progress=context.log.warning, on_step=lambda line: _progress(context, line))
         if vanished:
             with postgres.get_connection() as conn:
                 report.documents.extend(drop_documents(conn, vanished))
