@@ -93,6 +93,7 @@ def _grow(url: str, start: int, stop: int, sentences: list[str], rng: random.Ran
     with connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze knowledge_chunks")
         conn.execute("vacuum analyze knowledge_lexicon")
+        conn.execute("analyze knowledge_sources")
 
 
 def _time(conn, questions: list[str], query_vectors: list[np.ndarray], mode: str, user: str | None) -> list[float]:

@@ -57,11 +57,22 @@ def render_pdf(source: Path, target: Path) -> Path:
     post = frontmatter.load(source)
     pdf = FPDF(format="A4")
     pdf.set_creation_date(FIXED_DATE)
-    pdf.set_title(_latin1(str(post.get("title", source.stem))))
+    if post.get("untitled"):
+        pass  # a PDF whose metadata names no title: its title is read from the first page
+    else:
+        pdf.set_title(_latin1(str(post.get("title", source.stem))))
     if post.get("domain"):
         pdf.set_subject(str(post["domain"]))
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.add_page()
+    if post.get("credit"):
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.multi_cell(0, 6, _latin1(str(post["credit"])), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    if int(post.get("columns", 1)) > 1:
+        _two_columns(pdf, _sections(post.content), int(post["columns"]))
+        target.write_bytes(bytes(pdf.output()))
+        return target
     for level, text in _sections(post.content):
         text = _latin1(text)
         if level:
@@ -75,6 +86,20 @@ def render_pdf(source: Path, target: Path) -> Path:
             pdf.ln(3)
     target.write_bytes(bytes(pdf.output()))
     return target
+
+
+def _two_columns(pdf, items: list[tuple[int, str]], columns: int) -> None:
+    """The first heading across the page, everything after it in `columns` columns (a journal's layout)."""
+    if items and items[0][0] == 1:
+        pdf.set_font("Helvetica", "B", 18)
+        pdf.multi_cell(0, 9, _latin1(items[0][1]), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+        items = items[1:]
+    with pdf.text_columns(ncols=columns, gutter=8, text_align="LEFT", balance=True) as flow:
+        for level, text in items:
+            pdf.set_font("Helvetica", "B" if level else "", 13 if level else 10)
+            with flow.paragraph(bottom_margin=3) as paragraph:
+                paragraph.write(_latin1(text))
 
 
 def render_docx(source: Path, target: Path) -> Path:

@@ -156,12 +156,13 @@ def _score_chunks(conn, terms: list[str], weights: dict[str, float], mean_length
     rows = conn.execute(sql.SQL(
         "with candidates as materialized (select id, source_id, search_vector, lexical_length from knowledge_chunks"
         "  where search_vector @@ %(candidates)s::tsquery)"
-        " select c.id, round((select sum(w.idf * f.tf * (%(k1)s + 1) / (f.tf + %(k1)s * (1 - %(b)s + %(b)s *"
-        "   coalesce(c.lexical_length, 0) / %(avgdl)s)))"
-        "  from (select t.lexeme, greatest(1, cardinality(t.positions))::float8 as tf"
-        "   from unnest(ts_filter(setweight(c.search_vector, 'A', %(terms)s), '{{a}}')) t) f"
-        "  join unnest(%(terms)s::text[], %(idfs)s::float8[]) w(lexeme, idf) on w.lexeme = f.lexeme)::numeric, 9)"
-        " from candidates c join knowledge_sources s on s.id = c.source_id where {where}").format(where=where),
+        " select c.id, round(sum(w.idf * greatest(1, cardinality(t.positions)) * (%(k1)s + 1)"
+        "  / (greatest(1, cardinality(t.positions)) + %(k1)s * (1 - %(b)s + %(b)s * coalesce(c.lexical_length, 0)"
+        "  / %(avgdl)s)))::numeric, 9)"
+        " from candidates c join knowledge_sources s on s.id = c.source_id,"
+        "  unnest(ts_filter(setweight(c.search_vector, 'A', %(terms)s), '{{a}}')) t"
+        "  join unnest(%(terms)s::text[], %(idfs)s::float8[]) w(lexeme, idf) on w.lexeme = t.lexeme"
+        " where {where} group by c.id").format(where=where),
         {**params, "terms": terms, "idfs": [weights[t] for t in terms], "candidates": candidates,
          "k1": BM25_K1, "b": BM25_B, "avgdl": max(mean_length, 1.0)}).fetchall()
     return [(chunk, float(score)) for chunk, score in rows]
@@ -179,8 +180,8 @@ def _text_ranking(conn, query: str, depth: int, where: sql.Composable, params: d
     at a time (about TERM_BATCH_CHUNKS chunks), and each chunk found is scored over every query term. A commoner
     term is looked up only while fewer than `depth` chunks were found and the chunks holding none of the rarer terms
     could still reach the cut (a chunk's score is at most the sum of (k1 + 1) * idf over the terms it holds). Where
-    one rare term alone is held by more chunks than a batch, the chunks that hold it with another query term are
-    taken first. So a chunk holding only common words is scored only when nothing rarer is found: it is no lexical
+    one rare term alone is held by more chunks than a batch, the chunks that hold it with the next rarest term are
+    taken first, then those that hold it with any other query term. So a chunk holding only common words is scored only when nothing rarer is found: it is no lexical
     evidence (see the cut below)."""
     weights, holding, mean_length = _term_statistics(conn, query)
     terms = sorted(weights, key=lambda t: (-weights[t], t))
@@ -195,7 +196,11 @@ def _text_ranking(conn, query: str, depth: int, where: sql.Composable, params: d
         rest = terms[len(looked_up) + len(batch):]
         found: list[tuple[uuid.UUID, float]] = []
         if rest and sum(holding[t] for t in batch) > TERM_BATCH_CHUNKS:
-            found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, where, params, also=rest)
+            for narrowing in ([rest[0]], rest) if len(rest) > 1 else (rest,):
+                found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, where, params,
+                                      also=narrowing)
+                if len(found) >= depth:
+                    break
         if len(found) < depth:
             found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, where, params)
         scores.update(found)
