@@ -136,6 +136,21 @@ def _search_filters(args: argparse.Namespace):
                          source_type=args.source_type)
 
 
+def _question_vector(model: str, question: str):
+    """The question's vector: by the numpy encoder where the model's folder allows (no torch to import: the command
+    answers in well under a second), else by the model itself."""
+    from pathlib import Path
+
+    from vital_pipelines.knowledge.embedding import Embedder, resolve_model_path
+    from vital_pipelines.knowledge.query_encoder import QueryEncoder
+    from vital_pipelines.knowledge.search import embed_query
+
+    folder = Path(str(resolve_model_path(model)))
+    if folder.is_dir() and QueryEncoder.fits(folder):
+        return QueryEncoder(folder).encode([" ".join(question.split())])[0]
+    return embed_query(Embedder(model), question)
+
+
 def _search(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
@@ -144,12 +159,7 @@ def _search(args: argparse.Namespace) -> int:
     filters = _search_filters(args)
     vector, model_name = None, args.model
     if args.mode != "text":
-        # Only a search that compares vectors needs the model's weights.
-        from vital_pipelines.knowledge.embedding import Embedder
-        from vital_pipelines.knowledge.search import embed_query
-
-        embedder = Embedder(args.model)
-        vector, model_name = embed_query(embedder, args.query), embedder.info.name
+        vector = _question_vector(args.model, args.query)
     url = config.search_database_url() if args.as_user else config.database_url()
     try:
         with connect(url) as conn:
