@@ -29,7 +29,7 @@ RRF_K = 60
 LEXICAL_CUTOFF = 0.5  # of the best lexical score
 BM25_K1 = 1.2
 BM25_B = 0.75
-TERM_BATCH_CHUNKS = 2000  # chunks looked up at once, at most, unless one term alone holds more
+TERM_BATCH_CHUNKS = 500  # chunks looked up at once, at most, unless one term alone holds more
 SEARCH_MODES = ("hybrid", "vector", "text")
 
 
@@ -126,18 +126,18 @@ def _vector_ranking(conn, vector, model_name: str, depth: int, where: sql.Compos
 
 def _term_statistics(conn, query: str) -> tuple[dict[str, float], dict[str, float], float]:
     """The query's terms with their BM25 idf and their chunk counts over the chunks this connection may read, and
-    the mean chunk length;
-    read from the statistics kept with the chunks (schema/27), so the cost does not depend on the corpus."""
-    terms = conn.execute("select coalesce(tsvector_to_array(private.knowledge_text_vector(%s)), '{}')",
-                         (query,)).fetchone()[0]
+    the mean chunk length, in one round trip: read from the statistics kept with the chunks (schema/27), so the cost
+    does not depend on the corpus."""
+    terms, chunks, length, counts = conn.execute(
+        "with query as (select coalesce(tsvector_to_array(private.knowledge_text_vector(%s)), '{}') as terms)"
+        " select query.terms, corpus.chunks, corpus.length, coalesce(("
+        "   select jsonb_object_agg(lexeme, n) from (select lexeme, sum(chunk_count)::float8 as n"
+        "   from knowledge_lexicon where lexeme = any(query.terms) group by lexeme) held), '{}')"
+        " from query, (select coalesce(sum(chunk_count), 0)::float8 as chunks,"
+        "   coalesce(sum(total_length), 0)::float8 as length from knowledge_corpus) corpus", (query,)).fetchone()
     if not terms:
         return {}, {}, 1.0
-    chunks, length = conn.execute(
-        "select coalesce(sum(chunk_count), 0)::float8, coalesce(sum(total_length), 0)::float8 from knowledge_corpus"
-    ).fetchone()
-    counts = conn.execute("select lexeme, sum(chunk_count)::float8 from knowledge_lexicon where lexeme = any(%s) "
-                          "group by lexeme", (terms,)).fetchall()
-    holding = {lexeme: n for lexeme, n in counts if n > 0}
+    holding = {lexeme: float(n) for lexeme, n in counts.items() if n > 0}
     weights = {lexeme: math.log(1 + (chunks - n + 0.5) / (n + 0.5)) for lexeme, n in holding.items()}
     return weights, holding, (length / chunks if chunks else 1.0)
 
