@@ -57,12 +57,9 @@ def sheets(draw):
 
 
 @pytest.fixture(scope="module")
-def org_loaded(make_database):
-    from vital_pipelines.db import apply_schema
+def org_loaded(make_schema_database):
 
-    url = make_database()
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
+    url = make_schema_database()
     raw = config.RAW_DIR
     with connect(loader_url(url)) as conn:
         load_workbook(conn, "org_structure.xlsx", validate_registry_workbook(raw / "org_structure.xlsx",

@@ -47,14 +47,11 @@ def _load(url: str, path: Path, workbook: str):
 
 
 @pytest.mark.parametrize("workbook", sorted(TABLES))
-def test_a_csv_copy_validates_and_loads_exactly_like_the_workbook(make_database, tmp_path, workbook):
-    from vital_pipelines.db import apply_schema
+def test_a_csv_copy_validates_and_loads_exactly_like_the_workbook(make_schema_database, tmp_path, workbook):
 
     urls = []
     for _ in range(2):
-        urls.append(make_database())
-        with connect(urls[-1]) as conn:
-            apply_schema(conn, config.SCHEMA_DIR)
+        urls.append(make_schema_database())
         _load(urls[-1], config.RAW_DIR / "org_structure.xlsx", "org_structure.xlsx")
         if workbook == "jtbds.xlsx":
             _load(urls[-1], config.RAW_DIR / "personas.xlsx", "personas.xlsx")

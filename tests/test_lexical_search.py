@@ -134,3 +134,38 @@ def test_a_member_sees_only_the_statistics_of_chunks_it_may_read(fresh_url):
     assert "lisbon" in lexemes and "nightingal" not in lexemes
     assert chunks == 1
     assert [hit.document for hit in hits] == ["trial-notes"]
+
+
+def test_lexical_candidates_are_exactly_the_matching_chunks_row_level_security_shows(fresh_url):
+    """The candidates function decides readability itself (so the GIN index can work under RLS): for every caller it
+    must return exactly what the chunks' own policy lets that caller see."""
+    with connect(fresh_url) as conn:
+        for tenant, slug, visibility in ((PLATFORM, "platform-public", "public"), (PLATFORM, "platform-only", "tenant"),
+                                         (ACME, "acme-tenant", "tenant"), (ACME, "acme-org", "organization"),
+                                         (TRIAL, "trial-tenant", "tenant"), (TRIAL, "trial-public", "public")):
+            _chunks(conn, tenant, _source(conn, tenant, slug, visibility), [f"Orphan designation notes of {slug}."])
+        conn.execute("update knowledge_sources set deleted_at = now() where slug = 'trial-public'")
+        users = {}
+        for name, tenant, role in (("acme", ACME, "member"), ("trial", TRIAL, "admin"), ("nobody", None, None)):
+            users[name] = str(uuid.uuid4())
+            conn.execute("insert into auth.users (id, email) values (%s, %s)", (users[name], f"{name}@example.com"))
+            if tenant:
+                conn.execute("insert into tenant_members (tenant_id, user_id, role) values (%s, %s, %s)",
+                             (tenant, users[name], role))
+        conn.commit()
+    seen = {}
+    with connect(search_url(fresh_url)) as conn:
+        for name, user in users.items():
+            with acting_as(conn, user):
+                by_policy = {r[0] for r in conn.execute(
+                    "select id from knowledge_chunks where search_vector @@ '''orphan'''::tsquery")}
+                by_function = {r[0] for r in conn.execute(
+                    "select id from private.knowledge_lexical_candidates('''orphan'''::tsquery)")}
+            assert by_function == by_policy, name
+            seen[name] = len(by_policy)
+    with connect(loader_url(fresh_url)) as conn:
+        everything = {r[0] for r in conn.execute("select id from private.knowledge_lexical_candidates('''orphan'''::tsquery)")}
+    assert seen["nobody"] == 1 and seen["acme"] >= 2 and len(everything) == 5
+    with connect(search_url(fresh_url)) as conn:
+        with pytest.raises(Exception):
+            conn.execute("select id from private.knowledge_lexical_candidates('''orphan'''::tsquery)").fetchall()

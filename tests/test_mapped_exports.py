@@ -332,10 +332,9 @@ ORG_CONTENT = {
 }
 
 
-def test_each_org_sheet_as_csv_with_an_entity_only_mapping_loads_like_the_workbook(make_database, tmp_path):
+def test_each_org_sheet_as_csv_with_an_entity_only_mapping_loads_like_the_workbook(make_schema_database, tmp_path):
     import csv
 
-    from vital_pipelines.db import apply_schema
     from vital_pipelines.spreadsheets.contracts import ORG_SHEETS
 
     workbook = openpyxl.load_workbook(config.RAW_DIR / "org_structure.xlsx", read_only=True)
@@ -346,9 +345,7 @@ def test_each_org_sheet_as_csv_with_an_entity_only_mapping_loads_like_the_workbo
         (tmp_path / f"{contract.sheet}_export.mapping.yaml").write_text(f"entity: {contract.sheet}\n")
     stored = []
     for load in ("workbook", "csv"):
-        url = make_database()
-        with connect(url) as conn:
-            apply_schema(conn, config.SCHEMA_DIR)
+        url = make_schema_database()
         if load == "workbook":
             sheets = validate_registry_workbook(config.RAW_DIR / "org_structure.xlsx", isolated=False)
             with connect(loader_url(url)) as conn:

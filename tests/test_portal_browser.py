@@ -50,12 +50,9 @@ def _wait_for(url: str, process: subprocess.Popen, seconds: int = 120) -> None:
 
 
 @pytest.fixture
-def world(make_database, tmp_path):
-    from vital_pipelines.db import apply_schema
+def world(make_schema_database, tmp_path):
 
-    url = make_database()
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
+    url = make_schema_database()
     raw = tmp_path / "raw"
     shutil.copytree(config.RAW_DIR, raw, ignore=shutil.ignore_patterns("templates"))
     _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")

@@ -217,15 +217,11 @@ def _run(conn: psycopg.Connection, actor: Actor, statement: str, params: list, c
 
 
 @pytest.fixture(scope="module")
-def world(make_database, server_url):
+def world(make_schema_database, server_url):
     """The populated world, and a copy of it: the cells are shared between two connections, one per copy, so that
     both cores work and no cell sees another's uncommitted writes or waits for its locks."""
-    url = make_database()
-    from vital_pipelines import config
-    from vital_pipelines.db import apply_schema
-
+    url = make_schema_database()
     with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
         actors, tables, candidates, sibling = rls_world.build(conn)
     twin = create_database(server_url, "vital_test_twin", template=psycopg.conninfo.conninfo_to_dict(url)["dbname"])
     try:

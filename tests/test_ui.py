@@ -43,8 +43,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory, make_database):
-    from vital_pipelines.db import apply_schema, connect
+def webserver(tmp_path_factory, make_schema_database):
+    from vital_pipelines.db import connect
 
     root = tmp_path_factory.mktemp("ui")
     home, raw = root / "dagster_home", root / "raw"
@@ -52,9 +52,7 @@ def webserver(tmp_path_factory, make_database):
     shutil.copy(config.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     shutil.copytree(config.RAW_DIR, raw, ignore=shutil.ignore_patterns("templates"))
     edit_cells(raw / "personas.xlsx", "personas", {"O17": "secret"})
-    url = make_database()
-    with connect(url) as conn:
-        apply_schema(conn, config.SCHEMA_DIR)
+    url = make_schema_database()
     env = {**os.environ, "DATABASE_URL": loader_url(url), "DATABASE_OWNER_URL": url, "DAGSTER_HOME": str(home), "VITAL_RAW_DIR": str(raw),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     loaded = subprocess.run(

@@ -230,6 +230,55 @@ def _add_search_scope(parser: argparse.ArgumentParser) -> None:
                         help="hybrid (default): vector and full-text rankings fused")
 
 
+def _loads(args: argparse.Namespace) -> int:
+    from vital_pipelines.loading import history
+
+    try:
+        with connect(config.database_url()) as conn:
+            if args.action == "list":
+                entries = history.list_loads(conn, target=args.target, limit=args.limit)
+                conn.rollback()
+                if not entries:
+                    print("No load in the ledger" + (f" for {args.target}." if args.target else "."))
+                    return 0
+                print(f"{'load':<38}{'target':<28}{'finished (UTC)':<21}{'ins':>6}{'upd':>6}{'del':>6}{'rej':>6}  note")
+                for e in entries:
+                    note = (f"undo of {e.undo_of}" if e.undo_of else "") + (f"undone by {e.undone_by}" if e.undone_by else "")
+                    print(f"{e.load_id:<38}{e.target[:27]:<28}{e.finished_at:%Y-%m-%d %H:%M:%S}  {e.inserted:>6}"
+                          f"{e.updated:>6}{e.deleted:>6}{e.rejected:>6}  {note}")
+                return 0
+            if args.action == "show":
+                entry = history.find_load(conn, args.load)
+                changes = history.load_changes(conn, args.load)
+                conn.rollback()
+                print(f"load {entry.load_id}: {entry.target} from {entry.source_file}, {entry.status} at "
+                      f"{entry.finished_at:%Y-%m-%d %H:%M:%S} UTC (run {entry.run_id or '-'})")
+                print(f"  {entry.inserted} inserted, {entry.updated} updated, {entry.unchanged} unchanged, "
+                      f"{entry.deleted} deleted, {entry.rejected} rejected; {len(changes)} row changes recorded")
+                for _, table, key, operation, before, after in changes[:args.limit]:
+                    shown = before if operation == "delete" else {k: (before or {}).get(k) for k in (after or {})}
+                    print(f"  {operation:<7}{table} {history._key_text(key)}: "
+                          + (", ".join(f"{k}: {shown.get(k)!r} -> {(after or {}).get(k)!r}" for k in (after or {})
+                                       if k not in ("updated_at", "created_at"))[:300] if operation == "update"
+                             else "whole row"))
+                if len(changes) > args.limit:
+                    print(f"  … and {len(changes) - args.limit} more (--limit)")
+                return 0
+            load = args.load or history.latest_load(conn, args.latest).load_id
+            result = history.undo_load(conn, load, dry_run=args.dry_run)
+    except history.UndoRefused as refusal:
+        print(f"vital-pipelines: {refusal}", file=sys.stderr)
+        return 1
+    verb = "would" if result.dry_run else "did"
+    print(f"undo of load {result.load_id}: {verb} change {result.total} rows")
+    for (table, action), count in sorted(result.changes.items()):
+        print(f"  {table}: {action} × {count}")
+    if not result.dry_run:
+        print(f"recorded as load {result.undo_load_id} (undo it to bring the changes back). The source file is "
+              f"unchanged: fix or remove it, or the next run loads it again.")
+    return 0
+
+
 def _keys(args: argparse.Namespace) -> int:
     from vital_pipelines.portal.keys import KeyProblem, create_key, list_keys, revoke_key
 
@@ -318,6 +367,20 @@ def build_parser() -> argparse.ArgumentParser:
                           help="exit 1 when the answer passage's recall@5 is below this")
     _add_search_scope(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+    loads = commands.add_parser("loads", help="the ledger of loads, what one load changed, and taking a load back")
+    loads_actions = loads.add_subparsers(dest="action", required=True)
+    loads_list = loads_actions.add_parser("list", help="the latest loads, newest first")
+    loads_list.add_argument("--target", help="one source's loads, e.g. personas")
+    loads_list.add_argument("--limit", type=int, default=20)
+    loads_show = loads_actions.add_parser("show", help="what one load changed, row by row")
+    loads_show.add_argument("load", metavar="LOAD", help="the load's id (from `loads list`)")
+    loads_show.add_argument("--limit", type=int, default=50, help="row changes to print (default 50)")
+    loads_undo = loads_actions.add_parser("undo", help="take back exactly what one load changed, as a new load")
+    which = loads_undo.add_mutually_exclusive_group(required=True)
+    which.add_argument("load", nargs="?", metavar="LOAD", help="the load's id")
+    which.add_argument("--latest", metavar="TARGET", help="the newest load of TARGET (e.g. personas) not yet undone")
+    loads_undo.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    loads.set_defaults(handler=_loads)
     keys = commands.add_parser("keys", help="tenant API keys for the steward portal (as the schema's owner)")
     keys_actions = keys.add_subparsers(dest="action", required=True)
     create = keys_actions.add_parser("create", help="create a key; it is printed once and only its hash is kept")

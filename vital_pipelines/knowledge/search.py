@@ -143,27 +143,29 @@ def _term_statistics(conn, query: str) -> tuple[dict[str, float], dict[str, floa
 
 
 def _score_chunks(conn, terms: list[str], weights: dict[str, float], mean_length: float, holding: list[str],
-                  lacking: list[str], where: sql.Composable, params: dict,
+                  lacking: list[str], filters: SearchFilters,
                   also: list[str] | None = None) -> list[tuple[uuid.UUID, float]]:
     """BM25 scores over all `terms` of the chunks that hold one of `holding`, one of `also` where given, and none of
     `lacking` (found through the GIN index); each chunk's term frequencies are read from its own search vector, cut
-    down to the query's terms."""
+    down to the query's terms. The chunks come from `private.knowledge_lexical_candidates`, which applies the read
+    rule and the filters once per tenant and visibility and lets the GIN index do the matching (see schema/27)."""
     candidates = " | ".join(_quoted(t) for t in holding)
     if also:
         candidates = f"({candidates}) & ({' | '.join(_quoted(t) for t in also)})"
     if lacking:
         candidates = f"({candidates}) & !({' | '.join(_quoted(t) for t in lacking)})"
-    rows = conn.execute(sql.SQL(
-        "with candidates as materialized (select id, source_id, search_vector, lexical_length from knowledge_chunks"
-        "  where search_vector @@ %(candidates)s::tsquery)"
+    rows = conn.execute(
+        "with candidates as materialized (select * from private.knowledge_lexical_candidates("
+        "  %(candidates)s::tsquery, %(tenant)s, %(visibility)s, %(domain)s, %(solution)s, %(source_type)s))"
         " select c.id, round(sum(w.idf * greatest(1, cardinality(t.positions)) * (%(k1)s + 1)"
         "  / (greatest(1, cardinality(t.positions)) + %(k1)s * (1 - %(b)s + %(b)s * coalesce(c.lexical_length, 0)"
         "  / %(avgdl)s)))::numeric, 9)"
-        " from candidates c join knowledge_sources s on s.id = c.source_id,"
-        "  unnest(ts_filter(setweight(c.search_vector, 'A', %(terms)s), '{{a}}')) t"
+        " from candidates c, unnest(ts_filter(setweight(c.search_vector, 'A', %(terms)s), '{a}')) t"
         "  join unnest(%(terms)s::text[], %(idfs)s::float8[]) w(lexeme, idf) on w.lexeme = t.lexeme"
-        " where {where} group by c.id").format(where=where),
-        {**params, "terms": terms, "idfs": [weights[t] for t in terms], "candidates": candidates,
+        " group by c.id",
+        {"tenant": filters.tenant, "visibility": list(filters.visibility) or None, "domain": filters.domain,
+         "solution": filters.solution, "source_type": filters.source_type,
+         "terms": terms, "idfs": [weights[t] for t in terms], "candidates": candidates,
          "k1": BM25_K1, "b": BM25_B, "avgdl": max(mean_length, 1.0)}).fetchall()
     return [(chunk, float(score)) for chunk, score in rows]
 
@@ -172,7 +174,7 @@ def _quoted(term: str) -> str:
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _text_ranking(conn, query: str, depth: int, where: sql.Composable, params: dict) -> list[uuid.UUID]:
+def _text_ranking(conn, query: str, depth: int, filters: SearchFilters) -> list[uuid.UUID]:
     """Chunks holding the query's terms, ranked by BM25 (rarity of each term, its frequency in the chunk, the
     chunk's length), ties broken by id.
 
@@ -197,12 +199,11 @@ def _text_ranking(conn, query: str, depth: int, where: sql.Composable, params: d
         found: list[tuple[uuid.UUID, float]] = []
         if rest and sum(holding[t] for t in batch) > TERM_BATCH_CHUNKS:
             for narrowing in ([rest[0]], rest) if len(rest) > 1 else (rest,):
-                found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, where, params,
-                                      also=narrowing)
+                found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, filters, also=narrowing)
                 if len(found) >= depth:
                     break
         if len(found) < depth:
-            found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, where, params)
+            found = _score_chunks(conn, terms, weights, mean_length, batch, looked_up, filters)
         scores.update(found)
         looked_up += batch
         best = max(scores.values(), default=0.0)
@@ -236,11 +237,13 @@ def search_chunks(conn: psycopg.Connection, query: str, vector: np.ndarray | Non
     where, params = _filter_sql(filters or SearchFilters())
     depth = max(40, 8 * limit)
     with conn.transaction():
+        # A search is a handful of small index lookups; compiling them with JIT took longer than running them.
+        conn.execute("set local jit = off")
         rankings = []
         if mode in ("hybrid", "vector") and vector is not None:
             rankings.append(_vector_ranking(conn, vector, model_name, depth, where, params))
         if mode in ("hybrid", "text") and query.strip():
-            rankings.append(_text_ranking(conn, query, depth, where, params))
+            rankings.append(_text_ranking(conn, query, depth, filters or SearchFilters()))
         fused = fuse(rankings)
         if not fused:
             return []

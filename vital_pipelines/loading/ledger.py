@@ -17,7 +17,7 @@ def record_load(conn: psycopg.Connection, *, load_id: str, target: str, source_f
     conn.execute(
         "insert into pipeline_loads (id, target, source_file, source_sha256, run_id, policy, status, inserted, updated, "
         "unchanged, deleted, rejected, details, finished_at) "
-        "values (%s, %s, %s, %s, %s, %s, 'succeeded', %s, %s, %s, %s, %s, %s, now())",
+        "values (%s, %s, %s, %s, %s, %s, 'succeeded', %s, %s, %s, %s, %s, %s, clock_timestamp())",
         (load_id, target, source_file, source_sha256, run_id, policy, counts.inserted, counts.updated, counts.unchanged,
          counts.deleted, rejected, Jsonb(details)),
     )

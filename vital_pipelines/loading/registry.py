@@ -765,6 +765,8 @@ def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_d
         if policy == "strict" and (failures or withheld):
             raise ContractViolation(failures + withheld)
         load = Provenance(file=origin, sheet="", sha256=sha, load_id=str(uuid.uuid4()))
+        # Every row this transaction changes is written to row_history under this load (schema/28).
+        conn.execute("select set_config('vital.load_id', %s, true)", (load.load_id,))
         tables, extra, warnings = LOADERS[workbook](conn, sheets, tenants, max_share=max_delete_share,
                                                     rejected_keys=_rejected_keys(sheets, tenants), load=load)
         extra = withheld + extra
