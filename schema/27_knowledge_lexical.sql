@@ -84,8 +84,18 @@ create table if not exists knowledge_corpus (
     primary key (tenant_id, visibility)
 );
 
+create index if not exists idx_knowledge_lexicon_tenant on knowledge_lexicon (tenant_id);
+
+-- Written only by the triggers below (as the owner, through its service_role membership, like every forced table).
 alter table knowledge_lexicon enable row level security;
 alter table knowledge_corpus enable row level security;
+alter table knowledge_lexicon force row level security;
+alter table knowledge_corpus force row level security;
+drop policy if exists service_role_all on knowledge_lexicon;
+create policy service_role_all on knowledge_lexicon to service_role using (true) with check (true);
+drop policy if exists service_role_all on knowledge_corpus;
+create policy service_role_all on knowledge_corpus to service_role using (true) with check (true);
+grant select, insert, update, delete on knowledge_lexicon, knowledge_corpus to service_role;
 drop policy if exists content_read on knowledge_lexicon;
 create policy content_read on knowledge_lexicon for select to authenticated
     using (private.content_read_allowed(tenant_id, visibility));
@@ -140,7 +150,7 @@ $$;
 create or replace function private.knowledge_chunks_count_terms()
 returns trigger
 language plpgsql security definer
-set search_path = pg_catalog, public
+set search_path = ''
 as $$
 declare
     counted constant text := 'select source_id, search_vector, coalesce(lexical_length, 0) as lexical_length, %s as sign from %I';
@@ -159,7 +169,7 @@ $$;
 create or replace function private.knowledge_sources_count_terms()
 returns trigger
 language plpgsql security definer
-set search_path = pg_catalog, public
+set search_path = ''
 as $$
 declare
     source constant public.knowledge_sources := case tg_when when 'BEFORE' then old else new end;
@@ -173,6 +183,8 @@ begin
     return case tg_op when 'DELETE' then old else new end;
 end
 $$;
+
+revoke all on function private.knowledge_chunks_count_terms(), private.knowledge_sources_count_terms() from public;
 
 drop trigger if exists knowledge_chunks_search_vector on knowledge_chunks;
 create trigger knowledge_chunks_search_vector

@@ -216,6 +216,10 @@ class Actor:
     tenant_role: str | None = None
 
 
+# Tables whose rows the schema's triggers write as a side effect of other rows (the knowledge search's statistics).
+KEPT_BY_TRIGGERS = {"knowledge_lexicon", "knowledge_corpus"}
+
+
 def build(conn: psycopg.Connection) -> tuple[list[Actor], dict[str, Table], dict[str, dict[str, dict]], str]:
     """Populate the database (as the owner, committed): a sibling of Acme, members of every role at every level,
     rows of every table for every tenant (one per visibility level where the table has one, created by that
@@ -247,7 +251,8 @@ def build(conn: psycopg.Connection) -> tuple[list[Actor], dict[str, Table], dict
 
     factory = RowFactory(conn, tables, creators[PLATFORM])
     visibilities = [r[0] for r in conn.execute("select unnest(enum_range(null::visibility_level))::text")]
-    skip = {"tenants", "tenant_members", "user_profiles", "schema_migrations"}
+    # Rows of the trigger-kept tables come from the chunks (one per tenant, under `tenant` documents).
+    skip = {"tenants", "tenant_members", "user_profiles", "schema_migrations", *KEPT_BY_TRIGGERS}
     for name, spec in tables.items():
         if name in skip:
             continue
@@ -280,7 +285,10 @@ def build(conn: psycopg.Connection) -> tuple[list[Actor], dict[str, Table], dict
                 candidate = factory.values("tenants", None, parent_tenant_id=tenant, tenant_level=levels[depth + 1],
                                            hierarchy_depth=str(depth + 1), slug=f"candidate-{uuid.uuid4().hex[:8]}")
             else:
-                candidate = factory.values(name, tenant, **({"visibility": "tenant"} if "visibility" in spec.columns else {}))
+                # The statistics kept by triggers hold a row per (tenant, visibility) that has chunks, which the
+                # world's chunks (all under `tenant` documents) never have for `private`.
+                visibility = "private" if name in KEPT_BY_TRIGGERS else "tenant"
+                candidate = factory.values(name, tenant, **({"visibility": visibility} if "visibility" in spec.columns else {}))
             candidates.setdefault(name, {})[str(tenant)] = candidate
     conn.commit()
     return actors, tables, candidates, sibling

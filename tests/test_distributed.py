@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BROKER = os.environ.get("VITAL_CELERY_BROKER_URL") or "pyamqp://guest:guest@127.0.0.1:5672/"
 # Tables that record the runs themselves (when, which run, how long), not the data.
-BOOKKEEPING = {"pipeline_loads", "audit_log"}
+BOOKKEEPING = {"pipeline_loads", "audit_log", "row_history"}
 DOCUMENTS = 4
 
 
