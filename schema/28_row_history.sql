@@ -187,3 +187,39 @@ grant execute on function private.revert_history_entry(bigint) to vital_loader;
 -- An undo is a load of its own in the ledger, under the policy `undo`.
 alter table pipeline_loads drop constraint if exists pipeline_loads_policy_check;
 alter table pipeline_loads add constraint pipeline_loads_policy_check check (policy in ('quarantine', 'strict', 'undo'));
+
+-- The vector columns change dimension only for another model: a loader that asks for another dimension in the name
+-- of the model its stored vectors came from is refused (a mistake, or a caller emptying every vector on purpose).
+-- The one-argument form of 22 is left to the owner.
+create or replace function private.ensure_vector_dimension(dimension integer, for_model text)
+returns text[]
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+    stored text;
+begin
+    if for_model is null or pg_catalog.btrim(for_model) = '' then
+        raise exception 'a vector dimension change names the model it is for';
+    end if;
+    if exists (select 1 from pg_catalog.pg_attribute
+                where attrelid = 'public.knowledge_chunks'::regclass and attname = 'embedding' and atttypmod = dimension)
+       and exists (select 1 from pg_catalog.pg_attribute
+                    where attrelid = 'public.agents'::regclass and attname = 'profile_embedding' and atttypmod = dimension)
+    then
+        return '{}';
+    end if;
+    select coalesce(c.embedding_model, a.embedding_model) into stored
+      from (select embedding_model from public.knowledge_chunks where embedding_model = for_model limit 1) c
+      full join (select embedding_model from public.agents where embedding_model = for_model limit 1) a on true;
+    if stored is not null then
+        raise exception 'vectors of % are stored with another dimension than %: the same model cannot change '
+                        'its dimension (nothing was changed)', for_model, dimension;
+    end if;
+    return private.ensure_vector_dimension(dimension);
+end
+$$;
+
+revoke all on function private.ensure_vector_dimension(integer, text) from public;
+revoke execute on function private.ensure_vector_dimension(integer) from vital_loader;
+grant execute on function private.ensure_vector_dimension(integer, text) to vital_loader;

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 
 from vital_pipelines import config
@@ -202,7 +203,7 @@ def test_a_model_change_re_embeds_every_chunk(url, corpus, embedder):
 def test_a_new_dimension_retypes_the_vector_columns_and_rebuilds_the_index(url, corpus, embedder):
     _sync(url, corpus, embedder)
     with connect(url) as conn:
-        assert ensure_vector_dimension(conn, 8) == ["knowledge_chunks", "agents"]
+        assert ensure_vector_dimension(conn, 8, "another-model") == ["knowledge_chunks", "agents"]
         assert conn.execute("select count(*) from knowledge_chunks").fetchone()[0] == 0
         typmods = dict(conn.execute("select attrelid::regclass::text, atttypmod from pg_attribute where "
                                     "(attrelid, attname) in (('knowledge_chunks'::regclass, 'embedding'), "
@@ -210,7 +211,19 @@ def test_a_new_dimension_retypes_the_vector_columns_and_rebuilds_the_index(url, 
         assert typmods == {"knowledge_chunks": 8, "agents": 8}
         assert "hnsw" in conn.execute("select indexdef from pg_indexes where indexname = "
                                       "'idx_knowledge_chunks_embedding_hnsw'").fetchone()[0]
-        assert ensure_vector_dimension(conn, 8) == []
+        assert ensure_vector_dimension(conn, 8, "another-model") == []
+
+
+def test_the_loader_cannot_empty_the_vectors_without_a_model_change(url, corpus, embedder):
+    _sync(url, corpus, embedder)
+    with connect(loader_url(url)) as conn:
+        with pytest.raises(psycopg.errors.RaiseException, match="cannot change its dimension"):
+            ensure_vector_dimension(conn, 3, embedder.info.name)
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select private.ensure_vector_dimension(3)")
+        conn.rollback()
+        assert conn.execute("select count(*) from knowledge_chunks where embedding is not null").fetchone()[0] == 5
 
 
 def test_the_evaluation_set_finds_the_right_document(url, embedder):

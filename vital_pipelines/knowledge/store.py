@@ -84,11 +84,12 @@ def source_id(tenant_id: str, slug: str) -> str:
     return str(deterministic_id("knowledge_sources", tenant_id, slug))
 
 
-def ensure_vector_dimension(conn: psycopg.Connection, dimension: int) -> list[str]:
+def ensure_vector_dimension(conn: psycopg.Connection, dimension: int, model: str) -> list[str]:
     """Make the vector columns hold `dimension`; a change drops the old model's vectors (a backfill re-embeds them)
     and rebuilds the HNSW index. Returns the tables that changed. The DDL runs in the schema owner's definer
-    function `private.ensure_vector_dimension`: the loader may change the dimension, nothing else about a table."""
-    return list(conn.execute("select private.ensure_vector_dimension(%s)", (dimension,)).fetchone()[0])
+    function `private.ensure_vector_dimension`: the loader may change the dimension, nothing else about a table, and
+    only for another `model` than the one its stored vectors came from."""
+    return list(conn.execute("select private.ensure_vector_dimension(%s, %s)", (dimension, model)).fetchone()[0])
 
 
 def _resolve(conn, document: Document, tenants: dict[str, str]) -> tuple[str, str | None]:
@@ -277,7 +278,7 @@ def sync_documents(connect: ConnectionFactory, documents: dict[str, Path], embed
         use_vector_types(conn)
         with conn.transaction():
             lock_for_transaction(conn, VECTOR_DIMENSION_LOCK)
-            ensure_vector_dimension(conn, embedder.info.dimension)
+            ensure_vector_dimension(conn, embedder.info.dimension, embedder.info.name)
         tenants = tenant_ids_by_slug(conn)
         plans: list[_Plan] = []
         planning = _Progress(on_step, "documents read and chunked", len(documents), "documents")
