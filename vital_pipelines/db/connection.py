@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -38,6 +40,58 @@ class NoAnswer(psycopg.OperationalError):
     frozen. The connection is closed (the server ends the session on its own idle timeout)."""
 
 
+PROBE_AFTER_SECONDS = 20.0
+PROBE_CONNECT_SECONDS = 10
+PROBE_SETTLE_SECONDS = 5  # an answer sent this recently may still be on its way
+
+
+class _Watchdog:
+    """Asks the server, on a second connection, whether it is still working on a statement whose answer is long in
+    coming: a statement that runs is left alone; when the server cannot be reached, or says the session is idle or
+    gone, the answer will never come (a frozen network path) and the waiting socket is shut down, which wakes the
+    wait at once. Keepalives cannot tell this apart: a frozen proxy's kernel still answers them."""
+
+    def __init__(self, url: str, pid: int, socket_fd: int, after: float):
+        self.url, self.pid, self.socket_fd, self.after = url, pid, socket_fd, after
+        self.reason: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.after):
+            reason = self._probe()
+            if reason is None or self._done.is_set():
+                continue
+            self.reason = reason
+            import socket
+
+            try:
+                with socket.socket(fileno=os.dup(self.socket_fd)) as waiting:
+                    waiting.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+
+    def _probe(self) -> str | None:
+        try:
+            with connect(self.url, autocommit=True, connect_timeout=PROBE_CONNECT_SECONDS,
+                         response_timeout=PROBE_CONNECT_SECONDS) as probe:
+                row = probe.execute("select state, extract(epoch from clock_timestamp() - state_change) "
+                                    "from pg_stat_activity where pid = %s", (self.pid,)).fetchone()
+        except (psycopg.Error, DatabaseUnavailable):
+            return "a second connection could not reach the server either"
+        if row is None:
+            return "the server has no such session any more"
+        state, since = row
+        if state != "active" and (since is None or since > PROBE_SETTLE_SECONDS):
+            return f"the server finished the statement {since or 0:.0f} s ago (session {state}) but its answer never arrived"
+        return None
+
+
 class LimitedConnection(psycopg.Connection):
     """A connection whose settings (`limits`: lock_timeout and the like) are applied with `set_config(…, true)` at
     the start of every transaction it begins, never to the session, so that nothing leaks to other clients behind a
@@ -46,14 +100,28 @@ class LimitedConnection(psycopg.Connection):
 
     limits: Mapping[str, str] = {}
     response_timeout: float | None = None
+    probe_url: str | None = None  # where the watchdog asks; set only with a response_timeout
+    probe_after: float = PROBE_AFTER_SECONDS
 
     def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        watchdog = None
+        if self.probe_url and self.response_timeout and self.probe_after < self.response_timeout:
+            watchdog = _Watchdog(self.probe_url, self.pgconn.backend_pid, self.pgconn.socket, self.probe_after)
         try:
             return super().wait(gen, interval=interval, timeout=timeout or self.response_timeout)
         except psycopg.errors._WaitTimeout:
             self.pgconn.finish()
             raise NoAnswer(f"no answer from the database for {self.response_timeout:.0f} s; the connection was "
                            "closed (a frozen network or server)") from None
+        except psycopg.OperationalError:
+            if watchdog is None or watchdog.reason is None:
+                raise
+            self.pgconn.finish()
+            raise NoAnswer(f"no answer from the database for {self.probe_after:.0f} s and {watchdog.reason}; the "
+                           "connection was closed (a frozen network path)") from None
+        finally:
+            if watchdog is not None:
+                watchdog.stop()
 
     def _apply_limits(self) -> None:
         if self.limits:
@@ -119,9 +187,10 @@ def _explain(url: str, error: Exception) -> str:
 
 def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10,
             limits: Mapping[str, str] | None = None, response_timeout: float | None = None,
-            **kwargs) -> LimitedConnection:
+            probe_after: float | None = None, **kwargs) -> LimitedConnection:
     """Open a connection (with TCP keepalives), raising `DatabaseUnavailable` with a plain-words reason on failure.
-    `limits` are settings applied to each of its transactions (see `LimitedConnection`)."""
+    `limits` are settings applied to each of its transactions (see `LimitedConnection`). With `probe_after`, a
+    statement unanswered that long makes a watchdog ask the server whether it is still working on it (`_Watchdog`)."""
     libpq_url = _libpq_url(url)
     if not re.match(r"^postgres(ql)?://", libpq_url) and "://" in libpq_url:
         raise DatabaseUnavailable(
@@ -144,6 +213,8 @@ def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10,
         raise DatabaseUnavailable(_explain(url, error), transient=transient) from None
     conn.limits = dict(limits or {})
     conn.response_timeout = response_timeout
+    if probe_after is not None:
+        conn.probe_url, conn.probe_after = libpq_url, probe_after
     return conn
 
 

@@ -32,6 +32,10 @@ class PostgresResource(dg.ConfigurableResource):
     response_margin_seconds: float = Field(
         default=30.0, description="The client gives up on a statement this long after the server should have ended "
                                   "it (a frozen network answers nothing, not even the timeout).")
+    probe_after_seconds: float = Field(
+        default=20.0, description="A statement unanswered this long makes the client ask the server, on a second "
+                                  "connection, whether it is still running; if not, or if the server cannot be "
+                                  "reached, the wait ends (a frozen network fails in about 30 s, not 630).")
     retry_backoff_seconds: float = Field(
         default=2.0, description="First wait before retrying a transient database failure; doubles on each retry.")
 
@@ -45,7 +49,8 @@ class PostgresResource(dg.ConfigurableResource):
             "idle_in_transaction_session_timeout": f"{int(self.idle_in_transaction_seconds * 1000)}ms",
         }
         conn = connect(self.database_url, limits=limits,
-                       response_timeout=self.statement_timeout_seconds + self.response_margin_seconds)
+                       response_timeout=self.statement_timeout_seconds + self.response_margin_seconds,
+                       probe_after=self.probe_after_seconds)
         if conn.info.server_version >= 140000:
             # A statement waiting on a lock does not notice its client is gone; this makes the server look
             # (PostgreSQL 14 and later).
