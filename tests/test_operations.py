@@ -343,6 +343,35 @@ def test_a_killed_run_gives_its_pool_slot_back(url, raw, tmp_path):
     assert release_abandoned_runs(instance) == []
 
 
+@pytest.mark.slow
+def test_after_a_killed_run_a_bare_dagster_materialize_completes(url, raw, tmp_path):
+    home = tmp_path / "dagster_home"
+    env = _cli_env(url, home, VITAL_RAW_DIR=str(raw))
+    holder = connect(url)
+    lock_for_transaction(holder, workbook_lock("personas.xlsx"))
+    worker = subprocess.Popen(["dagster", "asset", "materialize", "--select", "personas", "-m", "vital_pipelines.definitions"],
+                              env=env, cwd=config.PROJECT_ROOT, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        claimed = wait_until(lambda: instance.event_log_storage.get_concurrency_info("registry").claimed_slots,
+                             seconds=60, step=0.25)
+        assert claimed, "the load holds the pool slot"
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        holder.rollback()
+        holder.close()
+    again = subprocess.run(["dagster", "asset", "materialize", "--select",
+                            "org_functions,org_departments,org_roles,org_responsibilities,personas",
+                            "-m", "vital_pipelines.definitions"],
+                           env=env, cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "released abandoned run" in again.stderr
+    with connect(url) as conn:
+        assert conn.execute("select count(*) from personas").fetchone()[0] == 335
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

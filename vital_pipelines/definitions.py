@@ -5,10 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from vital_pipelines import config
+from vital_pipelines.defs.common.housekeeping import release_abandoned_runs_of_this_host
 from vital_pipelines.defs.common.lifecycle import die_with_parent
 from vital_pipelines.defs.common.jobs import embed_knowledge, refresh_everything
 
 die_with_parent()
+release_abandoned_runs_of_this_host()
 
 @dg.definitions
 def defs() -> dg.Definitions:

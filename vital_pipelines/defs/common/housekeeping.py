@@ -72,6 +72,25 @@ def release_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     return released
 
 
+def release_abandoned_runs_of_this_host() -> list[str]:
+    """`release_abandoned_runs` when this process is a `dagster`/`dg` command (not one of its step processes), so
+    that a bare `dagster asset materialize` after a killed run does not wait forever for the dead run's pool slot;
+    anything else (a test, the library, a step) is left alone, and so is an instance that cannot be opened."""
+    import multiprocessing
+    import sys
+
+    if multiprocessing.parent_process() is not None or os.path.basename(sys.argv[0] or "") not in ("dagster", "dg"):
+        return []
+    try:
+        instance = dg.DagsterInstance.get()
+    except Exception:  # no DAGSTER_HOME, or a storage that is not there yet: nothing of ours to release
+        return []
+    released = release_abandoned_runs(instance)
+    for run_id in released:
+        print(f"released abandoned run {run_id} and its pool slots", file=sys.stderr)
+    return released
+
+
 if __name__ == "__main__":
     for run_id in release_abandoned_runs(dg.DagsterInstance.get()):
         print(f"released abandoned run {run_id} and its pool slots")
