@@ -16,6 +16,7 @@ def test_definitions_load_with_the_main_job():
     keys = {key.to_user_string() for key in definitions.resolve_all_asset_keys()}
     assert "database_schema" in keys
     assert definitions.resolve_job_def("refresh_everything") is not None
+    assert definitions.resolve_job_def("undo_load") is not None
     assert isinstance(definitions.resources["postgres"], PostgresResource)
 
 

@@ -138,3 +138,27 @@ def test_history_is_compact_and_the_ledger_keeps_real_times(loaded, raw, capsys)
     assert "1 row changes recorded" in shown and "'Only this changed.'" in shown
     assert cli.main(["loads", "list", "--target", "personas"]) == 0
     assert load in capsys.readouterr().out
+
+
+def test_the_undo_is_a_dagster_run(loaded, raw):
+    import dagster as dg
+
+    from vital_pipelines.defs.common.resources import PostgresResource
+    from vital_pipelines.defs.registry.jobs import undo_load
+
+    before = _state(loaded)
+    edit_cells(raw / "personas.xlsx", "personas", {"I2": "Edited for the run."})
+    _load(loaded, raw, "personas.xlsx")
+    resources = {"postgres": PostgresResource(database_url=loader_url(loaded))}
+    result = undo_load.execute_in_process(run_config={"ops": {"undo_registry_load": {"config": {"latest": "personas"}}}},
+                                          resources=resources)
+    assert result.success
+    [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert output.event_specific_data.metadata["rows"].value == 1
+    assert _state(loaded) == before
+    refused = undo_load.execute_in_process(
+        run_config={"ops": {"undo_registry_load": {"config": {"load_id": edited_load(loaded)}}}},
+        resources=resources, raise_on_error=False)
+    assert not refused.success
+    failure = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "already undone" in failure.event_specific_data.error.message
