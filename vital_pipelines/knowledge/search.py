@@ -29,7 +29,7 @@ RRF_K = 60
 LEXICAL_CUTOFF = 0.5  # of the best lexical score
 BM25_K1 = 1.2
 BM25_B = 0.75
-TERM_BATCH_CHUNKS = 500  # chunks looked up at once, at most, unless one term alone holds more
+TERM_BATCH_CHUNKS = 250  # chunks looked up at once, at most, unless one term alone holds more
 SEARCH_MODES = ("hybrid", "vector", "text")
 
 
