@@ -313,40 +313,9 @@ def test_documented_backfill_commands_reload_chosen_sheets_and_re_embed_the_corp
             assert leak is None, stored[max(leak.start() - 300, 0):leak.end() + 100]
 
 
-@pytest.mark.slow
-def test_a_killed_run_gives_its_pool_slot_back(url, raw, tmp_path):
-    from vital_pipelines.defs.common.housekeeping import release_abandoned_runs
-
-    home = tmp_path / "dagster_home"
-    env = _cli_env(url, home, VITAL_RAW_DIR=str(raw))
-    holder = connect(url)
-    lock_for_transaction(holder, workbook_lock("personas.xlsx"))
-    worker = subprocess.Popen(["dagster", "asset", "materialize", "--select", "personas", "-m", "vital_pipelines.definitions"],
-                              env=env, cwd=config.PROJECT_ROOT, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    instance = dg.DagsterInstance.from_config(str(home))
-    try:
-        for _ in range(240):
-            if instance.event_log_storage.get_concurrency_info("registry").claimed_slots:
-                break
-            time.sleep(0.25)
-        assert instance.event_log_storage.get_concurrency_info("registry").claimed_slots, "the load holds the pool slot"
-        assert release_abandoned_runs(instance) == [], "a live run is left alone"
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-        holder.rollback()
-        holder.close()
-    (released,) = release_abandoned_runs(instance)
-    assert instance.get_run_by_id(released).status == dg.DagsterRunStatus.FAILURE
-    assert not instance.event_log_storage.get_concurrency_info("registry").claimed_slots
-    assert release_abandoned_runs(instance) == []
-
-
-@pytest.mark.slow
-def test_after_a_killed_run_a_bare_dagster_materialize_completes(url, raw, tmp_path):
-    home = tmp_path / "dagster_home"
-    env = _cli_env(url, home, VITAL_RAW_DIR=str(raw))
+def _kill_a_run_holding_the_registry_slot(url: str, env: dict, home: Path, while_running=None) -> dg.DagsterInstance:
+    """Start `dagster asset materialize --select personas` while the personas load is kept waiting on its advisory
+    lock, let it claim the `registry` pool slot (calling `while_running(instance)` then), and kill it with SIGKILL."""
     holder = connect(url)
     lock_for_transaction(holder, workbook_lock("personas.xlsx"))
     worker = subprocess.Popen(["dagster", "asset", "materialize", "--select", "personas", "-m", "vital_pipelines.definitions"],
@@ -357,11 +326,38 @@ def test_after_a_killed_run_a_bare_dagster_materialize_completes(url, raw, tmp_p
         claimed = wait_until(lambda: instance.event_log_storage.get_concurrency_info("registry").claimed_slots,
                              seconds=60, step=0.25)
         assert claimed, "the load holds the pool slot"
+        if while_running:
+            while_running(instance)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
         holder.rollback()
         holder.close()
+    return instance
+
+
+@pytest.mark.slow
+def test_a_killed_run_gives_its_pool_slot_back(url, raw, tmp_path):
+    from vital_pipelines.defs.common.housekeeping import release_abandoned_runs
+
+    home = tmp_path / "dagster_home"
+
+    def live_runs_are_left_alone(instance):
+        assert release_abandoned_runs(instance) == [], "a live run is left alone"
+
+    instance = _kill_a_run_holding_the_registry_slot(url, _cli_env(url, home, VITAL_RAW_DIR=str(raw)), home,
+                                                     live_runs_are_left_alone)
+    (released,) = release_abandoned_runs(instance)
+    assert instance.get_run_by_id(released).status == dg.DagsterRunStatus.FAILURE
+    assert not instance.event_log_storage.get_concurrency_info("registry").claimed_slots
+    assert release_abandoned_runs(instance) == []
+
+
+@pytest.mark.slow
+def test_after_a_killed_run_a_bare_dagster_materialize_completes(url, raw, tmp_path):
+    home = tmp_path / "dagster_home"
+    env = _cli_env(url, home, VITAL_RAW_DIR=str(raw))
+    _kill_a_run_holding_the_registry_slot(url, env, home)
     again = subprocess.run(["dagster", "asset", "materialize", "--select",
                             "org_functions,org_departments,org_roles,org_responsibilities,personas",
                             "-m", "vital_pipelines.definitions"],

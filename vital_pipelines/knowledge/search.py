@@ -247,7 +247,9 @@ def search_chunks(conn: psycopg.Connection, query: str, vector: np.ndarray | Non
         fused = fuse(rankings)
         if not fused:
             return []
-        ids = [chunk for chunk, _ in fused]
+        # Only the chunks that can be shown are read whole: the first `limit`, or with distinct documents as many
+        # as it takes (every fused one at most).
+        ids = [chunk for chunk, _ in (fused if distinct_documents else fused[:limit])]
         rows = conn.execute(
             "select c.id, s.slug, s.title, c.heading_path, c.content, c.chunk_index, "
             " case when %(q)s::vector is null then 0 else 1 - (c.embedding <=> %(q)s::vector) end "
