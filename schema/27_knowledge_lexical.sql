@@ -186,11 +186,6 @@ $$;
 
 revoke all on function private.knowledge_chunks_count_terms(), private.knowledge_sources_count_terms() from public;
 
-drop trigger if exists knowledge_chunks_search_vector on knowledge_chunks;
-create trigger knowledge_chunks_search_vector
-    before insert or update of content, heading_path on knowledge_chunks
-    for each row execute function private.knowledge_chunk_search_vector();
-
 drop trigger if exists knowledge_chunks_terms_inserted on knowledge_chunks;
 create trigger knowledge_chunks_terms_inserted after insert on knowledge_chunks
     referencing new table as new_chunks for each statement execute function private.knowledge_chunks_count_terms();

@@ -60,6 +60,28 @@ as $$
       from jsonb_each(new_row) n where (old_row -> n.key) is distinct from n.value
 $$;
 
+-- The changed rows of one statement as (key, operation, before, after), read from its transition tables, which only
+-- the trigger function's own statements can see: it runs this text with `execute`.
+create or replace function private.row_history_changes(operation text)
+returns text
+language sql immutable
+set search_path = pg_catalog
+as $$
+    select case operation
+        when 'INSERT' then
+            'select private.jsonb_pick(r, $2) as k, ''insert'' as op, null::jsonb as before, r as after '
+            'from (select to_jsonb(n) as r from new_rows n) rows'
+        when 'DELETE' then
+            'select private.jsonb_pick(r, $2) as k, ''delete'' as op, r as before, null::jsonb as after '
+            'from (select to_jsonb(o) as r from old_rows o) rows'
+        else
+            'select o.k, ''update'' as op, c.before, c.after '
+            'from (select private.jsonb_pick(to_jsonb(o), $2) as k, to_jsonb(o) as r from old_rows o) o '
+            'join (select private.jsonb_pick(to_jsonb(n), $2) as k, to_jsonb(n) as r from new_rows n) n on n.k = o.k, '
+            'lateral private.jsonb_changes(o.r, n.r) c where c.after is not null'
+    end
+$$;
+
 create or replace function private.record_row_history()
 returns trigger
 language plpgsql security definer
@@ -67,43 +89,22 @@ set search_path = ''
 as $$
 declare
     load constant uuid := nullif(current_setting('vital.load_id', true), '')::uuid;
-    key_columns constant text[] := tg_argv;
 begin
     if load is null then
         return null;
     end if;
-    if tg_op = 'INSERT' then
-        insert into public.row_history (load_id, table_name, row_key, operation, after)
-        select load, tg_table_name, private.jsonb_pick(r, key_columns), 'insert', r
-          from (select to_jsonb(n) as r from new_rows n) rows
-        on conflict (load_id, table_name, row_key) do update set
-            operation = case when public.row_history.operation = 'insert' then 'insert'
-                             when excluded.operation = 'delete' then 'delete' else public.row_history.operation end,
-            before = coalesce(excluded.before, '{}') || coalesce(public.row_history.before, '{}'),
-            after = coalesce(public.row_history.after, '{}') || coalesce(excluded.after, '{}');
-    elsif tg_op = 'DELETE' then
-        insert into public.row_history (load_id, table_name, row_key, operation, before)
-        select load, tg_table_name, private.jsonb_pick(r, key_columns), 'delete', r
-          from (select to_jsonb(o) as r from old_rows o) rows
-        on conflict (load_id, table_name, row_key) do update set
-            operation = case when public.row_history.operation = 'insert' then 'insert'
-                             when excluded.operation = 'delete' then 'delete' else public.row_history.operation end,
-            before = coalesce(excluded.before, '{}') || coalesce(public.row_history.before, '{}'),
-            after = coalesce(public.row_history.after, '{}') || coalesce(excluded.after, '{}');
-    else
-        insert into public.row_history (load_id, table_name, row_key, operation, before, after)
-        select load, tg_table_name, old_rows.k, 'update', c.before, c.after
-          from (select private.jsonb_pick(to_jsonb(o), key_columns) as k, to_jsonb(o) as r from old_rows o) old_rows
-          join (select private.jsonb_pick(to_jsonb(n), key_columns) as k, to_jsonb(n) as r from new_rows n) new_rows
-            on new_rows.k = old_rows.k,
-               lateral private.jsonb_changes(old_rows.r, new_rows.r) c
-         where c.after is not null
-        on conflict (load_id, table_name, row_key) do update set
-            operation = case when public.row_history.operation = 'insert' then 'insert'
-                             when excluded.operation = 'delete' then 'delete' else public.row_history.operation end,
-            before = coalesce(excluded.before, '{}') || coalesce(public.row_history.before, '{}'),
-            after = coalesce(public.row_history.after, '{}') || coalesce(excluded.after, '{}');
-    end if;
+    -- One entry per row and load: a row written twice in one load (its values, then its provenance stamp) merges,
+    -- keeping the first values before and the last after; a row the load inserted stays an insert.
+    execute pg_catalog.format(
+        'insert into public.row_history (load_id, table_name, row_key, operation, before, after) '
+        'select $1, $3, k, op, before, after from (%s) changes '
+        'on conflict (load_id, table_name, row_key) do update set '
+        '  operation = case when public.row_history.operation = ''insert'' then ''insert'' '
+        '                   when excluded.operation = ''delete'' then ''delete'' else public.row_history.operation end, '
+        '  before = coalesce(excluded.before, ''{}'') || coalesce(public.row_history.before, ''{}''), '
+        '  after = coalesce(public.row_history.after, ''{}'') || coalesce(excluded.after, ''{}'')',
+        private.row_history_changes(tg_op))
+    using load, tg_argv, tg_table_name;
     return null;
 end
 $$;
