@@ -1,7 +1,8 @@
 -- 28 · Row history: what every load did to every registry row, so that one load can be seen and taken back.
 --
 -- * `row_history` holds one entry per row a load inserted, changed or deleted: the row's primary key, and the columns
---   that changed, before and after (an insert's whole row in `after`, a deleted link's whole row in `before`); a soft
+--   that changed, before and after (a deleted link's whole row in `before`; an insert names its row only: its first
+--   values are the row itself until a later load changes them, and that change records them as `before`); a soft
 --   delete is an update of `deleted_at`. Entries are written by statement-level triggers on every registry table, in
 --   the load's own transaction, and name the load (`vital.load_id`, set by the loader for its transaction); changes
 --   made outside a load (agent profile vectors, an operator's hand edit) are not recorded.
@@ -21,8 +22,8 @@ create table if not exists row_history (
     after       jsonb,
     recorded_at timestamptz not null default clock_timestamp()
 );
-create index if not exists idx_row_history_load on row_history (load_id, id);
--- One entry per row and load: a load that writes a row twice (its values, then its provenance stamp) merges them.
+-- One entry per row and load (a load that writes a row twice, its values then its provenance stamp, merges them);
+-- its leading column also finds everything one load did.
 create unique index if not exists idx_row_history_load_row on row_history (load_id, table_name, row_key);
 create index if not exists idx_row_history_row on row_history (table_name, row_key, id);
 
@@ -69,8 +70,8 @@ set search_path = pg_catalog
 as $$
     select case operation
         when 'INSERT' then
-            'select private.jsonb_pick(r, $2) as k, ''insert'' as op, null::jsonb as before, r as after '
-            'from (select to_jsonb(n) as r from new_rows n) rows'
+            'select private.jsonb_pick(to_jsonb(n), $2) as k, ''insert'' as op, null::jsonb as before, '
+            'null::jsonb as after from new_rows n'
         when 'DELETE' then
             'select private.jsonb_pick(r, $2) as k, ''delete'' as op, r as before, null::jsonb as after '
             'from (select to_jsonb(o) as r from old_rows o) rows'

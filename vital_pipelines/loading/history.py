@@ -134,7 +134,7 @@ def undo_load(conn: psycopg.Connection, load_id: str, *, dry_run: bool = False, 
             raise UndoRefused(f"load {load_id} ({entry.target}) changed no row: there is nothing to undo")
         blockers = _blockers(conn, load_id)
         if blockers:
-            named = "; ".join(f"{table} {_key_text(key)} (load {later})" for table, key, later in blockers[:20])
+            named = "; ".join(f"{table} {key_text(key)} (load {later})" for table, key, later in blockers[:20])
             more = f" and {len(blockers) - 20} more" if len(blockers) > 20 else ""
             raise UndoRefused(f"later loads changed {len(blockers)} of the rows load {load_id} changed: {named}{more}. "
                               f"Undo those loads first (newest first), then this one.")
@@ -164,5 +164,5 @@ def undo_load(conn: psycopg.Connection, load_id: str, *, dry_run: bool = False, 
         return result
 
 
-def _key_text(key: dict) -> str:
+def key_text(key: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in key.items())
