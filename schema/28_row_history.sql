@@ -46,13 +46,6 @@ as $$
                  'solution_industry_matrix']
 $$;
 
-create or replace function private.jsonb_pick(doc jsonb, keys text[])
-returns jsonb
-language sql immutable parallel safe
-as $$
-    select coalesce(jsonb_object_agg(k, doc -> k), '{}'::jsonb) from unnest(keys) k
-$$;
-
 -- The columns whose values differ between two versions of a row: (before, after).
 create or replace function private.jsonb_changes(old_row jsonb, new_row jsonb, out before jsonb, out after jsonb)
 language sql immutable parallel safe
@@ -62,25 +55,30 @@ as $$
 $$;
 
 -- The changed rows of one statement as (key, operation, before, after), read from its transition tables, which only
--- the trigger function's own statements can see: it runs this text with `execute`.
-create or replace function private.row_history_changes(operation text)
+-- the trigger function's own statements can see: it runs this text with `execute`. Rows are matched and keyed by
+-- their primary key columns (the trigger's arguments), typed, so old and new versions are hash-joined.
+create or replace function private.row_history_changes(operation text, key_columns text[])
 returns text
 language sql immutable
 set search_path = pg_catalog
 as $$
+    with parts as (
+        select string_agg(format('%L, o.%I', k, k), ', ') as old_key,
+               string_agg(format('%L, n.%I', k, k), ', ') as new_key,
+               string_agg(format('o.%I', k), ', ') as old_columns,
+               string_agg(format('n.%I', k), ', ') as new_columns
+          from unnest(key_columns) k)
     select case operation
-        when 'INSERT' then
-            'select private.jsonb_pick(to_jsonb(n), $2) as k, ''insert'' as op, null::jsonb as before, '
-            'null::jsonb as after from new_rows n'
-        when 'DELETE' then
-            'select private.jsonb_pick(r, $2) as k, ''delete'' as op, r as before, null::jsonb as after '
-            'from (select to_jsonb(o) as r from old_rows o) rows'
-        else
-            'select o.k, ''update'' as op, c.before, c.after '
-            'from (select private.jsonb_pick(to_jsonb(o), $2) as k, to_jsonb(o) as r from old_rows o) o '
-            'join (select private.jsonb_pick(to_jsonb(n), $2) as k, to_jsonb(n) as r from new_rows n) n on n.k = o.k, '
-            'lateral private.jsonb_changes(o.r, n.r) c where c.after is not null'
+        when 'INSERT' then format('select jsonb_build_object(%s) as k, ''insert'' as op, null::jsonb as before, '
+                                  'null::jsonb as after from new_rows n', new_key)
+        when 'DELETE' then format('select jsonb_build_object(%s) as k, ''delete'' as op, to_jsonb(o) as before, '
+                                  'null::jsonb as after from old_rows o', old_key)
+        else format('select jsonb_build_object(%s) as k, ''update'' as op, c.before, c.after '
+                    'from old_rows o join new_rows n on (%s) = (%s), '
+                    'lateral private.jsonb_changes(to_jsonb(o), to_jsonb(n)) c where c.after is not null',
+                    old_key, old_columns, new_columns)
     end
+    from parts
 $$;
 
 create or replace function private.record_row_history()
@@ -98,14 +96,14 @@ begin
     -- keeping the first values before and the last after; a row the load inserted stays an insert.
     execute pg_catalog.format(
         'insert into public.row_history (load_id, table_name, row_key, operation, before, after) '
-        'select $1, $3, k, op, before, after from (%s) changes '
+        'select $1, $2, k, op, before, after from (%s) changes '
         'on conflict (load_id, table_name, row_key) do update set '
         '  operation = case when public.row_history.operation = ''insert'' then ''insert'' '
         '                   when excluded.operation = ''delete'' then ''delete'' else public.row_history.operation end, '
         '  before = coalesce(excluded.before, ''{}'') || coalesce(public.row_history.before, ''{}''), '
         '  after = coalesce(public.row_history.after, ''{}'') || coalesce(excluded.after, ''{}'')',
-        private.row_history_changes(tg_op))
-    using load, tg_argv, tg_table_name;
+        private.row_history_changes(tg_op, tg_argv))
+    using load, tg_table_name;
     return null;
 end
 $$;
