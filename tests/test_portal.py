@@ -381,3 +381,63 @@ def test_an_export_in_another_layout_comes_with_its_mapping_file_and_loads_as_th
             refused = client.post("/uploads", data={"workbook": "", "csrf": csrf},
                                   files={"file": ("crm.csv", export), "mapping": ("bad.mapping.yaml", mapping)})
         assert refused.status_code == 422 and reason in refused.text, refused.text
+
+
+def _tenant_load(url: str, raw: Path, path: Path, tenant: str):
+    from vital_pipelines.loading.registry import load_workbook
+    from vital_pipelines.loading.tenant_sources import tenant_source_name
+    from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+    sheets = validate_registry_workbook(path, raw_dir=raw, isolated=False)
+    with connect(loader_url(url)) as conn:
+        load_workbook(conn, "personas.xlsx", sheets, source_path=path, tenant=tenant,
+                      source_name=tenant_source_name(tenant, "personas.xlsx"))
+
+
+def test_a_steward_sees_the_tenants_loads_a_rows_history_and_takes_a_load_back(portal, raw, tmp_path):
+    from vital_pipelines.loading.registry import load_workbook
+    from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+    client, keys, url = portal
+    with connect(loader_url(url)) as conn:
+        load_workbook(conn, "org_structure.xlsx", validate_registry_workbook(raw / "org_structure.xlsx", isolated=False),
+                      source_path=raw / "org_structure.xlsx")
+    path = _acme_personas(raw, tmp_path / "personas.xlsx", rows=20)
+    _tenant_load(url, raw, path, "acme-pharma")
+    edit_cells(path, "personas", {"I2": "Rewritten by mistake."})
+    _tenant_load(url, raw, path, "acme-pharma")
+    with connect(url) as conn:
+        latest, first = [r[0] for r in conn.execute(
+            "select id::text from pipeline_loads where target = 'tenants/acme-pharma/personas' order by finished_at desc")]
+        persona = conn.execute("select id::text from personas where description = 'Rewritten by mistake.'").fetchone()[0]
+
+    csrf = _signed_in(client, keys["acme"])
+    listing = client.get("/loads")
+    assert listing.status_code == 200 and f"/loads/{latest}" in listing.text and f"/loads/{first}" in listing.text
+    shown = client.get(f"/loads/{latest}")
+    assert shown.status_code == 200
+    assert "Rewritten by mistake." in shown.text and "personas: restore the values it changed × 1" in shown.text
+    assert f"/history/personas/{persona}" in shown.text
+    row = client.get(f"/history/personas/{persona}")
+    assert row.status_code == 200 and row.text.count("open the load") == 2 and "Rewritten by mistake." in row.text
+    # The first load is in the way of nothing, but a later load changed one of its rows: refused, with the reason.
+    assert "later loads changed 1 of the rows" in client.get(f"/loads/{first}").text
+
+    undone = client.post(f"/loads/{latest}/undo", data={"csrf": csrf}, follow_redirects=False)
+    assert undone.status_code == 303
+    with connect(url) as conn:
+        assert conn.execute("select description from personas where id = %s", (persona,)).fetchone()[0] \
+            != "Rewritten by mistake."
+    assert "takes back" in client.get(undone.headers["location"]).text
+    assert client.post(f"/loads/{latest}/undo", data={"csrf": "forged"}).status_code == 403
+
+    # Another tenant reaches none of it.
+    client.cookies.clear()
+    _signed_in(client, keys["other"])
+    assert latest not in client.get("/loads").text
+    assert client.get(f"/loads/{latest}").status_code == 404
+    assert client.get(f"/history/personas/{persona}").status_code == 404
+    other_csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+    assert client.post(f"/loads/{first}/undo", data={"csrf": other_csrf}).status_code == 409
+    with connect(url) as conn:
+        assert conn.execute("select count(*) from pipeline_loads where policy = 'undo'").fetchone()[0] == 1

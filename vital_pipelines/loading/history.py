@@ -70,6 +70,32 @@ def list_loads(conn: psycopg.Connection, *, target: str | None = None, limit: in
     return [LoadEntry(*row) for row in rows]
 
 
+def _owned_by(target: str, tenant_slug: str, platform_slug: str) -> bool:
+    """A tenant's loads are those of its own sources (`tenants/<slug>/…`); the platform's, those of raw/ itself."""
+    return (not target.startswith("tenants/")) if tenant_slug == platform_slug else target.startswith(
+        f"tenants/{tenant_slug}/")
+
+
+def tenant_loads(conn: psycopg.Connection, tenant_slug: str, platform_slug: str, *, limit: int = 50) -> list[LoadEntry]:
+    """The newest loads of one tenant's own sources."""
+    prefix = "tenants/%" if tenant_slug == platform_slug else f"tenants/{tenant_slug}/%"
+    negate = "not " if tenant_slug == platform_slug else ""
+    rows = conn.execute(_LEDGER + f"where {negate}l.target like %(prefix)s order by l.finished_at desc, l.id "
+                        "limit %(limit)s", {"prefix": prefix, "limit": limit})
+    return [LoadEntry(*row) for row in rows]
+
+
+def tenant_load(conn: psycopg.Connection, load_id: str, tenant_slug: str, platform_slug: str) -> LoadEntry:
+    """One load of the tenant's own sources; `UndoRefused` for any other (another tenant's looks the same as none)."""
+    try:
+        entry = find_load(conn, load_id)
+    except UndoRefused:
+        entry = None
+    if entry is None or not _owned_by(entry.target, tenant_slug, platform_slug):
+        raise UndoRefused("No such load for your tenant.")
+    return entry
+
+
 def find_load(conn: psycopg.Connection, load_id: str) -> LoadEntry:
     try:
         uuid.UUID(load_id)

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg import sql as psycopg_sql
 from fastapi import FastAPI, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -25,6 +26,7 @@ from vital_pipelines import config
 from vital_pipelines.db import connect
 from vital_pipelines.defs.registry.sensors import content_tag, registry_content_sha
 from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
+from vital_pipelines.loading import history
 from vital_pipelines.loading.registry import database_references
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES
@@ -289,6 +291,67 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return FileResponse(path, filename=name, media_type=media)
 
+    @app.get("/loads", response_class=HTMLResponse)
+    def loads_page(request: Request):
+        who = identity(request)
+        with connect(settings.database_url) as conn:
+            entries = history.tenant_loads(conn, who.tenant_slug, PLATFORM_TENANT_SLUG)
+            conn.rollback()
+        return page(request, "loads.html", who=who, loads=entries)
+
+    @app.get("/loads/{load_id}", response_class=HTMLResponse)
+    def load_page(request: Request, load_id: str):
+        """What one load changed, row by row, and the preview of taking it back (nothing written)."""
+        who = identity(request)
+        with connect(settings.database_url) as conn:
+            try:
+                entry = history.tenant_load(conn, load_id, who.tenant_slug, PLATFORM_TENANT_SLUG)
+            except history.UndoRefused as refusal:
+                raise HTTPException(404, str(refusal)) from None
+            changes = history.load_changes(conn, load_id)
+            conn.rollback()
+            try:
+                preview, refusal = history.undo_load(conn, load_id, dry_run=True), None
+            except history.UndoRefused as problem:
+                preview, refusal = None, str(problem)
+        rows = [{"table": table, "key": history.key_text(key), "id": key.get("id"), "operation": operation,
+                 "change": _change_line(operation, before, after)} for _, table, key, operation, before, after
+                in changes[:PAGE_SIZE * 4]]
+        lines = [f"{table}: {action} × {count}" for (table, action), count in sorted(preview.changes.items())] \
+            if preview else []
+        return page(request, "load.html", who=who, load=entry, rows=rows, total=len(changes), preview=preview,
+                    preview_lines=lines, refusal=refusal, linkable=HISTORY_PAGES)
+
+    @app.post("/loads/{load_id}/undo")
+    def undo(request: Request, load_id: str, csrf: str = Form("")):
+        who = identity(request)
+        check_csrf(request, csrf)
+        with connect(settings.database_url) as conn:
+            try:
+                history.tenant_load(conn, load_id, who.tenant_slug, PLATFORM_TENANT_SLUG)
+                result = history.undo_load(conn, load_id, run_id=f"portal:{who.name}")
+            except history.UndoRefused as refusal:
+                raise HTTPException(409, str(refusal)) from None
+        return RedirectResponse(f"/loads/{result.undo_load_id}", status_code=303)
+
+    @app.get("/history/{table}/{row_id}", response_class=HTMLResponse)
+    def history_page(request: Request, table: str, row_id: str):
+        """One row's history, for a row of the tenant's own."""
+        who = identity(request)
+        if table not in HISTORY_PAGES or not re.fullmatch(r"[0-9a-f-]{36}", row_id):
+            raise HTTPException(404, "No such row for your tenant.")
+        with connect(settings.database_url) as conn:
+            owner = conn.execute(psycopg_sql.SQL("select t.slug from {} r join tenants t on t.id = r.tenant_id "
+                                                 "where r.id = %s").format(psycopg_sql.Identifier(table)),
+                                 (row_id,)).fetchone()
+            if owner is None or owner[0] != who.tenant_slug:
+                raise HTTPException(404, "No such row for your tenant.")
+            entries = history.row_history(conn, table, {"id": row_id})
+            conn.rollback()
+        return page(request, "history.html", who=who, table=table, row_id=row_id,
+                    entries=[{"load": load, "operation": operation, "change": _change_line(operation, before, after),
+                              "at": at} for load, operation, before, after, at in entries])
+
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine(request: Request, page_number: int = Query(1, alias="page")):
         who = identity(request)
@@ -298,6 +361,25 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         return page(request, "quarantine.html", who=who, rows=rows, total=total, page_number=page_number, pages=pages)
 
     return app
+
+
+# The registry tables whose rows carry their own id and tenant: the ones a steward can open a history page for.
+HISTORY_PAGES = ("org_departments", "org_roles", "org_responsibilities", "personas", "agents", "jobs_to_be_done")
+
+
+def _change_line(operation: str, before: dict | None, after: dict | None) -> str:
+    if operation == "insert":
+        return "added"
+    if operation == "delete":
+        return "removed"
+    return "; ".join(f"{column}: {_shown((before or {}).get(column))} → {_shown(value)}"
+                     for column, value in (after or {}).items()
+                     if column not in ("updated_at", "created_at", "metadata", "loaded_from"))
+
+
+def _shown(value) -> str:
+    text = "empty" if value is None else str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
 
 
 def _quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
