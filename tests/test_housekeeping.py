@@ -12,7 +12,7 @@ import pytest
 
 from vital_pipelines.config import ConfigurationError
 from vital_pipelines.defs.common.housekeeping import ORCHESTRATOR_TAG, release_abandoned_runs
-from vital_pipelines.distributed import executor_choice
+from vital_pipelines.defs.common.distributed import executor_choice
 
 
 def _dead_pid() -> int:

@@ -323,7 +323,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from vital_pipelines.distributed import run_worker
+    from vital_pipelines.defs.common.distributed import run_worker
 
     run_worker(args.name, args.concurrency, args.loglevel)
     return 0
