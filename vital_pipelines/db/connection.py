@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -49,39 +50,63 @@ class _Watchdog:
     """Asks the server, on a second connection, whether it is still working on a statement whose answer is long in
     coming: a statement that runs is left alone; when the server cannot be reached, or says the session is idle or
     gone, the answer will never come (a frozen network path) and the waiting socket is shut down, which wakes the
-    wait at once. Keepalives cannot tell this apart: a frozen proxy's kernel still answers them."""
+    wait at once. Keepalives cannot tell this apart: a frozen proxy's kernel still answers them.
 
-    def __init__(self, url: str, pid: int, socket_fd: int, after: float):
-        self.url, self.pid, self.socket_fd, self.after = url, pid, socket_fd, after
+    One thread per connection, started with its first wait, watches every wait of that connection: a wait only
+    notes when it began (`waiting`) and clears it, so a statement costs no more than before."""
+
+    def __init__(self, url: str, after: float):
+        self.url, self.after = url, after
         self.reason: str | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        self._waiting: tuple[float, int, int] | None = None  # (since, backend pid, socket)
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def stop(self) -> None:
-        self._done.set()
+    def begin(self, pid: int, socket_fd: int) -> None:
+        with self._lock:
+            self.reason = None
+            self._waiting = (time.monotonic(), pid, socket_fd)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+
+    def end(self) -> None:
+        with self._lock:
+            self._waiting = None
+
+    def close(self) -> None:
+        self._closed.set()
 
     def _watch(self) -> None:
-        while not self._done.wait(self.after):
-            reason = self._probe()
-            if reason is None or self._done.is_set():
+        while not self._closed.wait(min(self.after / 4, 5.0)):
+            with self._lock:
+                waiting = self._waiting
+            if waiting is None or time.monotonic() - waiting[0] < self.after:
                 continue
-            self.reason = reason
+            reason = self._probe(waiting[1])
+            with self._lock:
+                if self._waiting != waiting:
+                    continue  # the answer came while the server was asked
+                if reason is None:
+                    self._waiting = (time.monotonic(), waiting[1], waiting[2])  # still running: ask again later
+                    continue
+                self.reason = reason
+                self._waiting = None
             import socket
 
             try:
-                with socket.socket(fileno=os.dup(self.socket_fd)) as waiting:
-                    waiting.shutdown(socket.SHUT_RDWR)
+                with socket.socket(fileno=os.dup(waiting[2])) as frozen:
+                    frozen.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            return
 
-    def _probe(self) -> str | None:
+    def _probe(self, pid: int) -> str | None:
         try:
             with connect(self.url, autocommit=True, connect_timeout=PROBE_CONNECT_SECONDS,
                          response_timeout=PROBE_CONNECT_SECONDS) as probe:
                 row = probe.execute("select state, extract(epoch from clock_timestamp() - state_change) "
-                                    "from pg_stat_activity where pid = %s", (self.pid,)).fetchone()
+                                    "from pg_stat_activity where pid = %s", (pid,)).fetchone()
         except (psycopg.Error, DatabaseUnavailable):
             return "a second connection could not reach the server either"
         if row is None:
@@ -100,13 +125,12 @@ class LimitedConnection(psycopg.Connection):
 
     limits: Mapping[str, str] = {}
     response_timeout: float | None = None
-    probe_url: str | None = None  # where the watchdog asks; set only with a response_timeout
-    probe_after: float = PROBE_AFTER_SECONDS
+    watchdog: _Watchdog | None = None  # set by `connect` with `probe_after`
 
     def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
-        watchdog = None
-        if self.probe_url and self.response_timeout and self.probe_after < self.response_timeout:
-            watchdog = _Watchdog(self.probe_url, self.pgconn.backend_pid, self.pgconn.socket, self.probe_after)
+        watchdog = self.watchdog
+        if watchdog is not None:
+            watchdog.begin(self.pgconn.backend_pid, self.pgconn.socket)
         try:
             return super().wait(gen, interval=interval, timeout=timeout or self.response_timeout)
         except psycopg.errors._WaitTimeout:
@@ -117,11 +141,16 @@ class LimitedConnection(psycopg.Connection):
             if watchdog is None or watchdog.reason is None:
                 raise
             self.pgconn.finish()
-            raise NoAnswer(f"no answer from the database for {self.probe_after:.0f} s and {watchdog.reason}; the "
+            raise NoAnswer(f"no answer from the database for {watchdog.after:.0f} s and {watchdog.reason}; the "
                            "connection was closed (a frozen network path)") from None
         finally:
             if watchdog is not None:
-                watchdog.stop()
+                watchdog.end()
+
+    def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.close()
+        super().close()
 
     def _apply_limits(self) -> None:
         if self.limits:
@@ -213,8 +242,8 @@ def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10,
         raise DatabaseUnavailable(_explain(url, error), transient=transient) from None
     conn.limits = dict(limits or {})
     conn.response_timeout = response_timeout
-    if probe_after is not None:
-        conn.probe_url, conn.probe_after = libpq_url, probe_after
+    if probe_after is not None and response_timeout and probe_after < response_timeout:
+        conn.watchdog = _Watchdog(libpq_url, probe_after)
     return conn
 
 
