@@ -230,17 +230,6 @@ def _add_search_scope(parser: argparse.ArgumentParser) -> None:
                         help="hybrid (default): vector and full-text rankings fused")
 
 
-def _change_text(operation: str, before: dict | None, after: dict | None) -> str:
-    """What one history entry changed, in a line: the changed columns old -> new (the clock's left out)."""
-    if operation == "insert":
-        return ": added"
-    if operation == "delete":
-        return ": removed"
-    changed = [f"{column}: {(before or {}).get(column)!r} -> {value!r}" for column, value in (after or {}).items()
-               if column not in ("updated_at", "created_at")]
-    return ": " + ", ".join(changed)[:300]
-
-
 def _loads(args: argparse.Namespace) -> int:
     from vital_pipelines.loading import history
 
@@ -267,7 +256,8 @@ def _loads(args: argparse.Namespace) -> int:
                 print(f"  {entry.inserted} inserted, {entry.updated} updated, {entry.unchanged} unchanged, "
                       f"{entry.deleted} deleted, {entry.rejected} rejected; {len(changes)} row changes recorded")
                 for _, table, key, operation, before, after in changes[:args.limit]:
-                    print(f"  {operation:<7}{table} {history.key_text(key)}" + _change_text(operation, before, after))
+                    print(f"  {operation:<7}{table} {history.key_text(key)}: "
+                          f"{history.describe_change(operation, before, after)}")
                 if len(changes) > args.limit:
                     print(f"  … and {len(changes) - args.limit} more (--limit)")
                 return 0

@@ -110,11 +110,14 @@ def find_load(conn: psycopg.Connection, load_id: str) -> LoadEntry:
 def latest_load(conn: psycopg.Connection, target: str) -> LoadEntry:
     """The newest load of `target` that changed something and was not undone (an undo counts: `--latest` twice
     undoes the undo)."""
-    for entry in list_loads(conn, target=target, limit=200):
-        if entry.undone_by is None and entry.status == "succeeded" and conn.execute(
-                "select exists (select 1 from row_history where load_id = %s)", (entry.load_id,)).fetchone()[0]:
-            return entry
-    raise UndoRefused(f"no load of {target!r} that changed a row is left to undo")
+    row = conn.execute(
+        _LEDGER + "where l.target = %s and l.status = 'succeeded' "
+        "and not exists (select 1 from pipeline_loads u where u.details->>'undo_of' = l.id::text and u.status = 'succeeded') "
+        "and exists (select 1 from row_history h where h.load_id = l.id) "
+        "order by l.finished_at desc, l.id limit 1", (target,)).fetchone()
+    if row is None:
+        raise UndoRefused(f"no load of {target!r} that changed a row is left to undo")
+    return LoadEntry(*row)
 
 
 def load_changes(conn: psycopg.Connection, load_id: str) -> list[tuple[int, str, dict, str, dict | None, dict | None]]:
@@ -172,8 +175,9 @@ def undo_load(conn: psycopg.Connection, load_id: str, *, dry_run: bool = False, 
             return result
         undo_id = str(uuid.uuid4())
         conn.execute("select set_config('vital.load_id', %s, true)", (undo_id,))
-        for entry_id, *_ in reversed(changes):
-            conn.execute("select private.revert_history_entry(%s)", (entry_id,))
+        # Newest first, in one statement: the array's order is the order the function is called in.
+        conn.execute("select count(private.revert_history_entry(entry)) from unnest(%s::bigint[]) entry",
+                     ([entry_id for entry_id, *_ in reversed(changes)],))
         reverted = Counter(op for *_, op, _, _ in changes)
         details = {"undo_of": load_id, "rows": len(changes),
                    "tables": {table: n for table, n in Counter(t for _, t, *_ in changes).items()}}
@@ -188,6 +192,25 @@ def undo_load(conn: psycopg.Connection, load_id: str, *, dry_run: bool = False, 
                                                                                              **details})))
         result.undo_load_id = undo_id
         return result
+
+
+# Columns a change line leaves out: the clock's, and the provenance stamp every load rewrites.
+_UNSHOWN = ("updated_at", "created_at", "loaded_from")
+
+
+def describe_change(operation: str, before: dict | None, after: dict | None) -> str:
+    """What one history entry did to its row, in words: added, removed, or each changed column old -> new."""
+    if operation == "insert":
+        return "added"
+    if operation == "delete":
+        return "removed"
+    return "; ".join(f"{column}: {_shown((before or {}).get(column))} -> {_shown(value)}"
+                     for column, value in (after or {}).items() if column not in _UNSHOWN)
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "…"
 
 
 def key_text(key: dict) -> str:

@@ -315,7 +315,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             except history.UndoRefused as problem:
                 preview, refusal = None, str(problem)
         rows = [{"table": table, "key": history.key_text(key), "id": key.get("id"), "operation": operation,
-                 "change": _change_line(operation, before, after)} for _, table, key, operation, before, after
+                 "change": history.describe_change(operation, before, after)} for _, table, key, operation, before, after
                 in changes[:PAGE_SIZE * 4]]
         lines = [f"{table}: {action} × {count}" for (table, action), count in sorted(preview.changes.items())] \
             if preview else []
@@ -349,7 +349,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             entries = history.row_history(conn, table, {"id": row_id})
             conn.rollback()
         return page(request, "history.html", who=who, table=table, row_id=row_id,
-                    entries=[{"load": load, "operation": operation, "change": _change_line(operation, before, after),
+                    entries=[{"load": load, "operation": operation, "change": history.describe_change(operation, before, after),
                               "at": at} for load, operation, before, after, at in entries])
 
     @app.get("/quarantine", response_class=HTMLResponse)
@@ -365,21 +365,6 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
 # The registry tables whose rows carry their own id and tenant: the ones a steward can open a history page for.
 HISTORY_PAGES = ("org_departments", "org_roles", "org_responsibilities", "personas", "agents", "jobs_to_be_done")
-
-
-def _change_line(operation: str, before: dict | None, after: dict | None) -> str:
-    if operation == "insert":
-        return "added"
-    if operation == "delete":
-        return "removed"
-    return "; ".join(f"{column}: {_shown((before or {}).get(column))} → {_shown(value)}"
-                     for column, value in (after or {}).items()
-                     if column not in ("updated_at", "created_at", "metadata", "loaded_from"))
-
-
-def _shown(value) -> str:
-    text = "empty" if value is None else str(value)
-    return text if len(text) <= 80 else text[:77] + "…"
 
 
 def _quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
