@@ -144,6 +144,8 @@ declare
     h public.row_history;
     keys text;
     columns text;
+    compared text;
+    changed_since boolean;
     soft boolean;
 begin
     select * into strict h from public.row_history where id = entry;
@@ -167,6 +169,23 @@ begin
                      where a.attgenerated = '' and not a.attisdropped);
         if columns is null then
             return;
+        end if;
+        -- Only what the load wrote is taken back: a row changed since by anyone else (a hand edit, which no history
+        -- records) stops the undo rather than being overwritten.
+        compared := (select string_agg(quote_ident(k), ', ') from jsonb_object_keys(h.after) k
+                       join pg_attribute a on a.attrelid = ('public.' || h.table_name)::regclass and a.attname = k
+                      where a.attgenerated = '' and not a.attisdropped and k <> 'updated_at');
+        if compared is not null then
+            execute format('select exists (select 1 from public.%I t where (%s) = (select %s from '
+                           'jsonb_populate_record(null::public.%I, $2)) and row(%s) is distinct from (select row(%s) '
+                           'from jsonb_populate_record(null::public.%I, $1)))',
+                           h.table_name, keys, keys, h.table_name, compared, compared, h.table_name)
+                using h.after, h.row_key into changed_since;
+            if changed_since then
+                raise exception using errcode = 'P0002', message = pg_catalog.format(
+                    '%s %s was changed after the load by someone else; its current values are kept',
+                    h.table_name, h.row_key::text);
+            end if;
         end if;
         execute format('update public.%I set (%s) = (select %s from jsonb_populate_record(null::public.%I, $1)) '
                        'where (%s) = (select %s from jsonb_populate_record(null::public.%I, $2))',

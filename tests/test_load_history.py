@@ -162,3 +162,19 @@ def test_the_undo_is_a_dagster_run(loaded, raw):
     assert not refused.success
     failure = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "already undone" in failure.event_specific_data.error.message
+
+
+def test_undo_never_overwrites_a_change_made_after_the_load(loaded, raw, capsys):
+    personas = raw / "personas.xlsx"
+    edit_cells(personas, "personas", {"I2": "Loaded edit."})
+    _load(loaded, raw, "personas.xlsx")
+    with connect(loaded) as conn:  # an admin's hand edit, which no load recorded
+        conn.execute("update personas set description = 'Edited by hand.' where description = 'Loaded edit.'")
+        conn.commit()
+    state = _state(loaded)
+    assert cli.main(["loads", "undo", "--latest", "personas"]) == 1
+    refusal = capsys.readouterr().err
+    assert "was changed after the load by someone else" in refusal and "Nothing was undone" in refusal
+    assert _state(loaded) == state
+    with connect(loaded) as conn:
+        assert conn.execute("select count(*) from pipeline_loads where policy = 'undo'").fetchone()[0] == 0

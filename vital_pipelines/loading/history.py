@@ -176,8 +176,13 @@ def undo_load(conn: psycopg.Connection, load_id: str, *, dry_run: bool = False, 
         undo_id = str(uuid.uuid4())
         conn.execute("select set_config('vital.load_id', %s, true)", (undo_id,))
         # Newest first, in one statement: the array's order is the order the function is called in.
-        conn.execute("select count(private.revert_history_entry(entry)) from unnest(%s::bigint[]) entry",
-                     ([entry_id for entry_id, *_ in reversed(changes)],))
+        try:
+            with conn.transaction():
+                conn.execute("select count(private.revert_history_entry(entry)) from unnest(%s::bigint[]) entry",
+                             ([entry_id for entry_id, *_ in reversed(changes)],))
+        except psycopg.errors.NoDataFound as changed:
+            raise UndoRefused(f"{changed.diag.message_primary}. Nothing was undone: load {load_id} can no longer be "
+                              f"taken back as it was.") from None
         reverted = Counter(op for *_, op, _, _ in changes)
         details = {"undo_of": load_id, "rows": len(changes),
                    "tables": {table: n for table, n in Counter(t for _, t, *_ in changes).items()}}
