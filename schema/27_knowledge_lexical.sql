@@ -220,6 +220,23 @@ begin
         'select source_id, search_vector, coalesce(lexical_length, 0) as lexical_length, 1 as sign from public.knowledge_chunks');
 end $$;
 
+-- A search's filters (tenant slug, visibility levels, domain, a solution's code, source type; null: any) over one
+-- live source: said once, for the vector ranking's query (vital_pipelines/knowledge/search.py) and the lexical
+-- candidates below. Plain SQL without settings, so the planner inlines it where it is used.
+create or replace function private.knowledge_source_matches(
+    s public.knowledge_sources, tenant_slug text, visibilities text[], domain_name text, solution_code text,
+    source_kind text)
+returns boolean
+language sql stable
+as $$
+    select s.deleted_at is null
+       and (tenant_slug is null or s.tenant_id = (select t.id from public.tenants t where t.slug = tenant_slug))
+       and (visibilities is null or s.visibility::text = any(visibilities))
+       and (domain_name is null or pg_catalog.lower(s.domain) = pg_catalog.lower(domain_name))
+       and (solution_code is null or s.solution_id in (select x.id from public.solutions x where x.code = solution_code))
+       and (source_kind is null or s.source_type = source_kind)
+$$;
+
 -- The chunks holding a query's candidate terms, among those the caller may read, narrowed by the search's filters.
 -- Under row-level security the full-text match cannot use the GIN index (`@@` is not leakproof, so the planner
 -- evaluates the policy on every chunk first: a scan of the whole table per query) and the read policy runs once per
@@ -248,11 +265,7 @@ as $$
       from matching c
       join public.knowledge_sources s on s.id = c.source_id and s.deleted_at is null
       join readable r on r.tenant_id = s.tenant_id and r.visibility = s.visibility
-     where (tenant_slug is null or s.tenant_id = (select t.id from public.tenants t where t.slug = tenant_slug))
-       and (visibilities is null or s.visibility::text = any(visibilities))
-       and (domain_name is null or pg_catalog.lower(s.domain) = pg_catalog.lower(domain_name))
-       and (solution_code is null or s.solution_id in (select x.id from public.solutions x where x.code = solution_code))
-       and (source_kind is null or s.source_type = source_kind)
+     where private.knowledge_source_matches(s, tenant_slug, visibilities, domain_name, solution_code, source_kind)
 $$;
 
 revoke all on function private.knowledge_lexical_candidates(tsquery, text, text[], text, text, text) from public;

@@ -80,25 +80,14 @@ def acting_as(conn: psycopg.Connection, user_id: str) -> Iterator[psycopg.Connec
         yield conn
 
 
-def _filter_sql(filters: SearchFilters) -> tuple[sql.Composable, dict]:
-    clauses: list[sql.Composable] = [sql.SQL("s.deleted_at is null")]
-    params: dict = {}
-    if filters.tenant:
-        clauses.append(sql.SQL("s.tenant_id = (select id from tenants where slug = %(tenant)s)"))
-        params["tenant"] = filters.tenant
-    if filters.visibility:
-        clauses.append(sql.SQL("s.visibility::text = any(%(visibility)s)"))
-        params["visibility"] = list(filters.visibility)
-    if filters.domain:
-        clauses.append(sql.SQL("lower(s.domain) = lower(%(domain)s)"))
-        params["domain"] = filters.domain
-    if filters.solution:
-        clauses.append(sql.SQL("s.solution_id in (select id from solutions where code = %(solution)s)"))
-        params["solution"] = filters.solution
-    if filters.source_type:
-        clauses.append(sql.SQL("s.source_type = %(source_type)s"))
-        params["source_type"] = filters.source_type
-    return sql.SQL(" and ").join(clauses), params
+def _filter_params(filters: SearchFilters) -> dict:
+    return {"tenant": filters.tenant, "visibility": list(filters.visibility) or None, "domain": filters.domain,
+            "solution": filters.solution, "source_type": filters.source_type}
+
+
+# The filters over a live source `s`, as the lexical candidates apply them too (schema/27).
+_SOURCE_MATCHES = sql.SQL("private.knowledge_source_matches(s, %(tenant)s::text, %(visibility)s::text[], "
+                          "%(domain)s::text, %(solution)s::text, %(source_type)s::text)")
 
 
 def _iterative_scans(conn) -> bool:
@@ -163,9 +152,7 @@ def _score_chunks(conn, terms: list[str], weights: dict[str, float], mean_length
         " from candidates c, unnest(ts_filter(setweight(c.search_vector, 'A', %(terms)s), '{a}')) t"
         "  join unnest(%(terms)s::text[], %(idfs)s::float8[]) w(lexeme, idf) on w.lexeme = t.lexeme"
         " group by c.id",
-        {"tenant": filters.tenant, "visibility": list(filters.visibility) or None, "domain": filters.domain,
-         "solution": filters.solution, "source_type": filters.source_type,
-         "terms": terms, "idfs": [weights[t] for t in terms], "candidates": candidates,
+        {**_filter_params(filters), "terms": terms, "idfs": [weights[t] for t in terms], "candidates": candidates,
          "k1": BM25_K1, "b": BM25_B, "avgdl": max(mean_length, 1.0)}).fetchall()
     return [(chunk, float(score)) for chunk, score in rows]
 
@@ -234,7 +221,7 @@ def search_chunks(conn: psycopg.Connection, query: str, vector: np.ndarray | Non
     if mode not in SEARCH_MODES:
         raise ValueError(f"search mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}")
     use_vector_types(conn)
-    where, params = _filter_sql(filters or SearchFilters())
+    where, params = _SOURCE_MATCHES, _filter_params(filters or SearchFilters())
     depth = max(40, 8 * limit)
     with conn.transaction():
         # A search is a handful of small index lookups; compiling them with JIT took longer than running them.
