@@ -60,7 +60,7 @@ def _context(instance: dg.DagsterInstance, result, status: dg.DagsterEventType, 
 def test_one_notification_for_one_failed_check_and_none_for_a_clean_run(fresh_url, raw, tmp_path, receiver):
     hook, received = receiver
     instance = dg.DagsterInstance.ephemeral()
-    everything = [database_schema, registry_assets.org_structure, registry_assets.personas]
+    everything = [database_schema, registry_assets.WORKBOOK_ASSET["org_structure.xlsx"], registry_assets.WORKBOOK_ASSET["personas.xlsx"]]
     clean = _run(fresh_url, raw, tmp_path, instance, everything)
     assert clean.success
     skipped = alert_on_failed_checks(_context(instance, clean, dg.DagsterEventType.RUN_SUCCESS, hook))
@@ -82,9 +82,9 @@ def test_one_notification_for_one_failed_check_and_none_for_a_clean_run(fresh_ur
 def test_one_notification_for_a_failed_run(fresh_url, raw, tmp_path, receiver):
     hook, received = receiver
     instance = dg.DagsterInstance.ephemeral()
-    assert _run(fresh_url, raw, tmp_path, instance, [database_schema, registry_assets.org_structure]).success
+    assert _run(fresh_url, raw, tmp_path, instance, [database_schema, registry_assets.WORKBOOK_ASSET["org_structure.xlsx"]]).success
     edit_cells(raw / "personas.xlsx", "personas", {"G1": "seniorty_level"})
-    failed = _run(fresh_url, raw, tmp_path, instance, [registry_assets.personas])
+    failed = _run(fresh_url, raw, tmp_path, instance, [registry_assets.WORKBOOK_ASSET["personas.xlsx"]])
     assert not failed.success
     context = _context(instance, failed, dg.DagsterEventType.RUN_FAILURE, hook).for_run_failure()
     alert_on_failed_run(context)
@@ -98,7 +98,7 @@ def test_an_unreachable_webhook_is_reported_without_its_address_or_token(fresh_u
     instance = dg.DagsterInstance.ephemeral()
     edit_cells(raw / "personas.xlsx", "personas", {"O17": "secret"})
     run = _run(fresh_url, raw, tmp_path, instance,
-               [database_schema, registry_assets.org_structure, registry_assets.personas])
+               [database_schema, registry_assets.WORKBOOK_ASSET["org_structure.xlsx"], registry_assets.WORKBOOK_ASSET["personas.xlsx"]])
     outcome = alert_on_failed_checks(_context(instance, run, dg.DagsterEventType.RUN_SUCCESS,
                                               "http://127.0.0.1:9/hook?key=s3cret"))
     assert isinstance(outcome, dg.SkipReason) and "could not be reached" in outcome.skip_message

@@ -22,8 +22,7 @@ from vital_pipelines.loading.upsert import DeletionGuardError
 from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
 from vital_pipelines.db.scratch import loader_url
 
-REGISTRY = [database_schema, registry_assets.org_structure, registry_assets.personas, registry_assets.agents,
-            registry_assets.jobs_to_be_done, registry_assets.solution_industry_matrix]
+REGISTRY = [database_schema, *registry_assets.REGISTRY_ASSETS, registry_assets.solution_industry_matrix]
 
 
 def _materialize(url: str, raw: Path, tmp_path: Path, policy: str = "quarantine", selection=None):
@@ -53,7 +52,13 @@ def _counts(url):
             select 'solution_industry_matrix', count(*) from solution_industry_matrix union all
             select 'unavailable', count(*) from solution_industry_matrix where not is_available union all
             select 'jtbd_personas', count(*) from jtbd_personas union all
-            select 'agent_roles', count(*) from agent_roles""").fetchall())
+            select 'agent_roles', count(*) from agent_roles union all
+            select 'agent_tools', count(*) from agent_tools union all
+            select 'agent_skills', count(*) from agent_skills union all
+            select 'agent_prompts', count(*) from agent_prompts union all
+            select 'prompts', count(*) from prompts where deleted_at is null union all
+            select 'capability_jtbd_mapping', count(*) from capability_jtbd_mapping union all
+            select 'solution_agents', count(*) from solution_agents""").fetchall())
 
 
 def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path, caplog):
@@ -68,7 +73,12 @@ def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path, c
     assert (counts["solution_industry_matrix"], counts["unavailable"]) == (30, 5)
     assert counts["org_departments"] == 39 and counts["org_roles"] == 77 and counts["agent_roles"] == 254
     assert all(e.passed for e in first.get_asset_check_evaluations())
-    assert _metadata(first, "agents")["inserted"].value == 254 * 4
+    # the agents, their three organisational links, and their tools and skills (the sample gives each agent some)
+    assert counts["agent_tools"] > 254 and counts["agent_skills"] > 254
+    assert _metadata(first, "agents")["inserted"].value == 254 * 4 + counts["agent_tools"] + counts["agent_skills"]
+    # the libraries: a system prompt and two starters per agent, the starters linked to their agent
+    assert (counts["prompts"], counts["agent_prompts"]) == (254 * 3, 254 * 2)
+    assert counts["capability_jtbd_mapping"] > 0 and counts["solution_agents"] > 0
     with connect(fresh_url) as conn:
         stamp = conn.execute("select max(updated_at) from agents").fetchone()[0]
 
@@ -83,7 +93,8 @@ def test_full_load_then_a_second_run_changes_nothing(fresh_url, raw, tmp_path, c
         loads = conn.execute("select count(*), count(distinct source_sha256) from pipeline_loads").fetchone()
         audits = conn.execute("select count(*) from audit_log where source = 'pipeline'").fetchone()[0]
     # nothing changed: the second run recognised every source and the database as loaded, and wrote nothing
-    assert loads == (5, 5) and audits == 5
+    workbooks = len(registry_assets.REGISTRY_ASSETS) + 1  # and the matrix
+    assert loads == (workbooks, workbooks) and audits == workbooks
     assert all(_metadata(second, key)["skipped"].value for key in ("agents", "personas", "jobs_to_be_done"))
 
 
@@ -189,7 +200,7 @@ def test_deletion_guard_refuses_a_truncated_sheet(fresh_url, raw, tmp_path):
 
 
 def test_unknown_tenant_is_rejected_and_known_tenant_assigned(fresh_url, raw, tmp_path):
-    edit_cells(raw / "agents.xlsx", "agents", {"V2": "acme-pharma", "V3": "no-such-tenant"})
+    edit_cells(raw / "agents.xlsx", "agents", {"tenant@2": "acme-pharma", "tenant@3": "no-such-tenant"})
     result = _materialize(fresh_url, raw, tmp_path)
     check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "agents_contract")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR

@@ -80,7 +80,7 @@ def edited_load(url: str) -> str:
 def test_links_come_back_and_inserted_rows_are_soft_deleted(loaded, raw):
     before = _state(loaded)
     agents = raw / "agents.xlsx"
-    edit_cells(agents, "agents", {"S2": "MA", "T2": "MA-MSL", "U2": "MSL"})
+    edit_cells(agents, "agents", {"function_code@2": "MA", "department_code@2": "MA-MSL", "role_code@2": "MSL"})
     _load(loaded, raw, "agents.xlsx")
     personas = raw / "personas.xlsx"
     edit_cells(personas, "personas", {"A400": "new-persona-added-by-mistake", "B400": "Added By Mistake",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from vital_pipelines.loading.registry import _resolve
+from vital_pipelines.loading.entity_load import resolve
 from vital_pipelines.loading.upsert import deterministic_id, deterministic_id_strings
 
 
@@ -20,5 +20,5 @@ def test_references_resolve_in_the_rows_tenant_else_the_platforms():
     ids = pl.DataFrame({"tenant_id": [platform, platform, acme], "code": ["MSL", "KAM", "KAM"],
                         "id": ["p-msl", "p-kam", "acme-kam"]})
     rows = pl.DataFrame({"tenant_id": [acme, acme, platform, acme], "role_code": ["KAM", "MSL", "KAM", None]})
-    resolved = _resolve(rows, ids, "role_code", "role_id", platform)
+    resolved = resolve(rows, ids, "role_code", "role_id", platform)
     assert resolved["role_id"].to_list() == ["acme-kam", "p-msl", "p-kam", None]

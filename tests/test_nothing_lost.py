@@ -201,7 +201,7 @@ def test_the_ledger_hashes_the_bytes_that_were_parsed_even_when_the_file_is_repl
     resources = {"postgres": PostgresResource(database_url=loader_url(fresh_url)),
                  "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
                                                    isolated_reader=False)}
-    assert dg.materialize([registry_assets.personas], resources=resources).success
+    assert dg.materialize([registry_assets.WORKBOOK_ASSET["personas.xlsx"]], resources=resources).success
     assert file_sha256(raw / "personas.xlsx") != parsed_sha
     assert _scalar(fresh_url, "select source_sha256 from pipeline_loads where target = 'personas'") == parsed_sha
     assert _scalar(fresh_url, "select count(*) from personas where name = 'Saved while the load was reading'") == 0

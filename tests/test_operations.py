@@ -196,13 +196,13 @@ def _retries(result) -> int:
 
 def test_a_lock_timeout_is_retried_with_backoff_until_the_load_succeeds(url, raw, tmp_path):
     resources = _registry_resources(url, raw, tmp_path, lock_timeout_seconds=0.3, retry_backoff_seconds=0.5)
-    assert dg.materialize([registry_assets.org_structure], resources=resources).success
+    assert dg.materialize([registry_assets.WORKBOOK_ASSET["org_structure.xlsx"]], resources=resources).success
     blocker = connect(url)
     blocker.execute("lock table personas in access exclusive mode")
     release = threading.Timer(1.2, blocker.rollback)
     release.start()
     try:
-        result = dg.materialize([registry_assets.personas], resources=resources, raise_on_error=False)
+        result = dg.materialize([registry_assets.WORKBOOK_ASSET["personas.xlsx"]], resources=resources, raise_on_error=False)
     finally:
         release.join()
         blocker.close()
@@ -215,8 +215,8 @@ def test_a_lock_timeout_is_retried_with_backoff_until_the_load_succeeds(url, raw
 def test_a_contract_failure_is_never_retried(url, raw, tmp_path):
     edit_cells(raw / "personas.xlsx", "personas", {"O17": "secret"})
     resources = _registry_resources(url, raw, tmp_path, retry_backoff_seconds=0.05)
-    assert dg.materialize([registry_assets.org_structure], resources=resources).success
-    result = dg.materialize([registry_assets.personas], resources=resources, raise_on_error=False,
+    assert dg.materialize([registry_assets.WORKBOOK_ASSET["org_structure.xlsx"]], resources=resources).success
+    result = dg.materialize([registry_assets.WORKBOOK_ASSET["personas.xlsx"]], resources=resources, raise_on_error=False,
                             run_config={"ops": {"personas": {"config": {"policy": "strict"}}}})
     assert not result.success and _retries(result) == 0
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data

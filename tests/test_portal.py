@@ -147,7 +147,7 @@ def test_a_renamed_header_is_reported_at_its_cell_as_a_refusal(portal, raw, tmp_
 def test_rows_of_another_tenant_are_refused_and_tenants_never_see_each_others_uploads(portal, raw, tmp_path):
     client, keys, _ = portal
     csrf = _signed_in(client, keys["acme"])
-    mixed = edit_cells(_acme_personas(raw, tmp_path / "p.xlsx", rows=10), "personas", {"P3": "pharma-solutions", "P4": None})
+    mixed = edit_cells(_acme_personas(raw, tmp_path / "p.xlsx", rows=10), "personas", {"tenant@3": "pharma-solutions", "tenant@4": None})
     report_url = _upload(client, csrf, mixed).headers["location"]
     findings = client.get(f"{report_url}/report.json").json()["findings"]
     assert sorted((f["cell"], f["value"]) for f in findings if f["rule"] == "tenant_of_source") == [
@@ -210,7 +210,7 @@ def _materialize_personas(url: str, raw: Path, tmp_path: Path):
 
     resources = {"postgres": PostgresResource(database_url=loader_url(url)),
                  "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"))}
-    return dg.materialize([registry_assets.personas], resources=resources, raise_on_error=False)
+    return dg.materialize([registry_assets.WORKBOOK_ASSET["personas.xlsx"]], resources=resources, raise_on_error=False)
 
 
 def _live(url: str, tenant: str) -> set[str]:

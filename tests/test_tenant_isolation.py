@@ -203,7 +203,7 @@ def test_a_load_with_the_owner_url_refuses_with_a_sentence(fresh_url, raw, tmp_p
     resources = {"postgres": PostgresResource(database_url=fresh_url),
                  "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
                                                    isolated_reader=False)}
-    result = dg.materialize([registry_assets.org_structure], resources=resources, raise_on_error=False)
+    result = dg.materialize([registry_assets.WORKBOOK_ASSET["org_structure.xlsx"]], resources=resources, raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data
     assert "Refusing to load as database role 'vital'" in (failure.user_failure_data.description

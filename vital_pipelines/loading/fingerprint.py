@@ -12,17 +12,24 @@ from __future__ import annotations
 
 from psycopg import sql
 
-# What each registry load reads or writes.
-_ORG = ("org_functions", "org_departments", "org_roles", "org_responsibilities", "role_responsibilities",
-        "function_departments", "function_roles", "department_roles")
-FINGERPRINT_TABLES = {
-    "org_structure.xlsx": (*_ORG, "tenants"),
-    "personas.xlsx": ("personas", "org_functions", "org_departments", "org_roles", "tenants"),
-    "agents.xlsx": ("agents", "agent_functions", "agent_departments", "agent_roles", "org_functions",
-                    "org_departments", "org_roles", "tenants"),
-    "jtbds.xlsx": ("jobs_to_be_done", "jtbd_personas", "personas", "tenants"),
-    "solution_industry_matrix.xlsx": ("solution_industry_matrix", "solutions", "industries", "tenants"),
-}
+from vital_pipelines.entities import BY_SHEET, workbook_entities
+from vital_pipelines.loading.entity_load import DERIVED_LINKS
+
+
+
+def _tables_of(workbook: str) -> tuple[str, ...]:
+    """What a registry load reads or writes: its entities' tables and junctions, the tables its references resolve
+    against, and the tenants."""
+    entities = workbook_entities()[workbook]
+    tables = [e.table for e in entities]
+    tables += [c.link.table for e in entities for c in e.links]
+    tables += [junction for e in entities for junction, *_ in DERIVED_LINKS.get(e.sheet, ())]
+    tables += [BY_SHEET[c.target].table for e in entities for c in e.references]
+    return (*dict.fromkeys(tables), "tenants")
+
+
+FINGERPRINT_TABLES = {workbook: _tables_of(workbook) for workbook in workbook_entities()} | {
+    "solution_industry_matrix.xlsx": ("solution_industry_matrix", "solutions", "industries", "tenants")}
 # Written after a load by another step (agent_profile_embeddings), or by every write (updated_at).
 AFTER_LOAD_COLUMNS = {"agents": ("profile_embedding", "embedding_model", "profile_sha256", "embedded_at")}
 AFTER_LOAD_METADATA_KEYS = {"agents": ("profile_embedding",)}

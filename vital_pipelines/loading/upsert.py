@@ -224,7 +224,7 @@ def provenance_stamp(conn: psycopg.Connection, table: str, key: list[str], frame
     """Stage the key and sheet row of every row of `frame`, for `upsert` and `record_provenance`."""
     name = f"provenance_{table}"
     stage(conn, name, frame.select(*key, row_column),
-          {**{k: "uuid" if k == "tenant_id" else "text" for k in key}, row_column: "int"})
+          {**{k: "uuid" if k.endswith("tenant_id") else "text" for k in key}, row_column: "int"})
     return Stamp(name, key, row_column, provenance)
 
 
@@ -241,7 +241,7 @@ def record_provenance(conn: psycopg.Connection, table: str, stamp: Stamp) -> Non
 
 def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], stage_name: str, tenant_ids: list,
                         protected_stage: str | None, max_share: float, sheet: str, source_file: str,
-                        staged_keys: int | None = None) -> list[str]:
+                        staged_keys: int | None = None, owner: str = "tenant_id") -> list[str]:
     """Soft-delete the live rows that this workbook loaded (their `loaded_from` names `source_file`) in the given
     tenants and that the sheet no longer has, unless that is too many; returns their natural keys. Rows the
     application created, or another workbook loaded, are never touched.
@@ -249,7 +249,8 @@ def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], st
     `staged_keys`, the number of distinct keys staged, allows a shortcut: after the upsert every staged key is
     live and stamped, so when the tenants have exactly that many such rows none is missing from the sheet."""
     params = {"tenants": tenant_ids, "file": source_file}
-    owned = sql.SQL("t.deleted_at is null and t.tenant_id = any(%(tenants)s) and t.loaded_from ->> 'file' = %(file)s")
+    owned = sql.SQL("t.deleted_at is null and t.{} = any(%(tenants)s) and t.loaded_from ->> 'file' = %(file)s") \
+        .format(sql.Identifier(owner))
     live = conn.execute(sql.SQL("select count(*) from {} t where ").format(sql.Identifier(table)) + owned,
                         params).fetchone()[0]
     if staged_keys is not None and live == staged_keys:
@@ -271,7 +272,7 @@ def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], st
             f"Refusing to load {sheet}: it would soft-delete {doomed} of {live} live {table} rows "
             f"({doomed / live:.0%}, limit {max_share:.0%}). If the sheet is complete and the deletions are "
             f"intended, raise max_delete_share for this run; otherwise restore the missing rows.")
-    natural = sql.SQL(" || '|' || ").join(sql.SQL("x.{}::text").format(sql.Identifier(k)) for k in key if k != "tenant_id")
+    natural = sql.SQL(" || '|' || ").join(sql.SQL("x.{}::text").format(sql.Identifier(k)) for k in key if k != owner)
     statement = (sql.SQL("with gone as (update {table} x set deleted_at = now() where x.ctid in (select t.ctid ")
                  .format(table=sql.Identifier(table)) + missing
                  + sql.SQL(") returning ") + natural + sql.SQL(" as natural_key) select natural_key from gone order by 1"))

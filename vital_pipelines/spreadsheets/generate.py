@@ -16,7 +16,7 @@ import xlsxwriter
 _FIXED_DATE = datetime.datetime(2025, 11, 13, tzinfo=datetime.timezone.utc)
 
 from vital_pipelines.spreadsheets import catalog
-from vital_pipelines.spreadsheets.contracts import AGENTS, JTBDS, ORG_SHEETS, PERSONAS, SheetContract
+from vital_pipelines.spreadsheets.contracts import WORKBOOKS, SheetContract
 
 AGENT_COUNT, PERSONA_COUNT, JTBD_COUNT = 254, 335, 338
 SOLUTIONS = ["Launch Excellence", "Brand Excellence", "Strategic Foresight", "Commercial Excellence", "Medical Excellence"]
@@ -83,7 +83,7 @@ def _write(path: Path, sheets: dict[str, tuple[list[str], list[list]]]) -> None:
 
 
 def _header(contract: SheetContract) -> list[str]:
-    return list(contract.model.to_schema().columns)
+    return list(contract.schema.columns)
 
 
 def _rows(contract: SheetContract, records: list[dict]) -> list[list]:
@@ -173,8 +173,113 @@ def agent_records(scale: int = 1) -> list[dict]:
             "therapeutic_areas": "; ".join(sorted({area, catalog.THERAPEUTIC_AREAS[(i + 4) % 10]})),
             "color": catalog.FUNCTIONS[function][2],
             "function_code": function, "department_code": role[2], "role_code": role[0],
+            "tools": "; ".join(slug for slug, _n, _t, functions in _TOOLS if function in functions or not functions),
+            "skills": "; ".join(dict.fromkeys([_SKILLS[i % len(_SKILLS)][0], _SKILLS[(i * 7 + 3) % len(_SKILLS)][0]])),
         })
     return records
+
+
+# (slug, name, tool type, the functions whose agents use it: empty = every agent)
+_TOOLS = [("pubmed-search", "PubMed search", "search", ()), ("clinicaltrials-gov", "ClinicalTrials.gov registry", "api",
+          ("CLIN", "MA", "RND", "REG")), ("veeva-crm", "Veeva CRM", "integration", ("COMM", "MA")),
+          ("veeva-vault", "Veeva Vault RIM", "document", ("REG", "QA")), ("iqvia-sales-data", "IQVIA sales data",
+          "database", ("COMM", "HEOR", "FIN")), ("budget-impact-calculator", "Budget impact calculator", "calculator",
+          ("HEOR", "FIN")), ("argus-safety", "Argus Safety", "database", ("QA",)), ("medidata-rave", "Medidata Rave",
+          "database", ("CLIN",)), ("ema-epar-search", "EMA EPAR search", "search", ("REG", "HEOR", "MA")),
+          ("python-sandbox", "Python sandbox", "code", ("IT", "RND", "CLIN"))]
+_SKILLS = [("literature-review", "Literature review", "research"), ("evidence-synthesis", "Evidence synthesis", "research"),
+           ("regulatory-writing", "Regulatory writing", "writing"), ("scientific-exchange", "Scientific exchange", "medical"),
+           ("health-economic-modelling", "Health economic modelling", "analytics"),
+           ("forecasting", "Forecasting", "analytics"), ("gcp-compliance-check", "GCP compliance check", "quality"),
+           ("signal-evaluation", "Signal evaluation", "safety"), ("stakeholder-mapping", "Stakeholder mapping", "strategy"),
+           ("competitive-intelligence", "Competitive intelligence", "strategy"), ("data-visualisation", "Data visualisation",
+           "analytics"), ("plain-language-summary", "Plain-language summary", "writing")]
+_TEMPLATES = [("advisory-board-report", "Advisory board report", "report"), ("msl-insight-email", "MSL insight email", "email"),
+              ("hta-dossier-outline", "HTA dossier outline", "document"), ("launch-readiness-deck", "Launch readiness deck",
+              "presentation"), ("deviation-capa-form", "Deviation and CAPA form", "document"),
+              ("panel-briefing", "Expert panel briefing", "panel"), ("study-synopsis", "Clinical study synopsis", "document"),
+              ("kol-meeting-prompt", "KOL meeting preparation", "prompt")]
+STARTERS_PER_AGENT = 2
+
+
+def tool_records() -> list[dict]:
+    return [{"slug": slug, "name": name, "tool_type": kind, "description": f"{name} for "
+             + (", ".join(catalog.FUNCTIONS[f][0] for f in functions) if functions else "every agent"),
+             "data_classification": "public" if kind == "search" else "internal", "auth_type":
+             "none" if kind in ("search", "calculator", "code") else "oauth2", "visibility": "tenant", "is_active": True}
+            for slug, name, kind, functions in _TOOLS]
+
+
+def skill_records() -> list[dict]:
+    return [{"slug": slug, "name": name, "category": category, "description": f"{name}, done to the house standard",
+             "visibility": "tenant", "is_active": True} for slug, name, category in _SKILLS]
+
+
+def prompt_records(scale: int = 1) -> tuple[list[dict], list[dict]]:
+    """A system prompt per agent and a few conversation starters for it; the starters as (agent, prompt) links."""
+    prompts, starters = [], []
+    for agent in agent_records(scale):
+        slug = agent["slug"]
+        prompts.append({"slug": f"{slug}-system", "name": f"{agent['name']} (system)", "role_type": "system",
+                        "content": f"You are the {agent['name']}. {agent['description']} Cite your sources.",
+                        "domain_expertise": agent["domain_expertise"], "approval_status": "approved",
+                        "visibility": "tenant", "version": "1.0.0", "tags": agent["therapeutic_areas"]})
+        for n in range(1, STARTERS_PER_AGENT + 1):
+            task = agent["capabilities"].split("; ")[(n - 1) % len(agent["capabilities"].split("; "))]
+            prompts.append({"slug": f"{slug}-starter-{n}", "name": f"{agent['name']} – starter {n}",
+                            "role_type": "instruction", "content": f"Help me with {task.lower()} for {{{{product}}}}.",
+                            "variables": "product", "domain_expertise": agent["domain_expertise"],
+                            "approval_status": "approved", "visibility": "tenant", "version": "1.0.0"})
+            starters.append({"agent_slug": slug, "prompt_slug": f"{slug}-starter-{n}", "usage_role": "instruction"})
+    return prompts, starters
+
+
+def template_records() -> list[dict]:
+    return [{"slug": slug, "name": name, "template_type": kind, "description": f"The house {name.lower()}",
+             "content": f"# {name}\n\n{{{{title}}}}\n\n## Summary\n\n{{{{summary}}}}", "format": "markdown",
+             "variables": "title; summary", "approval_status": "approved", "visibility": "tenant", "version": "1.0.0"}
+            for slug, name, kind in _TEMPLATES]
+
+
+def capability_records(jtbds: list[dict]) -> list[dict]:
+    _departments, _roles, responsibilities = _org()
+    by_function: dict[str, list[str]] = {}
+    for j in jtbds:
+        by_function.setdefault(j["code"].split("-")[1], []).append(j["code"])
+    return [{"code": f"CAP-{code}", "name": f"{name} capability", "description": description,
+             "category": catalog.DOMAIN_EXPERTISE[function], "maturity_level": 1 + i % 5, "visibility": "tenant",
+             "is_active": True, "jtbds": "; ".join(by_function.get(function, [])[i % 3::7][:3])}
+            for i, (code, name, function, description) in enumerate(responsibilities)]
+
+
+# The seed's industries and solutions (21_seed_data.sql), as a steward would keep them.
+_INDUSTRIES = [("pharmaceuticals", "Pharmaceutical", "Phrm", "Research-based and generic medicines manufacturers"),
+               ("biotechnology", "Biotechnology", "Btch", "Biologics, cell and gene therapy, platform biotechs"),
+               ("medical_devices", "Medical Devices", "MedD", "Devices, diagnostics and combination products"),
+               ("healthcare_payers", "Healthcare Payers", "Payers", "Insurers, HTA bodies and integrated payer organisations"),
+               ("digital_health", "Digital Health", "Digital", "Digital therapeutics, health apps and data platforms"),
+               ("healthcare_consulting", "Healthcare Consulting", "Consult",
+                "Life-science strategy, HEOR and commercial consultancies")]
+_SOLUTIONS = [("LAUNCH-EX", "Launch Excellence", "launch-excellence", "commercial", ("COMM", "HEOR"), "premium"),
+              ("BRAND-EX", "Brand Excellence", "brand-excellence", "commercial", ("COMM",), "premium"),
+              ("PULSE", "Strategic Foresight (PULSE)", "strategic-foresight", "strategic", ("BD", "RND"), "standard"),
+              ("COMM-EX", "Commercial Excellence", "commercial-excellence", "commercial", ("COMM", "FIN"), "premium"),
+              ("MED-EX", "Medical Excellence", "medical-excellence", "medical", ("MA",), "premium")]
+
+
+def industry_records() -> list[dict]:
+    return [{"code": code, "name": name, "short_name": short, "description": description, "display_order": i,
+             "is_active": True} for i, (code, name, short, description) in enumerate(_INDUSTRIES, start=1)]
+
+
+def solution_records(agents: list[dict]) -> list[dict]:
+    return [{"code": code, "name": name, "slug": slug, "category": category, "solution_type": "packaged",
+             "price_model": "subscription", "marketplace_tier": tier, "is_published": True, "visibility": "public",
+             "description": f"{name}: agents and prompts for " + ", ".join(catalog.FUNCTIONS[f][0] for f in functions),
+             "agents": "; ".join([a["slug"] for a in agents if a["function_code"] in functions and a["tier"] == 1][:6]),
+             "prompts": "; ".join([f"{a['slug']}-system" for a in agents if a["function_code"] in functions
+                                   and a["tier"] == 1][:6])}
+            for code, name, slug, category, functions, tier in _SOLUTIONS]
 
 
 def jtbd_records(scale: int = 1, personas: list[dict] | None = None) -> list[dict]:
@@ -220,16 +325,18 @@ def matrix_rows() -> tuple[list[str], list[list], list[list]]:
 
 
 def generate(out_dir: Path, scale: int = 1) -> list[Path]:
-    """Write the five workbooks at `scale` into `out_dir`; returns their paths."""
+    """Write every registry workbook at `scale` into `out_dir`; returns their paths."""
     out_dir = Path(out_dir)
     org = org_records()
     personas = persona_records(scale)
-    paths = {
-        "org_structure.xlsx": {c.sheet: (_header(c), _rows(c, org[c.sheet])) for c in ORG_SHEETS},
-        "personas.xlsx": {PERSONAS.sheet: (_header(PERSONAS), _rows(PERSONAS, personas))},
-        "agents.xlsx": {AGENTS.sheet: (_header(AGENTS), _rows(AGENTS, agent_records(scale)))},
-        "jtbds.xlsx": {JTBDS.sheet: (_header(JTBDS), _rows(JTBDS, jtbd_records(scale, personas)))},
-    }
+    agents, jtbds = agent_records(scale), jtbd_records(scale, personas)
+    prompts, starters = prompt_records(scale)
+    records = {**org, "personas": personas, "agents": agents, "jtbds": jtbds, "tools": tool_records(),
+               "skills": skill_records(), "prompts": prompts, "prompt_starters": starters,
+               "templates": template_records(), "capabilities": capability_records(jtbds),
+               "industries": industry_records(), "solutions": solution_records(agents)}
+    paths = {workbook: {c.sheet: (_header(c), _rows(c, records[c.sheet])) for c in contracts}
+             for workbook, contracts in WORKBOOKS.items()}
     header, availability, fit = matrix_rows()
     paths["solution_industry_matrix.xlsx"] = {"matrix": (header, availability), "fit_scores": (header, fit)}
     written = []

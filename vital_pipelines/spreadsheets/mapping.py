@@ -118,7 +118,7 @@ class Mapping(BaseModel):
 
 
 def _contract_columns(contract: SheetContract) -> dict:
-    return dict(contract.model.to_schema().columns)
+    return dict(contract.schema.columns)
 
 
 _UNION_BRANCH = re.compile(r"^(str|int|float|bool|list\[.*\]|function-after\[.*\]|ColumnRule|literal\[.*\])$")

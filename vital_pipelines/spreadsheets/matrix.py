@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandera.polars as pa
 import polars as pl
 
 from vital_pipelines.spreadsheets import normalise
-from vital_pipelines.spreadsheets.contracts import SheetContract, _meta, _Sheet
+from vital_pipelines.entities import Column
+from vital_pipelines.spreadsheets.contracts import SheetContract, schema_of
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet
 from vital_pipelines.spreadsheets.safety import inspect_workbook
 from vital_pipelines.spreadsheets.validation import Failure, SheetRefused, ValidatedSheet, open_sheets
@@ -28,19 +28,18 @@ INDUSTRIES = {
 }
 
 
-class MatrixCellSheet(_Sheet):
-    solution_code: pl.Utf8 = pa.Field(isin=list(SOLUTIONS), description="The row's solution.",
-                                      metadata=_meta("key", "LAUNCH-EX"))
-    industry_code: pl.Utf8 = pa.Field(isin=list(INDUSTRIES), description="The column's industry.",
-                                      metadata=_meta("key", "pharmaceuticals"))
-    is_available: pl.Boolean = pa.Field(description="✓ (available) or - (not available).",
-                                        metadata=_meta("bool", "✓"))
-    fit_score: pl.Int64 = pa.Field(nullable=True, ge=1, le=10, description="How well it fits, 1–10 (fit_scores sheet).",
-                                   metadata=_meta("int", "8"))
+MATRIX_CELL = (
+    Column("solution_code", "key", "The row's solution.", "LAUNCH-EX", required=True, labels=tuple(SOLUTIONS)),
+    Column("industry_code", "key", "The column's industry.", "pharmaceuticals", required=True,
+           labels=tuple(INDUSTRIES)),
+    Column("is_available", "bool", "✓ (available) or - (not available).", "✓", required=True),
+    Column("fit_score", "int", "How well it fits, 1–10 (fit_scores sheet).", "8", ge=1, le=10),
+)
+_CELL_SCHEMA = schema_of(MATRIX_CELL, "matrix")
 
 
-MATRIX = SheetContract(WORKBOOK, "matrix", MatrixCellSheet, ("solution_code", "industry_code"))
-FIT_SCORES = SheetContract(WORKBOOK, "fit_scores", MatrixCellSheet, ("solution_code", "industry_code"), optional=True)
+MATRIX = SheetContract(WORKBOOK, "matrix", _CELL_SCHEMA, ("solution_code", "industry_code"))
+FIT_SCORES = SheetContract(WORKBOOK, "fit_scores", _CELL_SCHEMA, ("solution_code", "industry_code"), optional=True)
 
 
 def _index(spellings: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -123,7 +122,7 @@ def validate_matrix(path: Path, *, isolated: bool = True) -> dict[str, Validated
                         "fit_score": fit})
     frame = pl.DataFrame(records, schema={ROW: pl.Int64, "solution_code": pl.Utf8, "industry_code": pl.Utf8,
                                           "is_available": pl.Boolean, "fit_score": pl.Int64})
-    MatrixCellSheet.validate(frame)
+    _CELL_SCHEMA.validate(frame)
     valid = frame.filter(~pl.col(ROW).is_in(list(bad_rows)))
     rejected = frame.filter(pl.col(ROW).is_in(list(bad_rows))).with_columns(pl.all().exclude(ROW).cast(pl.Utf8))
     return {"matrix": ValidatedSheet(MATRIX, path.name, valid, rejected, failures)}

@@ -138,7 +138,7 @@ def _score(header: str, values: list[str], name: str, column: pa.Column, index: 
 
 
 def _pairs(contract: SheetContract, headers: dict[str, list[str]], index: ReferenceIndex, filled: dict[str, int]):
-    columns = {n: c for n, c in contract.model.to_schema().columns.items() if n != METADATA_COLUMN}
+    columns = {n: c for n, c in contract.schema.columns.items() if n != METADATA_COLUMN}
     scored = []
     for name, column in columns.items():
         for header, values in headers.items():
@@ -273,7 +273,7 @@ def _render(source: Path, header_row: int, contract: SheetContract, columns: dic
     rest = [h for h in headers if h not in used]
     ignore = [h for h in rest if h.startswith("_")]
     keep = [h for h in rest if not h.startswith("_")]
-    if keep and METADATA_COLUMN in contract.model.to_schema().columns:
+    if keep and METADATA_COLUMN in contract.schema.columns:
         lines.append("metadata:  # guess: source columns with no contract column, kept with each row")
         lines += [f"  - {_dump(h)}" for h in keep]
     elif keep:

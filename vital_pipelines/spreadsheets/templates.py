@@ -16,7 +16,7 @@ _KIND_WORDS = {"text": "text", "key": "code / key", "int": "whole number", "floa
 def columns(contract: SheetContract) -> list[dict]:
     """Per column: name, meaning, type, required, allowed values, example, aliases, references."""
     described = []
-    for name, column in contract.model.to_schema().columns.items():
+    for name, column in contract.schema.columns.items():
         meta = column.metadata or {}
         allowed = next((c.statistics.get("allowed_values") for c in column.checks if c.name == "isin"), None)
         described.append({

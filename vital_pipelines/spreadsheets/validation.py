@@ -16,20 +16,14 @@ import pandera.polars as pa
 import polars as pl
 
 from vital_pipelines.spreadsheets import normalise
-from vital_pipelines.spreadsheets.contracts import CODE, CONTRACTS, HEX_COLOUR, JTBD_CODE, SLUG, URL, SheetContract
+from vital_pipelines.entities.catalog import PATTERN_WORDS as _PATTERN_WORDS
+from vital_pipelines.spreadsheets.contracts import CONTRACTS, SheetContract
 from vital_pipelines.spreadsheets.csv_source import read_csv_sheet
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES, read_json_sheet
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet, ReaderChild, read_sheets
 from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, WorkbookInfo, column_index, inspect_workbook
 
 HEADER_SEARCH_ROWS = 10
-_PATTERN_WORDS = {
-    SLUG: "lower-case letters and digits joined by single hyphens (like oncology-msl-advisor)",
-    CODE: "upper-case letters and digits joined by single hyphens (like MA-MSL)",
-    JTBD_CODE: "a code like JTBD-MA-001",
-    HEX_COLOUR: "a colour written #RRGGBB (like #1F77B4)",
-    URL: "a web address starting https:// (or a /path), without spaces",
-}
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ class ValidatedSheet:
 
 
 def _columns(contract: SheetContract) -> dict[str, pa.Column]:
-    return dict(contract.model.to_schema().columns)
+    return dict(contract.schema.columns)
 
 
 def _required(column: pa.Column) -> bool:
@@ -512,7 +506,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
     frame = _derive(frame, columns, index)
 
     try:
-        contract.model.validate(frame, lazy=True)
+        contract.schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         stats = {(name, check.name): check.statistics for name, column in columns.items() for check in column.checks}
         for case in errors.failure_cases.iter_rows(named=True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vital_pipelines.entities import upstream, workbook_entities
 from vital_pipelines.files import snapshot
 from vital_pipelines.spreadsheets import index_cache
 from vital_pipelines.spreadsheets.contracts import AGENTS, CONTRACTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS, SheetContract
@@ -18,12 +19,8 @@ from vital_pipelines.spreadsheets.validation import (
     ReferenceIndex, ValidatedSheet, reference_index, validate_sheet, validate_workbook,
 )
 
-UPSTREAM = {
-    "org_structure.xlsx": (),
-    "personas.xlsx": ("org_structure.xlsx",),
-    "agents.xlsx": ("org_structure.xlsx",),
-    "jtbds.xlsx": ("org_structure.xlsx", "personas.xlsx"),
-}
+# Each registry workbook and the workbooks whose rows its rows reference (directly or not), in load order.
+UPSTREAM = {workbook: upstream(workbook) for workbook in workbook_entities()}
 REGISTRY_WORKBOOKS = tuple(UPSTREAM)
 
 

@@ -15,7 +15,9 @@ from vital_pipelines.defs.common.policies import database_errors
 from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
+from vital_pipelines.entities import BY_SHEET, workbook_entities
 from vital_pipelines.files import snapshot
+from vital_pipelines.loading.entity_load import DERIVED_LINKS
 from vital_pipelines.loading.tenant_sources import (
     approved_deletions, tenant_folders, tenant_source_name, tenant_sources,
 )
@@ -277,34 +279,53 @@ def _refused_checks(refusal: SourceRefused, checks: list[tuple[str, dg.AssetKey]
     raise dg.Failure(description=refusal.description, metadata=refusal.metadata, allow_retries=False)
 
 
-ORG_TABLES = ["org_functions", "org_departments", "org_roles", "org_responsibilities"]
-ORG_SHEET_OF = {"org_functions": "functions", "org_departments": "departments", "org_roles": "roles",
-                "org_responsibilities": "responsibilities"}
+def _junctions(entities) -> dict[str, list[str]]:
+    """Per asset: the junction tables its load keeps in step (reported with it)."""
+    found: dict[str, list[str]] = {}
+    for entity in entities:
+        tables = [c.link.table for c in entity.links] + [j for j, *_ in DERIVED_LINKS.get(entity.sheet, ())]
+        if entity.links_only:
+            tables.append(entity.table)
+        found.setdefault(entity.asset_name, []).extend(tables)
+    return found
 
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec(t, group_name=GROUP, kinds=KINDS, deps=["database_schema"],
-                        description=f"{t} (with its junctions), loaded from raw/org_structure.xlsx.")
-           for t in ORG_TABLES],
-    check_specs=[_check_spec(s, t) for t, s in ORG_SHEET_OF.items()]
-    + [_check_spec("role_responsibilities", "org_responsibilities")],
-    pool=POOL,
-)
-def org_structure(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
-                  registry_source: RegistrySource):
-    try:
-        result, annotated = _load(context, "org_structure.xlsx", config, postgres, registry_source)
-    except SourceRefused as refusal:
-        yield from _refused_checks(refusal, [(sheet, dg.AssetKey(table)) for table, sheet in ORG_SHEET_OF.items()]
-                                   + [("role_responsibilities", dg.AssetKey("org_responsibilities"))])
-        return
-    junctions = {"org_departments": ["function_departments"], "org_roles": ["department_roles", "function_roles"],
-                 "org_responsibilities": ["role_responsibilities"]}
-    for table in ORG_TABLES:
-        yield dg.MaterializeResult(asset_key=table, metadata=_materialization(result, [table, *junctions.get(table, [])]))
-    for table, sheet in ORG_SHEET_OF.items():
-        yield _check(result, annotated, sheet, dg.AssetKey(table), registry_source)
-    yield _check(result, annotated, "role_responsibilities", dg.AssetKey("org_responsibilities"), registry_source)
+def _workbook_asset(workbook: str, entities):
+    """One multi-asset per registry workbook: an asset per table its sheets fill, a contract check per sheet, and
+    dependencies on the assets of the tables its references name; all of it read from the entity catalog."""
+    tables = [e for e in entities if not e.links_only]
+    checks = [(e.sheet, e.asset_name) for e in entities]
+    junctions = _junctions(entities)
+    deps: dict[str, set[str]] = {e.asset_name: set() for e in tables}
+    for entity in entities:
+        deps[entity.asset_name] |= {BY_SHEET[c.target].asset_name for c in entity.references
+                                    if BY_SHEET[c.target].workbook != workbook}
+
+    @dg.multi_asset(
+        # Run config names the op: a one-table workbook's op is named after its table, as its asset is.
+        name=tables[0].asset_name if len(tables) == 1 else workbook.removesuffix(".xlsx"),
+        specs=[dg.AssetSpec(e.asset_name, group_name=GROUP, kinds=KINDS, deps=["database_schema", *sorted(deps[e.asset_name])],
+                            description=f"{e.description} Loaded from raw/{workbook}"
+                                        + (f" (with {', '.join(junctions[e.asset_name])})."
+                                           if junctions.get(e.asset_name) else "."))
+               for e in tables],
+        check_specs=[_check_spec(sheet, asset) for sheet, asset in checks],
+        pool=POOL,
+    )
+    def _asset(context: dg.AssetExecutionContext, config: RegistryLoadConfig, postgres: PostgresResource,
+               registry_source: RegistrySource):
+        try:
+            result, annotated = _load(context, workbook, config, postgres, registry_source)
+        except SourceRefused as refusal:
+            yield from _refused_checks(refusal, [(sheet, dg.AssetKey(asset)) for sheet, asset in checks])
+            return
+        for entity in tables:
+            yield dg.MaterializeResult(asset_key=entity.asset_name, metadata=_materialization(
+                result, [entity.table, *junctions.get(entity.asset_name, [])]))
+        for sheet, asset in checks:
+            yield _check(result, annotated, sheet, dg.AssetKey(asset), registry_source)
+
+    return _asset
 
 
 def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junctions: list[str], description: str):
@@ -323,13 +344,9 @@ def _registry_asset(name: str, workbook: str, sheet: str, deps: list[str], junct
     return _asset
 
 
-personas = _registry_asset("personas", "personas.xlsx", "personas", ["database_schema", "org_roles"], [],
-                           "Professional personas, loaded from raw/personas.xlsx.")
-agents = _registry_asset("agents", "agents.xlsx", "agents", ["database_schema", "org_roles"],
-                         ["agent_functions", "agent_departments", "agent_roles"],
-                         "AI agents and their place in the organisation, loaded from raw/agents.xlsx.")
-jobs_to_be_done = _registry_asset("jobs_to_be_done", "jtbds.xlsx", "jtbds", ["database_schema", "personas"],
-                                  ["jtbd_personas"], "Jobs to be done and the personas they serve, from raw/jtbds.xlsx.")
+WORKBOOK_ASSET = {workbook: _workbook_asset(workbook, entities) for workbook, entities in workbook_entities().items()}
+REGISTRY_ASSETS = list(WORKBOOK_ASSET.values())
 solution_industry_matrix = _registry_asset(
-    "solution_industry_matrix", "solution_industry_matrix.xlsx", "matrix", ["database_schema"], [],
+    "solution_industry_matrix", "solution_industry_matrix.xlsx", "matrix",
+    ["database_schema", "industries", "solutions"], [],
     "Which solutions are available for which industries, from raw/solution_industry_matrix.xlsx.")

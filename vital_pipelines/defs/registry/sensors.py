@@ -10,18 +10,16 @@ import dagster as dg
 
 from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS
 from vital_pipelines.defs.registry.resources import RegistrySource
+from vital_pipelines.entities import workbook_entities
 from vital_pipelines.files import file_sha256
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
 from vital_pipelines.loading.tenant_sources import tenant_folders, tenant_sources
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping, source_for
 
-WORKBOOK_ASSETS = {
-    "org_structure.xlsx": ["org_functions", "org_departments", "org_roles", "org_responsibilities"],
-    "personas.xlsx": ["personas"],
-    "agents.xlsx": ["agents"],
-    "jtbds.xlsx": ["jobs_to_be_done"],
-    "solution_industry_matrix.xlsx": ["solution_industry_matrix"],
-}
+# The assets that read each workbook (see assets._workbook_asset).
+WORKBOOK_ASSETS = {workbook: [e.asset_name for e in entities if not e.links_only]
+                   for workbook, entities in workbook_entities().items()} | {
+    "solution_industry_matrix.xlsx": ["solution_industry_matrix"]}
 
 
 MAX_ATTEMPTS = 3
