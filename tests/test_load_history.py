@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.workbooks import delete_rows, edit_cells
+from vital_pipelines.loading.sources import Source, load_source
 from vital_pipelines import cli
 from vital_pipelines.db import connect
 from vital_pipelines.db.scratch import loader_url
@@ -17,9 +18,8 @@ from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
 
 
 def _load(url: str, raw: Path, workbook: str):
-    sheets = validate_registry_workbook(raw / workbook, raw_dir=raw, isolated=False)
     with connect(loader_url(url)) as conn:
-        return load_workbook(conn, workbook, sheets, source_path=raw / workbook)
+        return load_source(conn, Source(raw / workbook, workbook), raw_dir=raw, reload=True, isolated=False)
 
 
 @pytest.fixture

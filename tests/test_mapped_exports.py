@@ -274,7 +274,7 @@ def _renamed_shuffled_export(target: Path) -> tuple[Path, dict[str, str]]:
                "years_experience": "Years Experience", "description": "Persona Description", "goals": "Goals",
                "pain_points": "Pain Points", "motivations": "Motivations", "tools_used": "Tools",
                "decision_authority": "Decision Authority", "visibility": "Visibility", "tenant": "Tenant"}
-    order = list(range(len(header)))
+    order = [i for i, h in enumerate(header) if h != "metadata"]  # the workbook's own (empty) column, not an export's
     random.Random(7).shuffle(order)
     import csv
     with target.open("w", encoding="utf-8", newline="") as out:
@@ -433,13 +433,15 @@ def test_the_raw_sensor_reloads_a_registry_when_its_mapped_export_or_mapping_cha
     export = _write(raw, "agents_notion.csv", NOTION_AGENTS)
     mapping = _write(raw, "agents_notion.mapping.yaml", NOTION_AGENTS_MAPPING)
     added = tick(cursor)
-    assert _selections(added) == [["agent_profile_embeddings", "agents"]]
+    # the agents, and what reads them: their profiles, the prompts (starters name agents), solutions and the matrix
+    downstream = ["agent_profile_embeddings", "agents", "prompts", "solution_industry_matrix", "solutions"]
+    assert _selections(added) == [downstream]
     assert not tick(added.cursor).run_requests
     export.write_text(NOTION_AGENTS.replace("Knows 510(k)", "Knows 513(g)"), encoding="utf-8")
     edited = tick(added.cursor)
-    assert _selections(edited) == [["agent_profile_embeddings", "agents"]]
+    assert _selections(edited) == [downstream]
     mapping.write_text(NOTION_AGENTS_MAPPING + "ignore: []\n", encoding="utf-8")
-    assert _selections(tick(edited.cursor)) == [["agent_profile_embeddings", "agents"]]
+    assert _selections(tick(edited.cursor)) == [downstream]
 
 
 def test_a_supabase_json_export_keeps_nested_values_as_json_in_metadata(exports):

@@ -10,6 +10,7 @@ import pytest
 
 from tests.waiting import wait_until
 from tests.workbooks import edit_cells
+from vital_pipelines.loading.sources import Source, load_source
 from vital_pipelines import config
 from vital_pipelines.db import connect
 from vital_pipelines.db.scratch import loader_url
@@ -33,9 +34,8 @@ def _delete_column(path: Path, sheet: str, header: str) -> None:
 
 
 def _load(url: str, raw: Path, workbook: str):
-    sheets = validate_registry_workbook(raw / workbook, raw_dir=raw, isolated=False)
     with connect(loader_url(url)) as conn:
-        return load_workbook(conn, workbook, sheets, source_path=raw / workbook)
+        return load_source(conn, Source(raw / workbook, workbook), raw_dir=raw, reload=True, isolated=False)
 
 
 @pytest.fixture
@@ -190,14 +190,15 @@ def test_the_ledger_hashes_the_bytes_that_were_parsed_even_when_the_file_is_repl
 
     _load(fresh_url, raw, "org_structure.xlsx")
     parsed_sha = file_sha256(raw / "personas.xlsx")
-    real = registry_assets.validate_registry_workbook
+    from vital_pipelines.loading import sources
+    real = sources.validate_registry_workbook
 
     def validate_then_the_steward_saves(path, **kwargs):
         sheets = real(path, **kwargs)
         edit_cells(raw / "personas.xlsx", "personas", {"B2": "Saved while the load was reading"})
         return sheets
 
-    monkeypatch.setattr(registry_assets, "validate_registry_workbook", validate_then_the_steward_saves)
+    monkeypatch.setattr(sources, "validate_registry_workbook", validate_then_the_steward_saves)
     resources = {"postgres": PostgresResource(database_url=loader_url(fresh_url)),
                  "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
                                                    isolated_reader=False)}

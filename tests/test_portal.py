@@ -47,8 +47,9 @@ def _acme_personas(raw: Path, target: Path, rows: int = 80) -> Path:
     workbook = openpyxl.load_workbook(target)
     sheet = workbook["personas"]
     sheet.delete_rows(rows + 2, sheet.max_row)
+    column = next(c.column_letter for c in sheet[1] if c.value == "tenant")
     for row in range(2, rows + 2):
-        sheet[f"P{row}"] = "acme-pharma"
+        sheet[f"{column}{row}"] = "acme-pharma"
     workbook.save(target)
     return target
 
@@ -151,7 +152,7 @@ def test_rows_of_another_tenant_are_refused_and_tenants_never_see_each_others_up
     report_url = _upload(client, csrf, mixed).headers["location"]
     findings = client.get(f"{report_url}/report.json").json()["findings"]
     assert sorted((f["cell"], f["value"]) for f in findings if f["rule"] == "tenant_of_source") == [
-        ("P3", "pharma-solutions"), ("P4", "vital-platform")]
+        ("Q3", "pharma-solutions"), ("Q4", "vital-platform")]
     other = TestClient(client.app)
     _signed_in(other, keys["other"])
     assert other.get(report_url).status_code == 404

@@ -98,9 +98,10 @@ def _workbook(raw: Path, target: Path, rows: dict[int, str], changes: dict[str, 
     book = openpyxl.load_workbook(target)
     sheet = book["personas"]
     sheet.delete_rows(len(rows) + 2, sheet.max_row)
+    tenant = next(c.column_letter for c in sheet[1] if c.value == "tenant")
     for row, key in rows.items():
         sheet[f"A{row}"] = key
-        sheet[f"P{row}"] = "acme-pharma"
+        sheet[f"{tenant}{row}"] = "acme-pharma"
     book.save(target)
     return edit_cells(target, "personas", changes or {})
 

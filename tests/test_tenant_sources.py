@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openpyxl
 
+from vital_pipelines.loading.sources import Source, load_source
 from vital_pipelines.db import connect
 from vital_pipelines.db.scratch import loader_url
 from vital_pipelines.defs.registry.sensors import registry_content_sha
@@ -25,20 +26,19 @@ def _tenant_copy(raw: Path, tenant: str, rows: int, *, foreign_row: int | None =
     workbook = openpyxl.load_workbook(target)
     sheet = workbook["personas"]
     sheet.delete_rows(rows + 2, sheet.max_row)
+    column = next(c.column_letter for c in sheet[1] if c.value == "tenant")
     for row in range(2, rows + 2):
         sheet[f"A{row}"] = f"{tenant}-persona-{row}"
-        sheet[f"P{row}"] = tenant
+        sheet[f"{column}{row}"] = tenant
     if foreign_row:
-        sheet[f"P{foreign_row}"] = None
+        sheet[f"{column}{foreign_row}"] = None
     workbook.save(target)
     return target
 
 
 def _load(url: str, raw: Path, path: Path, workbook: str, tenant: str | None = None):
-    sheets = validate_registry_workbook(path, raw_dir=raw, isolated=False)
     with connect(loader_url(url)) as conn:
-        return load_workbook(conn, workbook, sheets, source_path=path, tenant=tenant,
-                             source_name=tenant_source_name(tenant, workbook) if tenant else None)
+        return load_source(conn, Source(path, workbook, tenant=tenant), raw_dir=raw, reload=True, isolated=False)
 
 
 def _personas(url: str) -> dict[str, tuple[str, bool]]:
@@ -57,7 +57,7 @@ def test_a_tenants_copy_loads_only_its_rows_and_soft_deletes_only_what_it_loaded
     result = _load(fresh_url, raw, path, "personas.xlsx", tenant="acme-pharma")
     assert result.tables["personas"].inserted == 9 and result.rejected == 1
     [failure] = [f for f in result.failures if f.rule == "tenant_of_source"]
-    assert (failure.cell, failure.value) == ("P4", "vital-platform") and "acme-pharma" in failure.message
+    assert (failure.cell, failure.value) == ("Q4", "vital-platform") and "acme-pharma" in failure.message
     stored = _personas(fresh_url)
     assert {k for k, (slug, _) in stored.items() if slug == "acme-pharma"} == {
         f"acme-pharma-persona-{r}" for r in range(2, 12) if r != 4}

@@ -33,6 +33,12 @@ def _generate(args: argparse.Namespace) -> int:
         from vital_pipelines.spreadsheets.templates import write_templates
 
         written = write_templates(Path(args.out))
+    elif args.docs:
+        from vital_pipelines.spreadsheets.templates import format_markdown
+
+        target = config.PROJECT_ROOT / "docs" / "workbook-formats.md"
+        target.write_text(format_markdown(), encoding="utf-8")
+        written = [target]
     else:
         from vital_pipelines.spreadsheets.generate import generate
 
@@ -47,17 +53,16 @@ def _validate(args: argparse.Namespace) -> int:
     sheet or the mapping is refused as a whole."""
     from pathlib import Path
 
+    from vital_pipelines.loading.sources import Source, validate_source
     from vital_pipelines.spreadsheets import report
     from vital_pipelines.spreadsheets.mapping import MappingError, mapping_path_for
-    from vital_pipelines.spreadsheets.matrix import WORKBOOK as MATRIX_WORKBOOK, validate_matrix
+    from vital_pipelines.spreadsheets.matrix import WORKBOOK as MATRIX_WORKBOOK
     from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
     from vital_pipelines.spreadsheets.validation import SheetRefused
-    from vital_pipelines.spreadsheets.workbooks import (
-        MappedSource, mapped_source, validate_mapped_source, validate_registry_workbook,
-    )
+    from vital_pipelines.spreadsheets.workbooks import MappedSource, mapped_source, workbook_kind
 
     path = Path(args.workbook)
-    raw_dir = Path(args.raw_dir) if args.raw_dir else None
+    raw_dir = Path(args.raw_dir) if args.raw_dir else path.parent
     mapping_file = Path(args.mapping) if args.mapping else mapping_path_for(path)
     export: MappedSource | None = None
     try:
@@ -65,11 +70,12 @@ def _validate(args: argparse.Namespace) -> int:
             export = mapped_source(mapping_file)
             if export.path.resolve() != path.resolve():
                 export = MappedSource(export.mapping_file, export.mapping, path)
-            results = validate_mapped_source(export, raw_dir=raw_dir)
-        elif path.name == MATRIX_WORKBOOK:
-            results = validate_matrix(path)
+            source = Source(path, export.workbook, export)
         else:
-            results = validate_registry_workbook(path, raw_dir=raw_dir)
+            source = Source(path, MATRIX_WORKBOOK if path.name == MATRIX_WORKBOOK else workbook_kind(path))
+        references, against = _database_references(args)
+        print(f"references checked against {raw_dir} (its workbooks and mapped exports){against}", file=sys.stderr)
+        results = validate_source(source, raw_dir=raw_dir, references=references)
     except SheetRefused as refused:
         for failure in refused.failures:
             print(f"{failure.location}: {failure.message}")
@@ -101,6 +107,23 @@ def _validate(args: argparse.Namespace) -> int:
     except report.AnnotationError as error:
         print(f"{report.summary(failures)}\nNo annotated copy: {error}")
     return 1
+
+
+def _database_references(args: argparse.Namespace):
+    """(what the database holds, as the load would see it; words saying so) with `--database`, else (None, words
+    saying the database was left out)."""
+    if not args.database:
+        return None, " only (pass --database to check them against what the database holds, as a load does)"
+    from psycopg import conninfo
+
+    from vital_pipelines.db import connect
+    from vital_pipelines.loading.registry import database_references
+
+    url = config.database_url()
+    params = conninfo.conninfo_to_dict(url)
+    with connect(url) as conn:
+        references = database_references(conn)
+    return references, f" and the database {params.get('dbname', '?')} on {params.get('host', 'localhost')}"
 
 
 def _map(args: argparse.Namespace) -> int:
@@ -326,9 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--rebuild", action="store_true",
                         help="run 00_WIPE_DATABASE.sql first (drops all pipeline data), then every file")
     schema.set_defaults(handler=_schema)
-    validate = commands.add_parser("validate", help="check a registry workbook against its contract (no database)")
+    validate = commands.add_parser("validate", help="check a registry workbook or export against its contract")
     validate.add_argument("workbook", help="path of the workbook, e.g. raw/personas.xlsx")
     validate.add_argument("--raw-dir", help="folder of the workbooks it references (default: the workbook's folder)")
+    validate.add_argument("--database", action="store_true",
+                          help="also check references against what the database holds (DATABASE_URL, else the "
+                               "local one), as a load does")
     validate.add_argument("--annotated", help="where to write the annotated copy (default: beside the workbook)")
     validate.add_argument("--mapping", help="the export's mapping file (default: SOURCE's name with .mapping.yaml, "
                                             "when it exists)")
@@ -345,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", default=str(config.RAW_DIR), help="output folder (default raw/)")
     generate.add_argument("--scale", type=int, default=1, help="multiply personas, agents and JTBDs (×10, ×100)")
     generate.add_argument("--templates", action="store_true", help="write blank template workbooks instead")
+    generate.add_argument("--docs", action="store_true",
+                          help="write docs/workbook-formats.md (the sheet formats, from the entity catalog) instead")
     generate.add_argument("--knowledge", action="store_true",
                           help="render assets/authoring/*.pdf.md and *.docx.md into assets/knowledge/ instead")
     generate.set_defaults(handler=_generate)

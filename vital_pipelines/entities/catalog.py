@@ -96,7 +96,7 @@ FUNCTIONS = Entity(
              case="upper", aliases=("function_code",)),
         _name("Medical Affairs", "Function name.", aliases=("function", "function_name"), unique=True),
         _text("description", "MSL, Medical Communications, Evidence Generation", "What the function covers."),
-        _text("color", "#2CA02C", "UI colour, #RRGGBB.", pattern=HEX_COLOUR, aliases=("colour",)),
+        _text("color", "#2CA02C", "UI colour, #RRGGBB.", pattern=HEX_COLOUR, max_length=7, aliases=("colour",)),
         Column("display_order", "int", "Sort position in the UI.", "2", ge=1, le=1000, aliases=("order",)),
         _metadata(),
     ))
@@ -239,7 +239,7 @@ AGENTS = Entity(
         _list("capabilities", "KOL engagement; Medical insights synthesis", "What it can do; a list."),
         _list("specializations", "Immuno-oncology", "Niches; a list."),
         _list("therapeutic_areas", "Oncology; Immunology", "Therapeutic areas; a list.", aliases=("tas",)),
-        _text("color", "#2CA02C", "Avatar colour, #RRGGBB.", pattern=HEX_COLOUR, aliases=("colour",)),
+        _text("color", "#2CA02C", "Avatar colour, #RRGGBB.", pattern=HEX_COLOUR, max_length=7, aliases=("colour",)),
         _text("system_prompt", "You are an oncology MSL advisor…", "The instructions the agent runs with.",
               aliases=("prompt", "instructions")),
         _text("avatar_url", "https://cdn.example.com/agents/msl.png",
@@ -310,15 +310,16 @@ PROMPTS = Entity(
     ))
 
 PROMPT_STARTERS = Entity(
-    "prompt_starters", "prompts.xlsx", "agent_prompts", ("agent_slug", "prompt_slug"), links_only=True,
-    optional=True, asset="prompts", description="The prompts an agent offers (its conversation starters).",
+    "prompt_starters", "prompts.xlsx", "agent_prompts", ("agent_slug",), links_only=True, optional=True,
+    asset="prompts", description="The prompts each agent offers as conversation starters, one row per agent.",
     columns=(
         _reference("agent_slug", "agents.slug", "oncology-msl-advisor", "The agent's slug (or its name).",
-                   column="agent_id", required=True, case="lower", aliases=("agent", "agent_name")),
-        _reference("prompt_slug", "prompts.slug", "kol-briefing-system", "The prompt's slug (or its name).",
-                   column="prompt_id", required=True, case="lower", aliases=("prompt", "prompt_name")),
-        _enum("usage_role", enums.PROMPT_ROLE_TYPE, "instruction", "How the agent uses it (prompt_role_type).",
-              sql_type="prompt_role_type", required=True, default="instruction"),
+                   column="agent_id", required=True, unique=True, case="lower", aliases=("agent", "agent_name")),
+        _links("prompts", "prompts.slug", "kol-briefing-starter-1; kol-briefing-starter-2",
+               "The prompts it offers, in order; a list of prompt slugs (or names, or the source system's ids).",
+               Link("agent_prompts", "agent_id", "prompt_id", values=(("usage_role", "instruction",
+                                                                       "prompt_role_type"),)),
+               aliases=("starters", "prompt_slugs")),
     ))
 
 TEMPLATES = Entity(

@@ -19,13 +19,14 @@ STAGE_TYPES = {"text": "text", "key": "text", "enum": "text", "int": "int", "flo
 class Link:
     """A junction row per item of a column: the entity's row (`owner` column of the junction) and the row the item
     names (`other`). `position` is a junction column filled from the item's place in the cell (`is_primary`: the
-    first item; `display_order`: 1, 2, …); `values` are constants written with every link."""
+    first item; `display_order`: 1, 2, …); `values` are constants written with every link, as (column, value, SQL
+    type)."""
 
     table: str
     owner: str
     other: str
     position: str | None = None
-    values: tuple[tuple[str, str], ...] = ()
+    values: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

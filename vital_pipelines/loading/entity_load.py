@@ -279,16 +279,21 @@ def _existing_links(conn, table: str, owner: str, other: str, extra: list[str], 
 
 def _sync_link(conn, entity: Entity, column: Column, result: ValidatedSheet, frame: pl.DataFrame,
                scope: list[str] | None, platform: str) -> tuple[Counts, list[Failure]]:
-    """The junction rows of `column` for every row of the sheet: exactly the items that resolve, plus, for a row with
-    an item that does not, the links it had (a warning says which item)."""
-    link = column.link
+    """The junction rows of a row entity's `column`: its rows, with their ids as now stored, own the links."""
     owners = frame.select(ROW, TENANT, *entity.key, column.name, *(["tenant"] if "tenant" in frame.columns else [])) \
-        .join(live_ids(conn, entity, scope).rename({"code": entity.key[0], "id": link.owner}),
+        .join(live_ids(conn, entity, scope).rename({"code": entity.key[0], "id": column.link.owner}),
               on=[TENANT, entity.key[0]], how="inner")
-    if column.kind == "list":
-        items = owners.with_columns(pl.col(column.name).fill_null([])).explode(column.name)
-    else:
-        items = owners
+    return _sync_owned_links(conn, column, result, owners, scope, platform)
+
+
+def _sync_owned_links(conn, column: Column, result: ValidatedSheet, owners: pl.DataFrame, scope: list[str] | None,
+                      platform: str) -> tuple[Counts, list[Failure]]:
+    """Make each owner's links in `column.link.table` exactly the items of its cell that resolve, plus, for an owner
+    with an item that does not, the links it had (a warning names the item). `owners`: a row per sheet row with
+    its ROW, TENANT, the owner's id (named as the junction names it) and the cell."""
+    link = column.link
+    items = owners.with_columns(pl.col(column.name).fill_null([])).explode(column.name) \
+        if column.kind == "list" else owners
     items = items.drop_nulls(column.name) \
         .with_columns(pl.int_range(pl.len()).over(link.owner).alias("_position"))
     resolved = resolve(items, live_ids(conn, BY_SHEET[column.target], scope), column.name, link.other, platform)
@@ -303,33 +308,40 @@ def _sync_link(conn, entity: Entity, column: Column, result: ValidatedSheet, fra
                        _existing_links(conn, link.table, link.owner, link.other, extra,
                                        partial[link.owner].unique().to_list())], how="vertical_relaxed") \
         .unique([link.owner, link.other], keep="first")
-    constants = dict(link.values)
-    links = links.with_columns([pl.lit(v).alias(k) for k, v in constants.items()])
+    links = links.with_columns([pl.lit(value).alias(name) for name, value, _type in link.values])
     types = {link.owner: "uuid", link.other: "uuid", TENANT: "uuid",
-             **{c: "boolean" if c == "is_primary" else "int" for c in extra}, **{k: "text" for k in constants}}
+             **{c: "boolean" if c == "is_primary" else "int" for c in extra},
+             **{name: sql_type for name, _value, sql_type in link.values}}
     name = f"link_{link.table}"
     stage(conn, name, links, types)
-    return sync_links(conn, link.table, link.owner, link.other, name, [*extra, *constants]), warnings
+    return sync_links(conn, link.table, link.owner, link.other, name, [*extra, *(n for n, *_ in link.values)]), warnings
 
 
 def load_link_sheet(conn, entity: Entity, result: ValidatedSheet, tenants: dict[str, str]):
-    """A junction sheet (a role's responsibilities, an agent's prompt starters): each row links the row its first
-    reference names to the row its second names; every owner named in the sheet gets exactly its rows' links. A row
-    whose owner is not in the database is rejected; one whose other end is not, too (both are required)."""
+    """A junction sheet. Its first reference names the owner: every live row with that code, in any tenant (the
+    link takes the owner's tenant); a row whose owner is not in the database is rejected. Then either its list
+    columns hold the owner's links (an agent's prompt starters; an item that names nothing is a warning), or its
+    second reference names the other end of one link per row (a role's responsibility; required)."""
     platform = tenants[PLATFORM_TENANT_SLUG]
-    first, second = entity.references[:2]
-    owner_entity, other_entity = BY_SHEET[first.target], BY_SHEET[second.target]
+    first = entity.references[0]
     frame = result.valid.filter(~pl.col(ROW).is_in(list(result.withheld))) if result.withheld else result.valid
-    # A link belongs to its owner's tenant: the owner is every live row with that code, in any tenant.
-    owners = live_ids(conn, owner_entity, None)
+    owners = live_ids(conn, BY_SHEET[first.target], None)
     frame = frame.join(owners.select(pl.col("code").alias(first.name), pl.col(TENANT),
                                      pl.col("id").alias(first.table_column)), on=first.name, how="left")
-    failures: list[Failure] = []
-    missing, found = unresolved(frame, result, first, first.table_column, True)
-    failures += found
+    _missing, failures = unresolved(frame, result, first, first.table_column, True)
     frame = frame.filter(pl.col(first.table_column).is_not_null())
-    frame = resolve(frame, live_ids(conn, other_entity, None), second.name, second.table_column, platform)
-    missing, found = unresolved(frame, result, second, second.table_column, True)
+    counts: dict[str, Counts] = {}
+    warnings: list[Failure] = []
+    if entity.links:
+        for column in entity.links:
+            counts[column.link.table], found = _sync_owned_links(
+                conn, column, result, frame.rename({first.table_column: column.link.owner})
+                if first.table_column != column.link.owner else frame, None, platform)
+            warnings += found
+        return counts, failures, warnings
+    second = entity.references[1]
+    frame = resolve(frame, live_ids(conn, BY_SHEET[second.target], None), second.name, second.table_column, platform)
+    _missing, found = unresolved(frame, result, second, second.table_column, True)
     failures += found
     frame = frame.filter(pl.col(second.table_column).is_not_null())
     extra = [c for c in entity.stored if not c.references]
@@ -340,8 +352,9 @@ def load_link_sheet(conn, entity: Entity, result: ValidatedSheet, tenants: dict[
              **{c.name: c.sql_type or c.stage_type for c in extra}}
     name = f"link_{entity.table}"
     stage(conn, name, frame.unique([first.table_column, second.table_column], keep="first"), types)
-    counts = sync_links(conn, entity.table, first.table_column, second.table_column, name, [c.name for c in extra])
-    return {entity.table: counts}, failures, []
+    counts[entity.table] = sync_links(conn, entity.table, first.table_column, second.table_column, name,
+                                      [c.name for c in extra])
+    return counts, failures, warnings
 
 
 __all__ = ["live_ids", "load_entity", "load_link_sheet", "resolve", "tenant_ids", "unresolved", "with_ids"]

@@ -227,15 +227,20 @@ def database_references(conn) -> ReferenceIndex:
     titles: dict[str, dict[str, str]] = {}
     for target, entity in REFERENCE_TARGETS.items():
         live = sql.SQL(" where deleted_at is null") if entity.soft_delete else sql.SQL("")
-        rows = conn.execute(sql.SQL("select {k}::text, {n}::text from {t}").format(
-            k=sql.Identifier(entity.key[0]), n=sql.Identifier(entity.label), t=sql.Identifier(entity.table))
-            + live).fetchall()
-        keys[target] = {k for k, _ in rows}
+        # the id the source system gave a row (kept in metadata by a mapping) names it as well as its name does
+        source_id = sql.SQL("metadata ->> 'id'") if any(c.name == "metadata" for c in entity.columns) \
+            else sql.SQL("null")
+        rows = conn.execute(sql.SQL("select {k}::text, {n}::text, {i} from {t}").format(
+            k=sql.Identifier(entity.key[0]), n=sql.Identifier(entity.label), i=source_id,
+            t=sql.Identifier(entity.table)) + live).fetchall()
+        keys[target] = {k for k, _n, _i in rows}
         by_name = names.setdefault(target, {})
-        for k, name in rows:
+        for k, name, given_id in rows:
             if name:
                 by_name.setdefault(normalise.blind_key(name), set()).add(k)
                 titles.setdefault(target, {})[k] = name
+            if given_id:
+                by_name.setdefault(normalise.blind_key(given_id), set()).add(k)
     parents: dict[str, dict[str, dict[str, str]]] = {"roles.code": {}, "departments.code": {}}
     for code, department in conn.execute(
             "select r.code::text, d.code::text from org_roles r join org_departments d on d.id = r.department_id "

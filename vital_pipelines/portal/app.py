@@ -154,8 +154,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             raise HTTPException(413, f"The upload is over the {MAX_UPLOAD_BYTES // 1_000_000} MB limit.")
         rules = await mapping.read(MAX_MAPPING_BYTES + 1) if mapping is not None and mapping.filename else None
         try:
-            if rules is None:
-                return store.save(who.tenant_slug, workbook, data, file.filename or "")
+            # checked as the load will check it: against the folder's sources and what the database holds
             with connect(settings.database_url) as conn:
                 references = database_references(conn)
                 conn.rollback()

@@ -95,7 +95,7 @@ def preview_upload(conn: psycopg.Connection, path: Path, workbook: str, tenant: 
     """Load `path` (read through `mapping_file` when given) as `tenant`'s own source of `workbook` inside a
     transaction that is always rolled back."""
     def sheets_now():
-        return upload_sheets(path, raw_dir, mapping_file, database_references(conn) if mapping_file else None)
+        return upload_sheets(path, raw_dir, mapping_file, database_references(conn))
 
     sheets = sheets_now()
     source = tenant_source_name(tenant, Path(path).name)

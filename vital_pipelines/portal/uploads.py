@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vital_pipelines.files import write_atomically
+from vital_pipelines.loading.sources import Source, validate_source
 from vital_pipelines.loading.tenant_sources import (
     EXPORT_SUFFIXES, is_tenant_slug, rows_of_other_tenants, source_file_names,
 )
@@ -26,9 +27,7 @@ from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, l
 from vital_pipelines.spreadsheets.report import failures_csv
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.validation import Failure, ReferenceIndex, SheetRefused
-from vital_pipelines.spreadsheets.workbooks import (
-    WORKBOOKS, MappedSource, validate_mapped_source, validate_registry_workbook,
-)
+from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, MappedSource, workbook_kind
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
@@ -213,11 +212,14 @@ def _mapped_names(folder: Path, mapping: bytes, data: bytes, original_name: str)
 
 def upload_sheets(path: Path, raw_dir: Path, mapping_file: Path | None = None,
                   references: ReferenceIndex | None = None) -> dict:
-    """The validated sheets of an upload: a registry workbook or export, or an export read through its mapping."""
+    """The validated sheets of an upload (a registry workbook or export, or an export read through its mapping), as
+    the load would validate it: `validate_source`, with `references` (what the database holds)."""
     if mapping_file is None:
-        return validate_registry_workbook(path, raw_dir=raw_dir, isolated=True)
-    source = MappedSource(mapping_file, load_mapping(mapping_file), path)
-    return validate_mapped_source(source, raw_dir=raw_dir, references=references, isolated=True)
+        source = Source(path, workbook_kind(path))
+    else:
+        export = MappedSource(mapping_file, load_mapping(mapping_file), path)
+        source = Source(path, export.workbook, export)
+    return validate_source(source, raw_dir=raw_dir, references=references, isolated=True)
 
 
 def _finding(failure: Failure, severity: str) -> dict:

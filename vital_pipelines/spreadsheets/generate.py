@@ -13,7 +13,7 @@ from pathlib import Path
 
 import xlsxwriter
 
-_FIXED_DATE = datetime.datetime(2025, 11, 13, tzinfo=datetime.timezone.utc)
+GENERATED_AT = datetime.datetime(2025, 11, 13, tzinfo=datetime.timezone.utc)
 
 from vital_pipelines.spreadsheets import catalog
 from vital_pipelines.spreadsheets.contracts import WORKBOOKS, SheetContract
@@ -56,7 +56,7 @@ def write_workbook(path: Path, sheets: dict[str, list[list]], *, hidden: tuple[s
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
                                                "strings_to_urls": False})
-    workbook.set_properties({"title": path.stem, "author": "vital-pipelines generator", "created": _FIXED_DATE})
+    workbook.set_properties({"title": path.stem, "author": "vital-pipelines generator", "created": GENERATED_AT})
     bold = workbook.add_format({"bold": True})
     for name, rows in sheets.items():
         sheet = workbook.add_worksheet(name)
@@ -216,7 +216,7 @@ def skill_records() -> list[dict]:
 
 
 def prompt_records(scale: int = 1) -> tuple[list[dict], list[dict]]:
-    """A system prompt per agent and a few conversation starters for it; the starters as (agent, prompt) links."""
+    """A system prompt per agent and a few conversation starters for it; each agent's starters as a list."""
     prompts, starters = [], []
     for agent in agent_records(scale):
         slug = agent["slug"]
@@ -230,7 +230,8 @@ def prompt_records(scale: int = 1) -> tuple[list[dict], list[dict]]:
                             "role_type": "instruction", "content": f"Help me with {task.lower()} for {{{{product}}}}.",
                             "variables": "product", "domain_expertise": agent["domain_expertise"],
                             "approval_status": "approved", "visibility": "tenant", "version": "1.0.0"})
-            starters.append({"agent_slug": slug, "prompt_slug": f"{slug}-starter-{n}", "usage_role": "instruction"})
+        starters.append({"agent_slug": slug, "prompts": "; ".join(f"{slug}-starter-{n}"
+                                                                  for n in range(1, STARTERS_PER_AGENT + 1))})
     return prompts, starters
 
 

@@ -70,6 +70,8 @@ class ColumnRule(BaseModel):
     pattern: str | None = None
     normalise: Literal["slug", "code"] | None = None
     newlines: bool = False
+    # With several `from` columns: every non-empty one, as a list (a wide export's `starter_1_id`, `starter_2_id`, …)
+    collect: bool = False
 
     @property
     def sources(self) -> list[str]:
@@ -145,6 +147,9 @@ def _check_against_contract(mapping: Mapping) -> list[str]:
                             + f" (columns: {', '.join(columns)})")
         elif name == METADATA_COLUMN:
             problems.append(f"columns › {name}: fill `metadata` with the top-level `metadata:` list of source columns")
+        elif rule.collect and (columns[name].metadata or {}).get("kind") != "list":
+            problems.append(f"columns › {name}: `collect` gathers several cells into a list, and `{name}` is not a "
+                            "list column")
     if (mapping.metadata == "rest" or mapping.metadata) and METADATA_COLUMN not in columns:
         problems.append(f"metadata: `{contract.sheet}` rows have no metadata to keep source columns in; list the "
                         "columns under `ignore:` instead")
@@ -169,7 +174,7 @@ def parse_mapping(text: str, file: str) -> Mapping:
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
                 message = "is not a mapping setting (entity, source, sheet, header_row, columns, metadata, ignore; " \
-                          "per column: from, value, default, values, extract, pattern, normalise, newlines)"
+                          "per column: from, value, default, values, extract, pattern, normalise, newlines, collect)"
             # A column is a header text or a rule: say what is wrong with the rule, not that it is not a text.
             place = _place([p for p in item["loc"] if not _UNION_BRANCH.match(str(p))])
             branch = [str(p) for p in item["loc"] if _UNION_BRANCH.match(str(p))]
@@ -278,6 +283,13 @@ class _Transform:
         return text
 
 
+def _collected(body: pl.DataFrame, letters: list[str], transform: "_Transform") -> pl.Series:
+    """Per row, the non-empty cells of `letters` (each through the rule) as a JSON array, which a list reads."""
+    cells = body.select([normalise.clean_column(l).alias(l) for l in letters]).rows()
+    items = [[t for t in (transform(c) for c in row if c is not None) if t is not None] for row in cells]
+    return pl.Series([json.dumps(i, ensure_ascii=False) if i else None for i in items], dtype=pl.Utf8)
+
+
 def _as_text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -349,6 +361,10 @@ def apply_mapping(raw: RawSheet, mapping: Mapping, mapping_file: str) -> RawShee
                 continue
             used.update(found)
             letter = found[0]
+            if rule.collect:
+                mapped.append((name, _collected(body, found, _Transform(rule))))
+                reported[f"M{len(mapped)}"] = letter
+                continue
             values = body.select(pl.coalesce([normalise.clean_column(l) for l in found])).to_series()
         else:
             letter = None

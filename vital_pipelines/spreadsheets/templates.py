@@ -7,6 +7,7 @@ from pathlib import Path
 import xlsxwriter
 
 from vital_pipelines.spreadsheets.contracts import CONTRACTS, WORKBOOKS, SheetContract
+from vital_pipelines.spreadsheets.generate import GENERATED_AT
 
 _KIND_WORDS = {"text": "text", "key": "code / key", "int": "whole number", "float": "number", "bool": "yes/no",
                "list": "list (`a; b`, one per line, `{a,b}` or a JSON array)", "enum": "one of a fixed list",
@@ -32,8 +33,10 @@ def columns(contract: SheetContract) -> list[dict]:
 def format_markdown() -> str:
     """The documented format of every registry sheet."""
     lines = ["# Registry workbook formats", "",
-             "Generated from the Pandera contracts in `vital_pipelines/spreadsheets/contracts.py` "
-             "(`vital-pipelines generate --templates` writes matching blank workbooks).", "",
+             "Generated from the entity catalog, `vital_pipelines/entities/catalog.py`, which the contracts, the loads "
+             "and the Dagster assets also read (`vital-pipelines generate --docs` writes this file, "
+             "`vital-pipelines generate --templates` the matching blank workbooks). Each registry workbook is "
+             "loaded after the workbooks it references.", "",
              "Headers match case-, space- and punctuation-blind (`Function Code` = `function_code`), and by the "
              "aliases listed. A header that resembles a column the sheet lacks (a misspelling) or data under a "
              "blank header refuses the sheet; other extra columns are reported and not loaded. A column the sheet "
@@ -51,7 +54,13 @@ def format_markdown() -> str:
     for workbook, contracts in WORKBOOKS.items():
         lines.append(f"## {workbook}")
         for contract in contracts:
+            entity = contract.entity
+            into = f"rows of `{entity.table}`" if not entity.links_only else f"links in `{entity.table}`"
+            linked = [f"`{c.name}` → `{c.link.table}`" for c in entity.links]
             lines += ["", f"### sheet `{contract.sheet}` (natural key: {', '.join(contract.key)})", "",
+                      f"{entity.description} Loads {into}"
+                      + (f"; junctions: {', '.join(linked)}" if linked else "")
+                      + ("; the sheet is optional" if entity.optional else "") + ".", "",
                       "| column | meaning | type | required | allowed values | example | aliases |",
                       "|---|---|---|---|---|---|---|"]
             for c in columns(contract):
@@ -78,6 +87,7 @@ def write_templates(out_dir: Path) -> list[Path]:
     for workbook_name, contracts in WORKBOOKS.items():
         path = out_dir / workbook_name.replace(".xlsx", ".template.xlsx")
         workbook = xlsxwriter.Workbook(str(path))
+        workbook.set_properties({"title": path.stem, "created": GENERATED_AT})  # the same bytes on every run
         header_format = workbook.add_format({"bold": True, "bg_color": "#DDEBF7"})
         required_format = workbook.add_format({"bold": True, "bg_color": "#F8CBAD"})
         for contract in contracts:

@@ -325,12 +325,20 @@ def reference_index(results: Mapping[str, "ValidatedSheet"], base: ReferenceInde
         key = result.contract.key[0]
         target = f"{sheet}.{key}"
         keys.setdefault(target, set()).update(result.keys(key))
-        if "name" in result.valid.columns and key != "name":
+        label = result.contract.entity.label if result.contract.entity else "name"
+        if label in result.valid.columns and key != label:
             by_name = names.setdefault(target, {})
-            for code, name in result.valid.select(key, "name").iter_rows():
+            for code, name in result.valid.select(key, label).iter_rows():
                 if code is not None and name is not None:
                     by_name.setdefault(normalise.blind_key(name), set()).add(code)
                     titles.setdefault(target, {})[code] = name
+        if "metadata" in result.valid.columns:
+            # the id the source system gave the row (a platform export's `id`, kept in metadata) names it too
+            by_name = names.setdefault(target, {})
+            source_ids = result.valid.select(key, pl.col("metadata").str.json_path_match("$.id"))
+            for code, source_id in source_ids.iter_rows():
+                if code is not None and source_id:
+                    by_name.setdefault(normalise.blind_key(source_id), set()).add(code)
         linked = [c for c in PARENT_COLUMNS if c in result.valid.columns]
         if linked:
             own = parents.setdefault(target, {})

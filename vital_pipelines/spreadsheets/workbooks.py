@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vital_pipelines.entities import upstream, workbook_entities
-from vital_pipelines.files import snapshot
+from vital_pipelines.files import file_sha256, snapshot
 from vital_pipelines.spreadsheets import index_cache
 from vital_pipelines.spreadsheets.contracts import AGENTS, CONTRACTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS, SheetContract
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES
 from vital_pipelines.spreadsheets.mapping import (
-    MAPPING_SUFFIX, Mapping, apply_mapping, load_mapping, read_source, source_for,
+    MAPPING_SUFFIX, Mapping, MappingError, apply_mapping, load_mapping, read_source, source_for,
 )
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError, inspect_workbook
 from vital_pipelines.spreadsheets.validation import (
-    ReferenceIndex, ValidatedSheet, reference_index, validate_sheet, validate_workbook,
+    ReferenceIndex, SheetRefused, ValidatedSheet, reference_index, validate_sheet, validate_workbook,
 )
 
 # Each registry workbook and the workbooks whose rows its rows reference (directly or not), in load order.
@@ -26,28 +26,50 @@ REGISTRY_WORKBOOKS = tuple(UPSTREAM)
 
 def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True,
                    base: ReferenceIndex | None = None) -> ReferenceIndex:
-    """Valid keys (and names) of every sheet `workbook` references, read from the sibling workbooks in `raw_dir`
-    that exist, on top of `base` (what the database holds, when known). Without a base, an upstream workbook whose
-    bytes (and those before it) were validated before is not validated again (see index_cache)."""
+    """Valid keys (and names) of every sheet `workbook` references, read from the upstream sources in `raw_dir` that
+    exist (each upstream workbook, then its mapped exports), on top of `base` (what the database holds, when known).
+    Without a base, an upstream chain whose bytes were validated before is not validated again (see index_cache)."""
     index = base or ReferenceIndex({})
     chain: list[tuple[str, str]] = []
     for upstream in UPSTREAM[workbook]:
-        path = Path(raw_dir) / upstream
-        if not path.exists():
-            continue
-        if base is not None:  # what the database holds is not part of the cache key: validate
-            index = reference_index(validate_workbook(path, WORKBOOKS[upstream], index, isolated=isolated), index)
-            continue
-        with snapshot(path) as (copy, sha256):
-            chain.append((upstream, sha256))
-            key = index_cache.chain_key(chain)
-            cached = index_cache.load(key)
-            if cached is not None:
-                index = cached
+        for name, path, validate in _upstream_sources(Path(raw_dir), upstream, isolated):
+            if base is not None:  # what the database holds is not part of the cache key: validate
+                index = reference_index(validate(path, index), index)
                 continue
-            index = reference_index(validate_workbook(copy, WORKBOOKS[upstream], index, isolated=isolated), index)
-            index_cache.store(key, index)
+            with snapshot(path) as (copy, sha256):
+                chain.append((name, sha256))
+                key = index_cache.chain_key(chain)
+                cached = index_cache.load(key)
+                if cached is not None:
+                    index = cached
+                    continue
+                index = reference_index(validate(copy, index), index)
+                index_cache.store(key, index)
     return index
+
+
+def _upstream_sources(raw_dir: Path, workbook: str, isolated: bool):
+    """(name, path, validate(path, index)) of each source of an upstream workbook that references may name: the
+    workbook and its mapped exports (a broken mapping is its own asset's failure, not a reason to know less)."""
+    def whole(path: Path, index: ReferenceIndex):
+        return validate_workbook(path, WORKBOOKS[workbook], index, isolated=isolated)
+
+    found = [(workbook, raw_dir / workbook, whole)] if (raw_dir / workbook).exists() else []
+    try:
+        exports = mapped_sources(raw_dir, workbook)
+    except MappingError:
+        exports = []
+    for export in exports:
+        def mapped(path: Path, index: ReferenceIndex, export=export):
+            try:
+                raw = read_source(path, export.mapping.sheet, export.mapping.entity, isolated=isolated)
+                sheet = apply_mapping(raw, export.mapping, export.mapping_file.name)
+                return {export.contract.sheet: validate_sheet(sheet, export.contract, index)}
+            except (MappingError, SheetRefused, UnsafeWorkbookError):
+                return {}
+        # the mapping is part of what is read: a changed mapping is a changed source
+        found.append((f"{export.path.name}+{file_sha256(export.mapping_file)}", export.path, mapped))
+    return found
 
 
 def workbook_kind(path: Path) -> str:
@@ -70,11 +92,13 @@ def workbook_kind(path: Path) -> str:
                               f"{', '.join(c[0].sheet for c in WORKBOOKS.values())}.")
 
 
-def validate_registry_workbook(path: Path, *, raw_dir: Path | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
-    """Validate one of the registry workbooks (see `workbook_kind`), with references from its siblings."""
+def validate_registry_workbook(path: Path, *, raw_dir: Path | None = None, isolated: bool = True,
+                               references: ReferenceIndex | None = None) -> dict[str, ValidatedSheet]:
+    """Validate one of the registry workbooks (see `workbook_kind`), with references from its upstream sources and
+    `references` (what the database holds, when known)."""
     path = Path(path)
     name = workbook_kind(path)
-    references = reference_keys(raw_dir or path.parent, name, isolated=isolated)
+    references = reference_keys(raw_dir or path.parent, name, isolated=isolated, base=references)
     return validate_workbook(path, WORKBOOKS[name], references, isolated=isolated)
 
 

@@ -16,24 +16,16 @@ from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.entities import BY_SHEET, workbook_entities
-from vital_pipelines.files import snapshot
 from vital_pipelines.loading.entity_load import DERIVED_LINKS
-from vital_pipelines.loading.tenant_sources import (
-    approved_deletions, tenant_folders, tenant_source_name, tenant_sources,
-)
+from vital_pipelines.loading.sources import NoSource, Source, load_source, registry_sources
 from vital_pipelines.loading.registry import (
-    DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult, database_references,
-    load_workbook, skip_if_unchanged,
+    DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult,
 )
 from vital_pipelines.loading.upsert import Counts, DeletionGuardError
 from vital_pipelines.spreadsheets import report
 from vital_pipelines.spreadsheets.mapping import MappingError
-from vital_pipelines.spreadsheets.matrix import validate_matrix
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.validation import Failure, SheetRefused
-from vital_pipelines.spreadsheets.workbooks import (
-    MappedSource, mapped_sources, validate_mapped_source, validate_registry_workbook,
-)
 
 GROUP = "registry"
 KINDS = {"polars", "postgres"}
@@ -104,46 +96,25 @@ class SourceRefused(Exception):
 
 def _load(context, workbook: str, config: RegistryLoadConfig, postgres: PostgresResource,
           source: RegistrySource) -> tuple[LoadResult, Path | None]:
-    """Load the registry workbook (when raw/ has it) and then each mapped export of the same registry, each from
-    one private copy (what is hashed is what was parsed) in its own transaction; one result for the checks."""
+    """Load every source of the registry (see loading.sources), each in its own transaction; one result for the
+    checks, and the annotated copy of the registry's own workbook when it has findings."""
     results: list[tuple[str | None, LoadResult]] = []
     annotated = None
     with database_errors(context, postgres):
         try:
-            mapped = [] if workbook == "solution_industry_matrix.xlsx" else \
-                mapped_sources(Path(source.raw_dir), workbook)
+            sources = registry_sources(Path(source.raw_dir), workbook)
         except MappingError as error:
             _needs_steward(context)
             raise SourceRefused(f"A mapping file was refused: {error}", [], {}) from None
-        if source.workbook(workbook).exists() or not mapped:
-            with snapshot(source.workbook(workbook)) as (path, sha):
-                result = _validate_and_load(context, workbook, path, sha, config, postgres, source)
-                annotated = _annotate(source, workbook, path, result.failures, result.warnings)
-                results.append((None, result))
-        for export in mapped:
-            with snapshot(export.path) as (path, sha):
-                results.append((export.path.name, _validate_and_load(context, workbook, path, sha, config, postgres,
-                                                                     source, export)))
-        if workbook != "solution_industry_matrix.xlsx":
-            for tenant, folder in tenant_folders(Path(source.raw_dir)):
-                try:
-                    exports = mapped_sources(folder, workbook)
-                except MappingError as error:
-                    _needs_steward(context)
-                    raise SourceRefused(f"A mapping file of {tenant} was refused: {error}", [], {}) from None
-                for export in exports:
-                    with snapshot(export.path) as (path, sha):
-                        approved = approved_deletions(export.path, sha) is not None
-                        results.append((tenant_source_name(tenant, export.path.name), _validate_and_load(
-                            context, workbook, path, sha, config, postgres, source, export, tenant=tenant,
-                            deletions_approved=approved)))
-            for tenant, tenant_path in tenant_sources(Path(source.raw_dir), workbook):
-                name = tenant_source_name(tenant, tenant_path.name)
-                with snapshot(tenant_path) as (path, sha):
-                    # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
-                    approved = approved_deletions(tenant_path, sha) is not None
-                    results.append((name, _validate_and_load(context, workbook, path, sha, config, postgres, source,
-                                                             tenant=tenant, deletions_approved=approved)))
+        except NoSource as error:
+            _needs_steward(context)
+            raise SourceRefused(str(error), [], {}) from None
+        for each in sources:
+            own = each.export is None and each.tenant is None and each.path.name == workbook
+            result = _validate_and_load(context, each, config, postgres, source, annotate=own)
+            if own:
+                annotated = _annotate(source, workbook, each.path, result.failures, result.warnings)
+            results.append((None if own else each.origin, result))
     return _combined(workbook, results), annotated
 
 
@@ -167,36 +138,21 @@ def _combined(workbook: str, results: list[tuple[str | None, LoadResult]]) -> Lo
     return total
 
 
-def _validate_and_load(context, workbook: str, path: Path, sha: str, config: RegistryLoadConfig,
-                       postgres: PostgresResource, source: RegistrySource, export: MappedSource | None = None,
-                       tenant: str | None = None, deletions_approved: bool = False) -> LoadResult:
-    """Validate and load one source: the registry workbook, a mapped export, or (`tenant`) a tenant's own copy."""
-    name = export.path.name if export else path.name
-    origin = tenant_source_name(tenant, name) if tenant else name
+def _validate_and_load(context, each: Source, config: RegistryLoadConfig, postgres: PostgresResource,
+                       source: RegistrySource, *, annotate: bool) -> LoadResult:
+    """Load one source through the library's `load_source`; a refusal becomes the checks' failure."""
+    def skipped(result: LoadResult) -> None:
+        context.log.info("%s is as its load %s left it, and so is the database: not read again", each.origin,
+                         result.skipped_since)
+
     try:
         with postgres.get_connection() as conn:
-            if not config.reload:
-                skipped = skip_if_unchanged(conn, workbook, source_name=origin, sha256=sha, policy=config.policy)
-                if skipped is not None:
-                    context.log.info("%s is as its load %s left it, and so is the database: not read again",
-                                     path.name, skipped.skipped_since)
-                    return skipped
-            if workbook == "solution_industry_matrix.xlsx":
-                sheets = validate_matrix(path, isolated=source.isolated_reader)
-            elif export is not None:
-                sheets = validate_mapped_source(export, raw_dir=Path(source.raw_dir), path=path,
-                                                references=database_references(conn),
-                                                isolated=source.isolated_reader)
-            else:
-                sheets = validate_registry_workbook(path, raw_dir=Path(source.raw_dir), isolated=source.isolated_reader)
-            return load_workbook(conn, workbook, sheets, source_path=path, policy=config.policy,
-                                 run_id=context.run.run_id,
-                                 max_delete_share=1.0 if deletions_approved else config.max_delete_share,
-                                 source_sha256=sha, source_name=origin if (export or tenant) else None,
-                                 tenant=tenant)
+            return load_source(conn, each, raw_dir=Path(source.raw_dir), policy=config.policy,
+                               run_id=context.run.run_id, max_delete_share=config.max_delete_share,
+                               reload=config.reload, isolated=source.isolated_reader, on_skip=skipped)
     except (SheetRefused, ContractViolation) as error:
         _needs_steward(context)
-        annotated = _annotate(source, workbook, path, error.failures) if export is None else None
+        annotated = _annotate(source, each.workbook, each.path, error.failures) if annotate else None
         if isinstance(error, SheetRefused):  # a few problems, each at its cell: say them
             shown = "; ".join(f"{f.sheet} {f.cell}: {report.plain(f.message)}".replace("  ", " ")
                               for f in error.failures[:3])
@@ -204,11 +160,11 @@ def _validate_and_load(context, workbook: str, path: Path, sha: str, config: Reg
             description = f"{shown}{more}. Fix the sheet (the annotated copy marks each cell) and save it again."
         else:
             description = str(error)
-        raise SourceRefused(f"{origin} was refused: {description}", error.failures,
+        raise SourceRefused(f"{each.origin} was refused: {description}", error.failures,
                             _failure_metadata(error.failures, annotated, source)) from None
     except (UnsafeWorkbookError, DeletionGuardError, AccountingError, MappingError, IntegrityProblem) as error:
         _needs_steward(context)
-        raise SourceRefused(f"{origin} was refused: {error}", [], {}) from None
+        raise SourceRefused(f"{each.origin} was refused: {error}", [], {}) from None
 
 
 def _needs_steward(context) -> None:

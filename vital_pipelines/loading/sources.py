@@ -1,0 +1,117 @@
+"""One routine for one registry source, whoever asks: the Dagster asset, `vital-pipelines validate`, the portal's
+check and preview, the benchmarks and the tests all call `validate_source` or `load_source`, so the same file gets
+the same answer everywhere.
+
+A registry's sources, in the order they load (`registry_sources`): its workbook in raw/ (`personas.xlsx`), an
+export in the documented layout named after it (`personas.csv`, `.json`, `.jsonl`), each mapped export
+(`*.mapping.yaml` beside its file), then each tenant's mapped exports and own copies under raw/tenants/<slug>/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from vital_pipelines.entities import workbook_entities
+from vital_pipelines.files import snapshot
+from vital_pipelines.loading.registry import (
+    DEFAULT_MAX_DELETE_SHARE, LoadResult, database_references, load_workbook, skip_if_unchanged,
+)
+from vital_pipelines.loading.tenant_sources import (
+    EXPORT_SUFFIXES, approved_deletions, tenant_folders, tenant_source_name, tenant_sources,
+)
+from vital_pipelines.spreadsheets.mapping import mapping_path_for
+from vital_pipelines.spreadsheets.matrix import WORKBOOK as MATRIX_WORKBOOK, validate_matrix
+from vital_pipelines.spreadsheets.validation import ReferenceIndex, ValidatedSheet
+from vital_pipelines.spreadsheets.workbooks import (
+    MappedSource, mapped_sources, validate_mapped_source, validate_registry_workbook,
+)
+
+
+class NoSource(FileNotFoundError):
+    """Nothing in raw/ feeds a registry."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file a registry load reads: the registry's workbook or an export in its layout, a mapped export
+    (`export`), or either as a tenant's own (`tenant`)."""
+
+    path: Path
+    workbook: str
+    export: MappedSource | None = None
+    tenant: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """The name the ledger, the quarantine and the rows' provenance know the source by."""
+        name = self.export.path.name if self.export else self.path.name
+        return tenant_source_name(self.tenant, name) if self.tenant else name
+
+
+def registry_sources(raw_dir: Path, workbook: str) -> list[Source]:
+    """Every source of `workbook` in `raw_dir`, in load order; NoSource when there is none, MappingError when a
+    mapping file is wrong."""
+    raw_dir = Path(raw_dir)
+    own = [raw_dir / workbook] if (raw_dir / workbook).is_file() else []
+    if workbook != MATRIX_WORKBOOK:
+        stem = Path(workbook).stem
+        own += [raw_dir / f"{stem}{suffix}" for suffix in EXPORT_SUFFIXES
+                if (raw_dir / f"{stem}{suffix}").is_file() and not mapping_path_for(raw_dir / f"{stem}{suffix}").exists()]
+    sources = [Source(path, workbook) for path in own]
+    if workbook == MATRIX_WORKBOOK:
+        if not sources:
+            raise NoSource(f"{raw_dir} has no {workbook}: add the matrix workbook there")
+        return sources
+    sources += [Source(export.path, workbook, export) for export in mapped_sources(raw_dir, workbook)]
+    if not sources:
+        stem = Path(workbook).stem
+        entities = ", ".join(e.sheet for e in workbook_entities()[workbook])
+        raise NoSource(f"{raw_dir} has nothing for {stem}: it looked for {workbook}, "
+                       + ", ".join(f"{stem}{s}" for s in EXPORT_SUFFIXES)
+                       + f", and a *.mapping.yaml whose entity is {entities}; add one of them")
+    for tenant, folder in tenant_folders(raw_dir):
+        sources += [Source(export.path, workbook, export, tenant) for export in mapped_sources(folder, workbook)]
+    sources += [Source(path, workbook, None, tenant) for tenant, path in tenant_sources(raw_dir, workbook)]
+    return sources
+
+
+def validate_source(source: Source, *, raw_dir: Path | None = None, references: ReferenceIndex | None = None,
+                    path: Path | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
+    """The source's sheets held to their contracts, references checked against the registry's upstream sources in
+    `raw_dir` (default: the source's folder) and `references` (what the database holds, when known). `path`: the
+    private copy to read instead of the source itself."""
+    path = Path(path or source.path)
+    if source.workbook == MATRIX_WORKBOOK:
+        return validate_matrix(path, isolated=isolated)
+    if source.export is not None:
+        return validate_mapped_source(source.export, raw_dir=raw_dir, path=path, references=references,
+                                      isolated=isolated)
+    return validate_registry_workbook(path, raw_dir=raw_dir or source.path.parent, references=references,
+                                      isolated=isolated)
+
+
+def load_source(conn: psycopg.Connection, source: Source, *, raw_dir: Path, policy: str = "quarantine",
+                run_id: str | None = None, max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, reload: bool = False,
+                isolated: bool = True, on_skip=None) -> LoadResult:
+    """Skip the source when it and the database are as its last load left them (`on_skip(result)` is told), else
+    read one private copy, validate it against the folder and the database, and load it in one transaction."""
+    with snapshot(source.path) as (path, sha):
+        if not reload:
+            skipped = skip_if_unchanged(conn, source.workbook, source_name=source.origin, sha256=sha, policy=policy)
+            if skipped is not None:
+                if on_skip is not None:
+                    on_skip(skipped)
+                return skipped
+        sheets = validate_source(source, raw_dir=raw_dir, references=database_references(conn), path=path,
+                                 isolated=isolated)
+        # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
+        approved = source.tenant is not None and approved_deletions(source.path, sha) is not None
+        return load_workbook(conn, source.workbook, sheets, source_path=path, policy=policy, run_id=run_id,
+                             max_delete_share=1.0 if approved else max_delete_share, source_sha256=sha,
+                             source_name=source.origin, tenant=source.tenant)
+
+
+__all__ = ["NoSource", "Source", "load_source", "registry_sources", "validate_source"]
