@@ -68,9 +68,10 @@ def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
     tick = _raw_sensor(instance, raw)
 
     first = tick(None)
-    assert _selections(first) == [["agent_profile_embeddings", "agents", "jobs_to_be_done", "org_departments",
-                                   "org_functions", "org_responsibilities", "org_roles", "personas",
-                                   "solution_industry_matrix"]]
+    assert _selections(first) == [["agent_profile_embeddings", "agents", "capabilities", "industries",
+                                   "jobs_to_be_done", "org_departments", "org_functions", "org_responsibilities",
+                                   "org_roles", "personas", "prompts", "skills", "solution_industry_matrix",
+                                   "solutions", "templates", "tools"]]
     cursor = first.cursor
     assert not tick(cursor).run_requests, "requested, not launched yet: nothing to add"
 
@@ -79,13 +80,15 @@ def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
 
     edit_cells(raw / "personas.xlsx", "personas", {"D2": "Edited by a steward"})
     changed = tick(cursor)
-    assert _selections(changed) == [["jobs_to_be_done", "personas"]]
+    # the personas, the jobs that name them and the capabilities that name those jobs
+    assert _selections(changed) == [["capabilities", "jobs_to_be_done", "personas"]]
     assert changed.run_requests[0].tags["vital/trigger"] == "raw/personas.xlsx"
 
     edit_cells(raw / "org_structure.xlsx", "roles", {"C2": "Renamed role"})
     org = tick(changed.cursor)
-    assert _selections(org) == [["agent_profile_embeddings", "agents", "jobs_to_be_done", "org_departments",
-                                 "org_functions", "org_responsibilities", "org_roles", "personas"]]
+    assert _selections(org) == [["agent_profile_embeddings", "agents", "capabilities", "jobs_to_be_done",
+                                 "org_departments", "org_functions", "org_responsibilities", "org_roles", "personas",
+                                 "prompts", "solution_industry_matrix", "solutions"]]
 
 
 def test_raw_sensor_advances_only_past_a_successful_run_and_retries_a_failed_one(raw):

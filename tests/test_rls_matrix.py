@@ -18,21 +18,22 @@ import pytest
 from tests import rls_world
 from tests.rls_world import Actor
 from vital_pipelines.db import connect
+from vital_pipelines.entities import ENTITIES
+from vital_pipelines.loading.entity_load import DERIVED_LINKS
 from vital_pipelines.db.scratch import create_database, drop_database, loader_url
 
 OPERATIONS = ("select", "insert", "update", "delete")
 ADMINS = {"owner", "admin"}
 WRITERS = {"owner", "admin", "manager", "member"}
 
-# What the loads read and write (the loader's whole reach).
-LOADED = {"org_functions", "org_departments", "org_roles", "org_responsibilities", "function_departments",
-          "function_roles", "department_roles", "role_responsibilities", "personas", "agents", "agent_functions",
-          "agent_departments", "agent_roles", "jobs_to_be_done", "jtbd_personas", "solution_industry_matrix",
-          "knowledge_sources", "knowledge_chunks", "quarantined_rows"}
-LOADER_DELETES = {"function_departments", "function_roles", "department_roles", "role_responsibilities",
-                  "agent_functions", "agent_departments", "agent_roles", "jtbd_personas", "knowledge_sources",
-                  "knowledge_chunks"}
-LOADER_LOOKS_UP = {"tenants", "industries", "solutions"}
+# What the loads read and write (the loader's whole reach): the registry entities' tables and junctions, as the
+# entity catalog declares them, the matrix, the knowledge tables and the quarantine.
+REGISTRY_JUNCTIONS = ({e.table for e in ENTITIES if e.links_only} | {c.link.table for e in ENTITIES for c in e.links}
+                      | {junction for links in DERIVED_LINKS.values() for junction, *_ in links})
+LOADED = {e.table for e in ENTITIES} | REGISTRY_JUNCTIONS | {"solution_industry_matrix", "knowledge_sources",
+                                                             "knowledge_chunks", "quarantined_rows"}
+LOADER_DELETES = REGISTRY_JUNCTIONS | {"knowledge_sources", "knowledge_chunks"}
+LOADER_LOOKS_UP = {"tenants"}
 # Usage and billing: the platform writes them, the tenant reads them.
 PLATFORM_WRITTEN = {"tenant_usage_tracking", "subscription_usage_monthly", "token_usage_messages",
                     "token_usage_sessions", "token_usage_consultations", "cost_allocation"}
