@@ -35,8 +35,6 @@ def _only(result):
      "`visibility` must be one of private, tenant, subtenant, organization, public; got `secret`"),
     ("persona_key", "Bad Key", "A3", "format",
      "`persona_key` must be lower-case letters and digits joined by single hyphens (like oncology-msl-advisor); got `Bad Key`"),
-    ("role_code", "Nope", "F3", "reference",
-     "`role_code` must name an existing role (its code or name, in the database or in org_structure.xlsx › roles); `Nope` is not there or was rejected"),
     ("name", "x" * 256, "B3", "length", "`name` must be at most 255 characters; got 256"),
 ])
 def test_each_rule_names_cell_and_fix(tmp_path, column, bad, cell, rule, message):
@@ -47,6 +45,22 @@ def test_each_rule_names_cell_and_fix(tmp_path, column, bad, cell, rule, message
     failure = _only(result)
     assert (failure.cell, failure.rule, failure.message) == (cell, rule, message)
     assert result.valid.height == 1 and result.rejected.height == 1
+
+
+def test_an_optional_reference_that_names_nothing_warns_and_keeps_its_text_for_the_load(tmp_path):
+    """personas.role_id may be empty in the schema: a role that names nothing warns (severity from the schema), and
+    the text stays with the row, for the load to try against the database and keep in metadata.unresolved."""
+    row = list(GOOD)
+    row[0] = "second-persona"
+    row[HEADER.index("role_code")] = "Nope"
+    result = _personas(tmp_path, GOOD, row)
+    assert result.failures == [] and result.rejected.height == 0
+    [warning] = [w for w in result.warnings if w.column == "role_code"]
+    assert (warning.cell, warning.rule, warning.value) == ("F3", "reference_warning", "Nope")
+    assert warning.message.startswith("`role_code` must name an existing role (its code or name, in the database or "
+                                      "in org_structure.xlsx › roles); `Nope` is not there or was rejected")
+    loaded = result.valid.filter(result.valid["persona_key"] == "second-persona").row(0, named=True)
+    assert loaded["role_code"] == "NOPE"
 
 
 @pytest.mark.parametrize("column, bad, cell, rule, message", [

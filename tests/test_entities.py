@@ -71,6 +71,10 @@ def test_every_declared_column_fits_its_table(inspector, entity: Entity):
         sql_type = table[name]["type"]
         if column.references:
             assert isinstance(sql_type, sa.Uuid), f"{entity.table}.{name} holds an id"
+            # severity from the schema: a reference the table may leave empty warns; one it may not rejects
+            assert column.required == (not table[name]["nullable"]), \
+                f"{entity.sheet}.{column.name}: required={column.required}, but {entity.table}.{name} is " \
+                f"{'nullable' if table[name]['nullable'] else 'NOT NULL'}"
             assert _foreign_target(inspect, entity.table, name) == BY_SHEET[column.target].table, name
             continue
         assert _type_fits(column.kind, sql_type), f"{entity.table}.{name}: {sql_type!r} for a {column.kind} column"

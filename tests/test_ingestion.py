@@ -144,14 +144,27 @@ def test_quarantine_loads_valid_rows_and_a_fixed_row_leaves_quarantine(fresh_url
         assert conn.execute("select count(*) from quarantined_rows where resolved_at is not null").fetchone()[0] == 1
 
 
-def test_dependent_rows_are_quarantined_with_their_parent(fresh_url, raw):
+def test_rows_naming_a_rejected_parent_load_with_a_warning_and_link_once_it_is_fixed(fresh_url, raw, tmp_path):
+    """personas.role_id may be empty, so a persona whose role was rejected loads (severity from the schema), keeps
+    the code in metadata.unresolved, and is linked by the load after the role is fixed."""
     edit_cells(raw / "org_structure.xlsx", "roles", {"A2": "bad code!"})
     org = validate_registry_workbook(raw / "org_structure.xlsx", isolated=False)
     personas = validate_registry_workbook(raw / "personas.xlsx", isolated=False)["personas"]
-    role = org["roles"].rejected.row(0, named=True)["name"]
-    dependants = [f for f in personas.failures if f.column == "role_code"]
-    assert dependants and all(f.rule == "reference" for f in dependants)
-    assert personas.valid.height + personas.rejected.height == 335 and role
+    assert org["roles"].rejected.height == 1
+    dependants = [f for f in personas.warnings if f.column == "role_code"]
+    assert dependants and all(f.rule == "reference_warning" for f in dependants)
+    assert not personas.failures and personas.valid.height == 335
+    assert _materialize(fresh_url, raw, tmp_path).success
+    with connect(fresh_url) as conn:
+        waiting = conn.execute("select count(*) from personas where role_id is null "
+                               "and metadata -> 'unresolved' ->> 'role_code' is not null").fetchone()[0]
+    assert waiting == len(dependants)
+
+    edit_cells(raw / "org_structure.xlsx", "roles", {"A2": "BRAND-MGR"})  # the code it had
+    assert _materialize(fresh_url, raw, tmp_path).success
+    with connect(fresh_url) as conn:
+        assert conn.execute("select count(*) from personas where role_id is null").fetchone()[0] == 0
+        assert conn.execute("select count(*) from personas where metadata ? 'unresolved'").fetchone()[0] == 0
 
 
 def test_strict_policy_writes_nothing(fresh_url, raw):

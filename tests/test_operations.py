@@ -92,7 +92,8 @@ def test_raw_sensor_runs_only_the_changed_workbook_and_its_downstream(raw):
 
 
 def test_raw_sensor_advances_only_past_a_successful_run_and_retries_a_failed_one(raw):
-    from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG, content_tag
+    from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
+    from vital_pipelines.loading.sources import content_tag
     from vital_pipelines.files import file_sha256
 
     instance = dg.DagsterInstance.ephemeral()

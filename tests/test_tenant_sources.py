@@ -12,7 +12,7 @@ import openpyxl
 from vital_pipelines.loading.sources import Source, load_source
 from vital_pipelines.db import connect
 from vital_pipelines.db.scratch import loader_url
-from vital_pipelines.defs.registry.sensors import registry_content_sha
+from vital_pipelines.loading.sources import registry_content_sha
 from vital_pipelines.loading.registry import load_workbook
 from vital_pipelines.loading.tenant_sources import tenant_source_name, tenant_source_path, tenant_sources
 from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook

@@ -73,9 +73,11 @@ def _validate(args: argparse.Namespace) -> int:
             source = Source(path, export.workbook, export)
         else:
             source = Source(path, MATRIX_WORKBOOK if path.name == MATRIX_WORKBOOK else workbook_kind(path))
-        references, against = _database_references(args)
-        print(f"references checked against {raw_dir} (its workbooks and mapped exports){against}", file=sys.stderr)
-        results = validate_source(source, raw_dir=raw_dir, references=references)
+        if args.database:
+            return _dry_run(source, raw_dir)
+        print(f"references checked against {raw_dir} (its workbooks and mapped exports) only (pass --database to "
+              "check them against what the database holds and see what a load would do)", file=sys.stderr)
+        results = validate_source(source, raw_dir=raw_dir)
     except SheetRefused as refused:
         for failure in refused.failures:
             print(f"{failure.location}: {failure.message}")
@@ -109,21 +111,87 @@ def _validate(args: argparse.Namespace) -> int:
     return 1
 
 
-def _database_references(args: argparse.Namespace):
-    """(what the database holds, as the load would see it; words saying so) with `--database`, else (None, words
-    saying the database was left out)."""
-    if not args.database:
-        return None, " only (pass --database to check them against what the database holds, as a load does)"
+def _dry_run(source, raw_dir) -> int:
+    """What a load of `source` would do, loaded in a transaction that is rolled back (as the loader role, against
+    DATABASE_URL or the local database): the load's own findings and accounts, nothing written."""
     from psycopg import conninfo
 
     from vital_pipelines.db import connect
-    from vital_pipelines.loading.registry import database_references
+    from vital_pipelines.loading.registry import AccountingError, ContractViolation, IntegrityProblem
+    from vital_pipelines.loading.sources import load_source
+    from vital_pipelines.loading.upsert import DeletionGuardError
+    from vital_pipelines.spreadsheets import report
 
     url = config.database_url()
     params = conninfo.conninfo_to_dict(url)
-    with connect(url) as conn:
-        references = database_references(conn)
-    return references, f" and the database {params.get('dbname', '?')} on {params.get('host', 'localhost')}"
+    print(f"references checked against {raw_dir} (its workbooks and mapped exports) and the database "
+          f"{params.get('dbname', '?')} on {params.get('host', 'localhost')}; loaded and rolled back", file=sys.stderr)
+    try:
+        with connect(url) as conn:
+            result = load_source(conn, source, raw_dir=raw_dir, dry_run=True)
+    except (DeletionGuardError, AccountingError, IntegrityProblem, ContractViolation) as error:
+        print(f"vital-pipelines: the load would be refused: {error}", file=sys.stderr)
+        return 2
+    for warning in result.warnings:
+        print(f"warning: {warning.location}: {warning.message}")
+    for failure in result.failures:
+        print(f"{failure.location}: {failure.message}")
+    quarantined = 0
+    for sheet, account in result.accounts.items():
+        quarantined += account["quarantined"]
+        print(f"{source.origin} › {sheet}: {account['rows_in']} row(s) in: {account['loaded']} load, "
+              f"{account['loaded_with_warnings']} with warnings, {account['quarantined']} quarantined.")
+    if result.failures:
+        print(report.summary(result.failures))
+    return 1 if quarantined else 0
+
+
+def _crosswalk(args: argparse.Namespace) -> int:
+    """Write NAME.crosswalk.yaml: every distinct value of a reference column that names nothing, with its count and
+    its closest candidates, the code left for the steward to fill in."""
+    from pathlib import Path
+
+    from vital_pipelines.spreadsheets.crosswalk import crosswalk_path_for, suggest_crosswalk
+    from vital_pipelines.spreadsheets.mapping import MappingError, mapping_path_for
+    from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
+    from vital_pipelines.spreadsheets.validation import SheetRefused
+    from vital_pipelines.spreadsheets.workbooks import MappedSource, mapped_source, reference_keys
+
+    export_path = Path(args.suggest)
+    mapping_file = mapping_path_for(export_path)
+    if not mapping_file.exists():
+        print(f"vital-pipelines: a crosswalk belongs to a mapped export, and {mapping_file.name} is not beside "
+              f"{export_path.name}; write one first (vital-pipelines map --suggest {export_path})", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else crosswalk_path_for(mapping_file)
+    if out.exists() and not args.force:
+        print(f"vital-pipelines: {out} exists; pass --force to replace it, or --out another file", file=sys.stderr)
+        return 2
+    raw_dir = Path(args.raw_dir) if args.raw_dir else export_path.parent
+    try:
+        export = mapped_source(mapping_file)
+        export = MappedSource(export.mapping_file, export.mapping, export_path)
+        database = None
+        if args.database:
+            from vital_pipelines.db import connect
+            from vital_pipelines.loading.registry import database_references
+
+            with connect(config.database_url()) as conn:
+                database = database_references(conn)
+        from vital_pipelines.spreadsheets.workbooks import validate_mapped_source
+
+        results = validate_mapped_source(export, raw_dir=raw_dir, references=database)
+        index = reference_keys(raw_dir, export.workbook, base=database)
+    except SheetRefused as refused:
+        print(f"vital-pipelines: {export_path.name} was refused: {refused.failures[0].message}", file=sys.stderr)
+        return 2
+    except (UnsafeWorkbookError, MappingError) as error:
+        print(f"vital-pipelines: {error}", file=sys.stderr)
+        return 2
+    findings = [f for result in results.values() for f in (*result.failures, *result.warnings)]
+    out.write_text(suggest_crosswalk(findings, index, export.contract, export_path.name), encoding="utf-8")
+    print(f"wrote {out}: write the code each value means, then load again")
+    return 0
 
 
 def _map(args: argparse.Namespace) -> int:
@@ -367,6 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
     mapping.add_argument("--out", help="where to write it (default: beside the export, NAME.mapping.yaml)")
     mapping.add_argument("--force", action="store_true", help="replace an existing mapping file")
     mapping.set_defaults(handler=_map)
+    crosswalk = commands.add_parser("crosswalk", help="write a first crosswalk (value as found → code) for a mapped "
+                                                      "export's references that name nothing")
+    crosswalk.add_argument("--suggest", required=True, metavar="EXPORT", help="the export, beside its mapping file")
+    crosswalk.add_argument("--raw-dir", help="folder of the registry sources its references name (default: the "
+                                             "export's folder)")
+    crosswalk.add_argument("--database", action="store_true",
+                           help="also take the codes and names the database holds (DATABASE_URL, else the local one)")
+    crosswalk.add_argument("--out", help="where to write it (default: beside the mapping, NAME.crosswalk.yaml)")
+    crosswalk.add_argument("--force", action="store_true", help="replace an existing crosswalk file")
+    crosswalk.set_defaults(handler=_crosswalk)
     generate = commands.add_parser("generate", help="write the sample registry workbooks")
     generate.add_argument("--out", default=str(config.RAW_DIR), help="output folder (default raw/)")
     generate.add_argument("--scale", type=int, default=1, help="multiply personas, agents and JTBDs (×10, ×100)")

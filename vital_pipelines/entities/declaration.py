@@ -33,7 +33,9 @@ class Link:
 class Column:
     """One sheet column. `column` is where it lands in the entity's table (None: it lands in no table column, e.g.
     a list of references kept as junction rows, or the row's tenant); a reference lands as the id of the row it
-    names. `required` rejects a row whose cell is empty or (for a reference) names nothing."""
+    names. `required` rejects a row whose cell is empty or (for a reference) names nothing; a reference is required
+    exactly when its table column is NOT NULL (tests/test_entities.py holds every declaration to that), so an
+    optional one that names nothing is a warning: the row loads and keeps the text in `metadata.unresolved`."""
 
     name: str
     kind: str

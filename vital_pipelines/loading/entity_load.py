@@ -8,12 +8,14 @@ column is required, and otherwise is a warning: the row loads and keeps the valu
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 from psycopg import sql
 
 from vital_pipelines.entities import BY_SHEET, Column, Entity
 from vital_pipelines.loading.upsert import (
-    PLATFORM_TENANT_SLUG, Counts, Provenance, deterministic_id, deterministic_id_strings, provenance_stamp,
+    MERGED_COLUMNS, PLATFORM_TENANT_SLUG, Counts, Provenance, deterministic_id, deterministic_id_strings, provenance_stamp,
     record_provenance, soft_delete_missing, stage, sync_links, upsert,
 )
 from vital_pipelines.spreadsheets.reader import ROW
@@ -21,6 +23,8 @@ from vital_pipelines.spreadsheets.validation import KEEP, Failure, ValidatedShee
 
 # A row's owning tenant, whatever its table calls the column (tenant_id, owner_tenant_id).
 TENANT = "tenant_id"
+# The metadata key holding a row's references that named nothing: {sheet column: the text as written}.
+UNRESOLVED = "unresolved"
 
 
 # The junctions that follow from the rows a sheet loaded: (junction, owner column, other column, its rows).
@@ -129,12 +133,38 @@ def _stage_value(column: Column) -> sql.Composable:
 
 
 def _kept(result: ValidatedSheet, entity: Entity) -> tuple[frozenset[str], dict[str, str]]:
-    """(the table columns whose sheet column the sheet lacks: the load leaves them as they are; {table column:
-    sheet column} for the columns a row may keep, see validation.KEEP)."""
+    """(the table columns whose sheet column the sheet lacks: the load leaves them as they are, but for merged
+    columns, whose stored keys a load keeps anyway; {table column: sheet column} for the columns a row may keep,
+    see validation.KEEP)."""
     contract_columns = set(result.contract.schema.columns)
     stored = [c for c in entity.stored if c.name in contract_columns]
-    absent = frozenset(c.table_column for c in stored if c.name not in result.present)
+    absent = frozenset(c.table_column for c in stored
+                       if c.name not in result.present and c.table_column not in MERGED_COLUMNS)
     return absent, {c.table_column: c.name for c in stored}
+
+
+def _with_unresolved(frame: pl.DataFrame, entity: Entity, findings: list[Failure]) -> pl.DataFrame:
+    """Each row's optional references that named nothing, kept in its metadata as `unresolved` ({column: text as
+    written}), so the text is not lost and a later load, once the target exists, resolves it (and drops the note)."""
+    if not any(c.name == "metadata" for c in entity.columns):
+        return frame
+    names = {c.name for c in entity.stored if c.references}
+    cells: dict[int, dict[str, str]] = {}
+    for finding in findings:
+        if finding.rule == "reference_warning" and finding.column in names and finding.row is not None \
+                and finding.value is not None:
+            cells.setdefault(finding.row, {}).setdefault(finding.column, str(finding.value))  # as first written
+    if "metadata" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("metadata"))
+    if not cells:
+        return frame
+    merged = []
+    for row, text in zip(frame[ROW].to_list(), frame["metadata"].to_list()):
+        if row in cells:
+            kept = json.loads(text) if text else {}
+            text = json.dumps({**kept, UNRESOLVED: cells[row]}, ensure_ascii=False)
+        merged.append(text)
+    return frame.with_columns(pl.Series("metadata", merged, dtype=pl.Utf8))
 
 
 def _add_keep(frame: pl.DataFrame, rows: list[int], column: str) -> pl.DataFrame:
@@ -179,6 +209,7 @@ def load_entity(conn, entity: Entity, result: ValidatedSheet, tenants: dict[str,
         else:
             warnings += found
             frame = _add_keep(frame, missing[ROW].to_list(), column.name)
+    frame = _with_unresolved(frame, entity, [*result.warnings, *warnings])
     key_columns = [*([entity.owner] if entity.owner else []), *entity.key]
     if dropped:
         gone = frame.filter(pl.col(ROW).is_in(list(dropped)))

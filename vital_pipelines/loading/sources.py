@@ -9,20 +9,22 @@ export in the documented layout named after it (`personas.csv`, `.json`, `.jsonl
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from vital_pipelines.entities import workbook_entities
-from vital_pipelines.files import snapshot
+from vital_pipelines.files import file_sha256, snapshot
 from vital_pipelines.loading.registry import (
     DEFAULT_MAX_DELETE_SHARE, LoadResult, database_references, load_workbook, skip_if_unchanged,
 )
 from vital_pipelines.loading.tenant_sources import (
     EXPORT_SUFFIXES, approved_deletions, tenant_folders, tenant_source_name, tenant_sources,
 )
-from vital_pipelines.spreadsheets.mapping import mapping_path_for
+from vital_pipelines.spreadsheets.crosswalk import crosswalk_path_for
+from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping, mapping_path_for
 from vital_pipelines.spreadsheets.matrix import WORKBOOK as MATRIX_WORKBOOK, validate_matrix
 from vital_pipelines.spreadsheets.validation import ReferenceIndex, ValidatedSheet
 from vital_pipelines.spreadsheets.workbooks import (
@@ -49,6 +51,24 @@ class Source:
         """The name the ledger, the quarantine and the rows' provenance know the source by."""
         name = self.export.path.name if self.export else self.path.name
         return tenant_source_name(self.tenant, name) if self.tenant else name
+
+    @property
+    def rules(self) -> list[Path]:
+        """The files besides the source that decide how it is read: its mapping and its crosswalk."""
+        if self.export is None:
+            return []
+        crosswalk = crosswalk_path_for(self.export.mapping_file)
+        return [self.export.mapping_file, *([crosswalk] if crosswalk.is_file() else [])]
+
+    def content_sha(self, source_sha256: str) -> str:
+        """What a load of the source depends on: the source's bytes (`source_sha256`) alone, or with its mapping
+        and crosswalk, so that a changed rule is a changed source."""
+        if not self.rules:
+            return source_sha256
+        digest = hashlib.sha256(source_sha256.encode())
+        for rule in self.rules:
+            digest.update(f"\0{rule.name}\0{file_sha256(rule)}".encode())
+        return digest.hexdigest()
 
 
 def registry_sources(raw_dir: Path, workbook: str) -> list[Source]:
@@ -78,6 +98,50 @@ def registry_sources(raw_dir: Path, workbook: str) -> list[Source]:
     return sources
 
 
+# The tables (and so the assets) each registry workbook fills; the matrix is a grid of its own.
+WORKBOOK_ASSETS = {workbook: [e.asset_name for e in entities if not e.links_only]
+                   for workbook, entities in workbook_entities().items()} | {
+    MATRIX_WORKBOOK: ["solution_industry_matrix"]}
+
+
+def content_tag(workbook: str) -> str:
+    """The run tag that names the content (see `registry_content_sha`) of `workbook` a run loads."""
+    return f"vital/sha256.{workbook}"
+
+
+def registry_content_sha(raw_dir: Path, workbook: str) -> str | None:
+    """One hash of everything a load of `workbook` reads from `raw_dir` (every source, its mapping and crosswalk):
+    what the raw sensor watches and the portal compares. None when there is nothing to read; a mapping that cannot
+    be read counts for every registry, so that the run it triggers reports it."""
+    raw_dir = Path(raw_dir)
+    try:
+        sources = registry_sources(raw_dir, workbook)
+    except NoSource:
+        return None
+    except MappingError:
+        sources = [Source(raw_dir / workbook, workbook)] if (raw_dir / workbook).is_file() else []
+    files = [f for s in sources for f in (s.path, *s.rules)]
+    files += [m for folder in [raw_dir, *(f for _t, f in tenant_folders(raw_dir))]
+              for m in sorted(folder.glob(f"*{MAPPING_SUFFIX}")) if not any(m == s.export.mapping_file
+                                                                           for s in sources if s.export)
+              and _unreadable(m)]
+    if len(files) == 1 and files[0] == raw_dir / workbook:
+        return file_sha256(files[0])
+    digest = hashlib.sha256()
+    for part in files:
+        label = part.relative_to(raw_dir).as_posix() if part.is_relative_to(raw_dir) else part.name
+        digest.update(f"{label}\0{file_sha256(part) if part.is_file() else 'missing'}\n".encode())
+    return digest.hexdigest()
+
+
+def _unreadable(mapping_file: Path) -> bool:
+    try:
+        load_mapping(mapping_file)
+        return False
+    except MappingError:
+        return True
+
+
 def validate_source(source: Source, *, raw_dir: Path | None = None, references: ReferenceIndex | None = None,
                     path: Path | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
     """The source's sheets held to their contracts, references checked against the registry's upstream sources in
@@ -95,10 +159,16 @@ def validate_source(source: Source, *, raw_dir: Path | None = None, references: 
 
 def load_source(conn: psycopg.Connection, source: Source, *, raw_dir: Path, policy: str = "quarantine",
                 run_id: str | None = None, max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, reload: bool = False,
-                isolated: bool = True, on_skip=None) -> LoadResult:
+                isolated: bool = True, on_skip=None, dry_run: bool = False) -> LoadResult:
     """Skip the source when it and the database are as its last load left them (`on_skip(result)` is told), else
-    read one private copy, validate it against the folder and the database, and load it in one transaction."""
-    with snapshot(source.path) as (path, sha):
+    read one private copy, validate it against the folder and the database, and load it in one transaction.
+    `dry_run`: load it in a transaction that is rolled back, for what the load would do (nothing is skipped)."""
+    if dry_run:
+        with conn.transaction(force_rollback=True):
+            return load_source(conn, source, raw_dir=raw_dir, policy=policy, run_id=run_id,
+                               max_delete_share=max_delete_share, reload=True, isolated=isolated)
+    with snapshot(source.path) as (path, bytes_sha):
+        sha = source.content_sha(bytes_sha)
         if not reload:
             skipped = skip_if_unchanged(conn, source.workbook, source_name=source.origin, sha256=sha, policy=policy)
             if skipped is not None:
@@ -108,10 +178,10 @@ def load_source(conn: psycopg.Connection, source: Source, *, raw_dir: Path, poli
         sheets = validate_source(source, raw_dir=raw_dir, references=database_references(conn), path=path,
                                  isolated=isolated)
         # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
-        approved = source.tenant is not None and approved_deletions(source.path, sha) is not None
+        approved = source.tenant is not None and approved_deletions(source.path, bytes_sha) is not None
         return load_workbook(conn, source.workbook, sheets, source_path=path, policy=policy, run_id=run_id,
                              max_delete_share=1.0 if approved else max_delete_share, source_sha256=sha,
                              source_name=source.origin, tenant=source.tenant)
 
 
-__all__ = ["NoSource", "Source", "load_source", "registry_sources", "validate_source"]
+__all__ = ["NoSource", "Source", "WORKBOOK_ASSETS", "content_tag", "load_source", "registry_content_sha", "registry_sources", "validate_source"]

@@ -150,7 +150,9 @@ def _write_changes(conn: psycopg.Connection, table: str, key: list[str], columns
     if (updatable or extra_set) and new != source_rows:
         def incoming(c: str) -> sql.Composable:
             if c in MERGED_COLUMNS:
-                new_value = sql.SQL("t.{c} || x.{c}").format(c=ident(c))
+                # what a load says it could not resolve is the load's alone: the last load's list replaces the
+                # stored one (see entity_load.UNRESOLVED)
+                new_value = sql.SQL("(t.{c} - 'unresolved') || x.{c}").format(c=ident(c))
             else:
                 new_value = sql.SQL("x.{}").format(ident(c))
             if row_keep is None or c not in row_keep:

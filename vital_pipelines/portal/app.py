@@ -24,7 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from vital_pipelines import config
 from vital_pipelines.db import connect
-from vital_pipelines.defs.registry.sensors import content_tag, registry_content_sha
+from vital_pipelines.loading.sources import content_tag, registry_content_sha
 from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
 from vital_pipelines.loading import history
 from vital_pipelines.loading.registry import database_references

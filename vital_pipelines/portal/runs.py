@@ -60,7 +60,7 @@ def _post(base_url: str, query: str, variables: dict) -> dict:
 
 def launch_workbook_run(base_url: str, workbook: str, *, tags: dict[str, str]) -> str:
     """Launch the run that loads `workbook` (its registry assets); returns the run id."""
-    from vital_pipelines.defs.registry.sensors import WORKBOOK_ASSETS
+    from vital_pipelines.loading.sources import WORKBOOK_ASSETS
 
     selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "jobName": JOB,
                 "assetSelection": [{"path": [name]} for name in WORKBOOK_ASSETS[workbook]]}

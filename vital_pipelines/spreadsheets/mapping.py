@@ -114,6 +114,8 @@ class Mapping(BaseModel):
     columns: dict[str, str | ColumnRule] = Field(default_factory=dict)
     metadata: list[str] | Literal["rest"] = Field(default_factory=list)
     ignore: list[str] = Field(default_factory=list)
+    # reference column → {value as found: code}, applied after the columns (see crosswalk; a file beside works too)
+    crosswalk: dict[str, dict[str | int | float | bool, str | None]] | None = None
 
     def rules(self) -> dict[str, ColumnRule]:
         return {name: ColumnRule(source=rule) if isinstance(rule, str) else rule for name, rule in self.columns.items()}
@@ -173,7 +175,7 @@ def parse_mapping(text: str, file: str) -> Mapping:
         for item in error.errors():
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
-                message = "is not a mapping setting (entity, source, sheet, header_row, columns, metadata, ignore; " \
+                message = "is not a mapping setting (entity, source, sheet, header_row, columns, metadata, ignore, crosswalk; " \
                           "per column: from, value, default, values, extract, pattern, normalise, newlines, collect)"
             # A column is a header text or a rule: say what is wrong with the rule, not that it is not a text.
             place = _place([p for p in item["loc"] if not _UNION_BRANCH.match(str(p))])

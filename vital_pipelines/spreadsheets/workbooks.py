@@ -10,7 +10,9 @@ from vital_pipelines.entities import upstream, workbook_entities
 from vital_pipelines.files import file_sha256, snapshot
 from vital_pipelines.spreadsheets import index_cache
 from vital_pipelines.spreadsheets.contracts import AGENTS, CONTRACTS, JTBDS, ORG_SHEETS, PERSONAS, WORKBOOKS, SheetContract
+from vital_pipelines.spreadsheets.crosswalk import apply_crosswalk, crosswalk_path_for, load_crosswalk
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES
+from vital_pipelines.spreadsheets.reader import RawSheet
 from vital_pipelines.spreadsheets.mapping import (
     MAPPING_SUFFIX, Mapping, MappingError, apply_mapping, load_mapping, read_source, source_for,
 )
@@ -62,13 +64,14 @@ def _upstream_sources(raw_dir: Path, workbook: str, isolated: bool):
     for export in exports:
         def mapped(path: Path, index: ReferenceIndex, export=export):
             try:
-                raw = read_source(path, export.mapping.sheet, export.mapping.entity, isolated=isolated)
-                sheet = apply_mapping(raw, export.mapping, export.mapping_file.name)
+                sheet = mapped_sheet(export, path, isolated=isolated)
                 return {export.contract.sheet: validate_sheet(sheet, export.contract, index)}
             except (MappingError, SheetRefused, UnsafeWorkbookError):
                 return {}
         # the mapping is part of what is read: a changed mapping is a changed source
-        found.append((f"{export.path.name}+{file_sha256(export.mapping_file)}", export.path, mapped))
+        rules = [export.mapping_file, crosswalk_path_for(export.mapping_file)]
+        found.append((f"{export.path.name}+" + "+".join(file_sha256(r) for r in rules if r.is_file()), export.path,
+                      mapped))
     return found
 
 
@@ -136,12 +139,19 @@ def mapped_sources(raw_dir: Path, workbook: str | None = None) -> list[MappedSou
     return sorted(found, key=lambda s: (order[s.mapping.entity], s.path.name))
 
 
+def mapped_sheet(source: MappedSource, path: Path, *, isolated: bool = True) -> RawSheet:
+    """A mapped export as its entity's documented sheet: read, mapped, and crosswalked (see crosswalk)."""
+    raw = read_source(path, source.mapping.sheet, source.mapping.entity, isolated=isolated)
+    sheet = apply_mapping(raw, source.mapping, source.mapping_file.name)
+    table = load_crosswalk(source.mapping_file, source.mapping.crosswalk, source.contract)
+    return apply_crosswalk(sheet, table, source.contract)
+
+
 def validate_mapped_source(source: MappedSource, *, raw_dir: Path | None = None, references: ReferenceIndex | None = None,
                            isolated: bool = True, path: Path | None = None) -> dict[str, ValidatedSheet]:
     """Validate a mapped export (read from `path`, a private copy, when given) as the sheet of its entity, with
     references from the sibling workbooks and `references` (what the database holds)."""
-    raw = read_source(path or source.path, source.mapping.sheet, source.mapping.entity, isolated=isolated)
-    sheet = apply_mapping(raw, source.mapping, source.mapping_file.name)
+    sheet = mapped_sheet(source, path or source.path, isolated=isolated)
     index = reference_keys(raw_dir or source.path.parent, source.workbook, isolated=isolated, base=references) \
         if source.workbook in UPSTREAM else (references or ReferenceIndex({}))
     return {source.contract.sheet: validate_sheet(sheet, source.contract, index)}

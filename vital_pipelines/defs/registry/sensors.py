@@ -1,8 +1,7 @@
 """A changed workbook in raw/ (by content hash, not modification time) launches a run of just the assets that read
 it and everything downstream of them; workbooks that changed together share one run. A registry's content is its
-workbook together with the mapped exports of its entities and their mapping files (`*.mapping.yaml`)."""
+workbook together with its other sources, their mapping files and crosswalks (see loading.sources)."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,55 +9,12 @@ import dagster as dg
 
 from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS
 from vital_pipelines.defs.registry.resources import RegistrySource
-from vital_pipelines.entities import workbook_entities
-from vital_pipelines.files import file_sha256
-from vital_pipelines.spreadsheets.contracts import CONTRACTS
-from vital_pipelines.loading.tenant_sources import tenant_folders, tenant_sources
-from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping, source_for
-
-# The assets that read each workbook (see assets._workbook_asset).
-WORKBOOK_ASSETS = {workbook: [e.asset_name for e in entities if not e.links_only]
-                   for workbook, entities in workbook_entities().items()} | {
-    "solution_industry_matrix.xlsx": ["solution_industry_matrix"]}
-
+from vital_pipelines.loading.sources import WORKBOOK_ASSETS, content_tag, registry_content_sha
 
 MAX_ATTEMPTS = 3
 NEEDS_STEWARD_TAG = "vital/needs_steward"
 _WAITING = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
             dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
-
-
-def content_tag(workbook: str) -> str:
-    """The run tag that names the content (SHA-256) of `workbook` a run loads."""
-    return f"vital/sha256.{workbook}"
-
-
-def registry_content_sha(raw_dir: Path, workbook: str) -> str | None:
-    """The hash of what a registry asset would read: the workbook alone when no export is mapped to it (its file's
-    SHA-256), else the workbook, each mapped export and each mapping file and each tenant's own copy
-    (raw/tenants/<slug>/) together. A mapping that cannot be read
-    counts for every registry, so that the run it triggers reports it. None when there is nothing to read."""
-    raw_dir = Path(raw_dir)
-    parts = []
-    for folder in [raw_dir] + [folder for _tenant, folder in tenant_folders(raw_dir)]:
-        for mapping_file in sorted(folder.glob(f"*{MAPPING_SUFFIX}")):
-            try:
-                mapping = load_mapping(mapping_file)
-                if CONTRACTS[mapping.entity].workbook != workbook:
-                    continue
-                parts.append(mapping_file)
-                parts.append(source_for(mapping_file, mapping))
-            except (MappingError, KeyError):
-                parts.append(mapping_file)
-    parts += [tenant_path for _tenant, tenant_path in tenant_sources(raw_dir, workbook)]
-    path = raw_dir / workbook
-    if not parts:
-        return file_sha256(path) if path.is_file() else None
-    digest = hashlib.sha256()
-    for part in ([path] if path.is_file() else []) + parts:
-        label = part.relative_to(raw_dir).as_posix() if part.is_relative_to(raw_dir) else part.name
-        digest.update(f"{label}\0{file_sha256(part) if part.is_file() else 'missing'}\n".encode())
-    return digest.hexdigest()
 
 
 def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tuple[dict, dict[str, tuple[str, int]]]:
@@ -69,8 +25,7 @@ def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tu
     loaded, requested = dict(cursor.get("loaded", {})), dict(cursor.get("requested", {}))
     wanted: dict[str, tuple[str, int]] = {}
     for name in WORKBOOK_ASSETS:
-        sha = registry_content_sha(Path(source.raw_dir), name) if name != "solution_industry_matrix.xlsx" else (
-            file_sha256(source.workbook(name)) if source.workbook(name).is_file() else None)
+        sha = registry_content_sha(Path(source.raw_dir), name)
         if sha is None:
             continue
         if loaded.get(name) == sha:
