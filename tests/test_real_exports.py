@@ -118,8 +118,11 @@ def test_validate_and_the_portal_give_the_counts_the_load_gave(development_set, 
     out = capsys.readouterr().out
     summary = re.search(r"(\d+) row\(s\) in: (\d+) load, (\d+) with warnings, (\d+) quarantined", out)
     assert summary, out[-2000:]
-    assert tuple(map(int, summary.groups())) == (account["rows_in"], account["loaded"],
-                                                 account["loaded_with_warnings"], account["quarantined"])
+    rows_in, loaded, warned, quarantined = map(int, summary.groups())
+    # The same rows load and the same wait. (Which loaded rows carry a warning may differ: a key two sources both
+    # write is reported by whichever did not load it last, and the dry run comes after the whole load.)
+    assert (rows_in, loaded + warned, quarantined) == (
+        account["rows_in"], account["loaded"] + account["loaded_with_warnings"], account["quarantined"])
     assert code == (1 if account["quarantined"] else 0)
 
     store = UploadStore(raw.parent / f"uploads-{source}", raw)

@@ -282,6 +282,8 @@ class ReferenceIndex:
     titles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # target → key → name as written
     # target → key → the row's own references (a role's `department_code`, a department's `function_code`)
     parents: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    _options: dict = field(default_factory=dict, compare=False, repr=False)  # target → {blind key: code}
+    _suggestions: dict = field(default_factory=dict, compare=False, repr=False)  # (target, text) → hint
 
     def resolve(self, target: str, text: str, cased: str) -> tuple[str | None, set[str]]:
         """(the key `text` names, or None; the candidates when a name fits several keys)."""
@@ -298,19 +300,29 @@ class ReferenceIndex:
         return None, candidates
 
     def suggestion(self, target: str, text: str) -> str:
-        """`; did you mean `IT` (IT/Digital)?` from the closest keys and names, or nothing."""
-        blind = normalise.blind_key(text)
-        options: dict[str, str] = {normalise.blind_key(k): k for k in self.keys.get(target, set())}
-        for name_key, codes in self.names.get(target, {}).items():
-            if len(codes) == 1:
-                options.setdefault(name_key, next(iter(codes)))
-        close = difflib.get_close_matches(blind, list(options), n=2, cutoff=0.7)
-        if not close:
-            return ""
+        """`; did you mean `IT` (IT/Digital)?` from the closest keys and names, or nothing. The candidates of a target
+        are built once, and compared by rapidfuzz (difflib's ratio per candidate made a sheet of 1,000 unknown
+        names cost seconds)."""
+        from rapidfuzz import fuzz, process
+
+        remembered = self._suggestions.get((target, text))
+        if remembered is not None:
+            return remembered
+        options = self._options.get(target)
+        if options is None:
+            options = {normalise.blind_key(k): k for k in self.keys.get(target, set())}
+            for name_key, codes in self.names.get(target, {}).items():
+                if len(codes) == 1:
+                    options.setdefault(name_key, next(iter(codes)))
+            self._options[target] = options
+        close = process.extract(normalise.blind_key(text), list(options), scorer=fuzz.ratio, limit=2,
+                                score_cutoff=70)
         titles = self.titles.get(target, {})
         shown = [f"`{code}`" + (f" ({titles[code]})" if titles.get(code) and titles[code] != code else "")
-                 for code in dict.fromkeys(options[c] for c in close)]
-        return f"; did you mean {' or '.join(shown)}?"
+                 for code in dict.fromkeys(options[c] for c, _score, _i in close)]
+        hint = f"; did you mean {' or '.join(shown)}?" if shown else ""
+        self._suggestions[(target, text)] = hint
+        return hint
 
 
 def reference_index(results: Mapping[str, "ValidatedSheet"], base: ReferenceIndex | None = None) -> ReferenceIndex:
