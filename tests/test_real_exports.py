@@ -133,3 +133,51 @@ def test_validate_and_the_portal_give_the_counts_the_load_gave(development_set, 
                         mapping=mapping.read_bytes(), references=references)
     assert sum(report.rows.values()) == account["rows_in"]
     assert len({f["row"] for f in report.failures if f["rule"] != "tenant_of_source"}) <= account["quarantined"]
+
+
+def test_a_crosswalk_written_with_suggest_turns_unresolved_roles_into_links(development_set, capsys, monkeypatch):
+    """The steward's loop on the real persona export: `crosswalk --suggest` lists every role title that names no
+    role with its candidates; the steward confirms the sure ones (every word of the title in one candidate's name);
+    the next load links those personas and their warnings and `metadata.unresolved` notes are gone. (Runs last:
+    it adds a crosswalk to the shared folder.)"""
+    import dagster as dg
+
+    from vital_pipelines.defs.common.resources import PostgresResource
+    from vital_pipelines.defs.registry import assets as registry_assets
+    from vital_pipelines.defs.registry.resources import RegistrySource
+
+    url, raw, _result, accounts = development_set
+    source = "personas_structured_load_scripts.csv"
+    before = _account(accounts, source)
+    monkeypatch.setenv(config.LOADER_URL_VARIABLE, loader_url(url))
+    assert cli.main(["crosswalk", "--suggest", str(raw / source), "--database"]) == 0
+    crosswalk = raw / source.replace(".csv", ".crosswalk.yaml")
+    lines = crosswalk.read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith("role_code:") for line in lines)
+    confirmed, filled = 0, []
+    for line in lines:
+        found = re.match(r"^  (.+?):   # (\d+) row\(s\); closest: (\S+) \(.*?\) 100\b", line)
+        if found:
+            confirmed += int(found.group(2))
+            line = f"  {found.group(1)}: {found.group(3)}"
+        filled.append(line)
+    crosswalk.write_text("\n".join(filled) + "\n", encoding="utf-8")
+    assert confirmed > 0
+    with connect(url) as conn:
+        waiting = conn.execute("select count(*) from personas where loaded_from ->> 'file' = %s "
+                               "and metadata -> 'unresolved' ? 'role_code'", (source,)).fetchone()[0]
+
+    resources = {"postgres": PostgresResource(database_url=loader_url(url)),
+                 "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(raw.parent / "reports"),
+                                                   isolated_reader=False)}
+    again = dg.materialize([registry_assets.WORKBOOK_ASSET["personas.xlsx"]], resources=resources)
+    sheets = {}
+    for event in again.get_asset_materialization_events():
+        sheets.update(event.materialization.metadata["sheets"].value)
+    after = _account(sheets, source)
+    assert after["rows_in"] == before["rows_in"] and after["quarantined"] == before["quarantined"]
+    assert after["loaded_with_warnings"] < before["loaded_with_warnings"]
+    with connect(url) as conn:
+        still = conn.execute("select count(*) from personas where loaded_from ->> 'file' = %s "
+                             "and metadata -> 'unresolved' ? 'role_code'", (source,)).fetchone()[0]
+    assert still == waiting - confirmed, "each confirmed title now links its personas to the role"

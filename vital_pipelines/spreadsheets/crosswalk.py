@@ -104,7 +104,7 @@ def apply_crosswalk(sheet: RawSheet, table: dict[str, dict[str, str]], contract:
 def suggest_crosswalk(findings, index, contract: SheetContract, source_name: str) -> str:
     """The YAML text of a first crosswalk from the reference findings of a validated export: per column, each
     distinct value that names nothing with its count and candidates (every code a name fits, when it fits several)."""
-    from rapidfuzz import fuzz, process
+    from rapidfuzz import fuzz, process, utils
 
     unresolved: dict[str, Counter] = {}
     for finding in findings:
@@ -124,7 +124,7 @@ def suggest_crosswalk(findings, index, contract: SheetContract, source_name: str
         titles = dict(index.titles.get(target, {})) if target else {}
         for key in index.keys.get(target, set()):
             titles.setdefault(key, key)
-        choices = {f"{code} ({name})" if name != code else code: code for code, name in titles.items()}
+        choices = {code: f"{name} {code}" if name != code else code for code, name in titles.items()}
         lines.append(f"# {column}: {len(counts)} distinct value(s) in {sum(counts.values())} row(s) name no "
                      f"{target or column}")
         lines.append(f"{column}:")
@@ -133,10 +133,10 @@ def suggest_crosswalk(findings, index, contract: SheetContract, source_name: str
             if len(candidates) > 1:
                 hint = "fits several: " + ", ".join(f"{c} ({titles.get(c, c)})" for c in sorted(candidates))
             else:
-                close = process.extract(value, list(choices), scorer=fuzz.WRatio, limit=CANDIDATES,
-                                        score_cutoff=60) if choices else []
-                hint = ("closest: " + ", ".join(f"{label} {score:.0f}" for label, score, _ in close)) if close \
-                    else "no close candidate"
+                close = process.extract(value, choices, scorer=fuzz.token_set_ratio, processor=utils.default_process,
+                                        limit=CANDIDATES, score_cutoff=60) if choices else []
+                hint = ("closest: " + ", ".join(f"{code} ({titles.get(code, code)}) {score:.0f}"
+                                                for _label, score, code in close)) if close else "no close candidate"
             lines.append(f"  {yaml.safe_dump(value, allow_unicode=True, width=10_000).strip().removesuffix('...').strip()}:"
                          f"   # {count} row(s); {hint}")
         lines.append("")
