@@ -34,7 +34,8 @@ def _only(result):
     ("visibility", "secret", "H3", "allowed_values",
      "`visibility` must be one of private, tenant, subtenant, organization, public; got `secret`"),
     ("persona_key", "Bad Key", "A3", "format",
-     "`persona_key` must be lower-case letters and digits joined by single hyphens (like oncology-msl-advisor); got `Bad Key`"),
+     "`persona_key` must be lower-case letters and digits joined by single hyphens or underscores (like "
+     "oncology-msl-advisor or oncology_msl_advisor); got `Bad Key`"),
     ("name", "x" * 256, "B3", "length", "`name` must be at most 255 characters; got 256"),
 ])
 def test_each_rule_names_cell_and_fix(tmp_path, column, bad, cell, rule, message):

@@ -91,11 +91,21 @@ def test_a_csv_failure_names_the_line_and_the_header(tmp_path):
     assert failure.location.startswith("personas.csv › personas › ")
 
 
-def test_a_quoted_cell_over_several_lines_keeps_the_following_rows_on_their_lines(tmp_path):
+def test_a_finding_names_the_record_a_spreadsheet_shows_and_the_line_in_addition(tmp_path):
+    """Cells holding newlines: the record after a three-line cell is row 3 in Excel, though it starts on line 5 of
+    the file; a finding names the row a steward opening the file will see, and the line for a text editor."""
     path = tmp_path / "personas.csv"
-    path.write_text('persona_key,name\na-one,"First\nsecond line"\nb-two,B\n', encoding="utf-8")
+    path.write_text('persona_key,name,title,visibility\n'
+                    'a-one,"First\nsecond\nthird line",MSL,tenant\n'
+                    'b-two,B,MSL,secret\n', encoding="utf-8")
     raw = read_csv_sheet(path, "personas")
-    assert raw.frame["_row"].to_list() == [1, 2, 4] and raw.frame["B"].to_list() == ["name", "First\nsecond line", "B"]
+    assert raw.frame["_row"].to_list() == [1, 2, 3] and raw.frame["B"].to_list() == [
+        "name", "First\nsecond\nthird line", "B"]
+    assert raw.lines == {3: 5}
+    result = validate_registry_workbook(path, isolated=False)["personas"]
+    [finding] = [f for f in result.failures + result.warnings if f.column == "visibility"]
+    assert (finding.cell, finding.line) == ("D3", 5)
+    assert finding.location == "personas.csv › personas › D3 (line 5 of the file)"
 
 
 @pytest.mark.parametrize(("data", "message"), [

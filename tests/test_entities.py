@@ -5,6 +5,7 @@ docs are what the declarations generate."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import openpyxl
@@ -101,6 +102,19 @@ def test_every_enum_declared_by_a_check_matches_it(inspector, entity: Entity):
         if column.kind == "enum" and column.sql_type is None and f"{column.table_column} " in checks:
             for label in column.labels:
                 assert f"'{label}'" in checks, f"{entity.table}.{column.table_column}: {label} is refused by a check"
+
+
+@pytest.mark.parametrize("entity", ROW_TABLES, ids=lambda e: e.sheet)
+def test_every_format_the_table_checks_is_the_declared_pattern(inspector, entity: Entity):
+    """A key format the database checks (`slug ~ '…'`) is exactly the one the contract checks: neither refuses what
+    the other lets through."""
+    inspect, _connection = inspector
+    for check in inspect.get_check_constraints(entity.table):
+        found = re.search(r"\(?\(?(\w+)\)?::text ~ '(.+?)'::text", check["sqltext"])
+        if not found or not any(c.table_column == found.group(1) for c in entity.stored):
+            continue
+        column = next(c for c in entity.stored if c.table_column == found.group(1))
+        assert column.pattern == found.group(2), f"{entity.table}.{column.table_column}: {check['name']}"
 
 
 @pytest.mark.parametrize("entity", ENTITIES, ids=lambda e: e.sheet)

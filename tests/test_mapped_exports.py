@@ -78,10 +78,12 @@ def test_a_notion_export_with_bom_and_junk_line_loads_through_its_mapping(fresh_
 
     assert result.accounts["agents"] == {"rows_in": 3, "loaded": 1, "loaded_with_warnings": 1, "quarantined": 1}
     [failure] = result.failures
-    assert (failure.cell, failure.column, failure.value, failure.rule) == ("D6", "status", "Retired", "allowed_values")
+    # the record's row as a spreadsheet shows it (junk line 1, header 2, a two-line prompt in record 3): row 5
+    assert (failure.cell, failure.column, failure.value, failure.rule) == ("D5", "status", "Retired", "allowed_values")
+    assert failure.line == 6
     assert failure.message.startswith("`status` must be one of development, testing, active")
     [warning] = [w for w in result.warnings if w.column == "function_code"]
-    assert warning.cell == "G5" and "`Marketing` is not there" in warning.message  # message keeps the spelling
+    assert warning.cell == "G4" and "`Marketing` is not there" in warning.message  # message keeps the spelling
     row = _one(fresh_url, "select a.status::text, a.tier, a.visibility::text, a.capabilities, a.system_prompt, "
                           "a.metadata ->> 'Avatar', f.code from agents a join agent_functions af on af.agent_id = a.id "
                           "join org_functions f on f.id = af.function_id where a.slug = 'fda-regulatory-strategist'")
@@ -259,8 +261,8 @@ def test_validate_exits_0_with_warnings_1_with_rejections_2_when_the_mapping_is_
     assert code == 0 and "3 row(s), every row loads" in out, out
     _write(exports, "agents_notion.csv", NOTION_AGENTS)
     code, out = _cli(capsys, *validate)
-    assert code == 1 and "agents_notion.csv › agents › D5: `status`" in out and "`Retired`" in out, out
-    assert "warning: agents_notion.csv › agents › G4: `function_code`" in out
+    assert code == 1 and "agents_notion.csv › agents › D4 (line 5 of the file): `status`" in out and "`Retired`" in out, out
+    assert "warning: agents_notion.csv › agents › G3 (line 4 of the file): `function_code`" in out
     mapping.write_text(NOTION_AGENTS_MAPPING.replace("slug:", "slugg:"))
     code, out = _cli(capsys, *validate)
     assert code == 2 and "did you mean `slug`?" in out and "Traceback" not in out, out

@@ -8,6 +8,8 @@ from vital_pipelines import enums
 from vital_pipelines.entities.declaration import Column, Entity, Link
 
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+# A registry key as the platform writes it: hyphenated or snake_case (never normalised into another key).
+KEY = r"^[a-z0-9]+([-_][a-z0-9]+)*$"
 CODE = r"^[A-Z0-9]+(-[A-Z0-9]+)*$"
 JTBD_CODE = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$"
 INDUSTRY_CODE = r"^[a-z][a-z0-9_]*$"
@@ -17,6 +19,8 @@ VERSION = r"^\d+(\.\d+){0,3}$"
 # How a failing cell is told what a pattern asks for.
 PATTERN_WORDS = {
     SLUG: "lower-case letters and digits joined by single hyphens (like oncology-msl-advisor)",
+    KEY: "lower-case letters and digits joined by single hyphens or underscores (like oncology-msl-advisor or "
+         "oncology_msl_advisor)",
     CODE: "upper-case letters and digits joined by single hyphens (like MA-MSL)",
     JTBD_CODE: "a code like JTBD-MA-001",
     INDUSTRY_CODE: "lower-case letters, digits and underscores, starting with a letter (like medical_devices)",
@@ -34,7 +38,7 @@ PRICE_MODELS = ("subscription", "usage", "one_time")
 MARKETPLACE_TIERS = ("free", "standard", "premium")
 
 
-def _key(name: str, example: str, what: str, *, pattern: str = SLUG, length: int = 150, case: str = "lower",
+def _key(name: str, example: str, what: str, *, pattern: str = KEY, length: int = 150, case: str = "lower",
          aliases: tuple[str, ...] = ()) -> Column:
     return Column(name, "key", what, example, required=True, unique=True, pattern=pattern, max_length=length,
                   case=case, aliases=aliases)
@@ -154,8 +158,8 @@ PERSONAS = Entity(
     "personas", "personas.xlsx", "personas", ("persona_key",),
     description="Professional personas, placed in the organisation.",
     columns=(
-        _key("persona_key", "sarah-chen-senior-msl", "Persona key: lower-case words joined by hyphens, unique.",
-             length=100, aliases=("key", "persona", "persona_id")),
+        _key("persona_key", "sarah-chen-senior-msl",
+             "Persona key: lower-case words joined by hyphens (or underscores), unique.", length=100, aliases=("key", "persona", "persona_id")),
         _name("Dr Sarah Chen", "The persona's name.", aliases=("persona_name",)),
         _text("title", "Senior MSL, Oncology", "Job title.", required=True, max_length=255, aliases=("job_title",)),
         _reference("function_code", "functions.code", "MA", "Function code; when empty, the department's function.",
@@ -184,7 +188,7 @@ PERSONAS = Entity(
 TOOLS = Entity(
     "tools", "tools.xlsx", "tools", ("slug",), description="Tools agents can call (APIs, databases, search, …).",
     columns=(
-        _key("slug", "pubmed-search", "Tool slug: lower-case words joined by hyphens, unique.",
+        _key("slug", "pubmed-search", "Tool slug: lower-case words joined by hyphens (or underscores), unique.",
              aliases=("tool_slug", "key")),
         _name("PubMed search", aliases=("tool", "tool_name")),
         _text("description", "Searches PubMed for peer-reviewed literature", "What the tool does."),
@@ -201,7 +205,7 @@ TOOLS = Entity(
 SKILLS = Entity(
     "skills", "skills.xlsx", "skills", ("slug",), description="Skills agents have.",
     columns=(
-        _key("slug", "literature-review", "Skill slug: lower-case words joined by hyphens, unique.",
+        _key("slug", "literature-review", "Skill slug: lower-case words joined by hyphens (or underscores), unique.",
              aliases=("skill_slug", "key")),
         _name("Literature review", aliases=("skill", "skill_name")),
         _text("description", "Finds, screens and summarises the published evidence", "What the skill is."),
@@ -212,7 +216,7 @@ SKILLS = Entity(
 AGENTS = Entity(
     "agents", "agents.xlsx", "agents", ("slug",), description="AI agents and their place in the organisation.",
     columns=(
-        _key("slug", "oncology-msl-advisor", "Agent slug: lower-case words joined by hyphens, unique.",
+        _key("slug", "oncology-msl-advisor", "Agent slug: lower-case words joined by hyphens (or underscores), unique.",
              aliases=("agent_slug", "key")),
         _name("Oncology MSL Advisor", aliases=("agent_name", "display_name")),
         _text("tagline", "Prepares KOL meetings in minutes", "One-line pitch.", max_length=500),
@@ -288,7 +292,7 @@ PROMPTS = Entity(
     "prompts", "prompts.xlsx", "prompts", ("slug",), description="The prompt library: system prompts, instructions, "
     "examples and the conversation starters agents offer.",
     columns=(
-        _key("slug", "kol-briefing-system", "Prompt slug: lower-case words joined by hyphens, unique.",
+        _key("slug", "kol-briefing-system", "Prompt slug: lower-case words joined by hyphens (or underscores), unique.",
              aliases=("prompt_slug", "key")),
         _name("KOL briefing (system)", aliases=("prompt_name", "title")),
         _enum("role_type", enums.PROMPT_ROLE_TYPE, "system", "What the prompt is for (prompt_role_type).",
@@ -324,7 +328,7 @@ PROMPT_STARTERS = Entity(
 TEMPLATES = Entity(
     "templates", "templates.xlsx", "templates", ("slug",), description="Document, email and report templates.",
     columns=(
-        _key("slug", "advisory-board-report", "Template slug: lower-case words joined by hyphens, unique.",
+        _key("slug", "advisory-board-report", "Template slug: lower-case words joined by hyphens (or underscores), unique.",
              aliases=("template_slug", "key")),
         _name("Advisory board report", aliases=("template", "template_name")),
         _enum("template_type", TEMPLATE_TYPES, "report",

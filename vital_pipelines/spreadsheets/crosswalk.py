@@ -10,6 +10,7 @@ steward to fill in (an empty code leaves the value as it is: still a finding).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -97,8 +98,7 @@ def apply_crosswalk(sheet: RawSheet, table: dict[str, dict[str, str]], contract:
         replacements.append(pl.col(letter).map_elements(swap, return_dtype=pl.Utf8).alias(letter))
     if not replacements:
         return sheet
-    return RawSheet(sheet.file, sheet.sheet, sheet.frame.with_columns(replacements), sheet.header_row,
-                    reported_letters=sheet.reported_letters)
+    return dataclasses.replace(sheet, frame=sheet.frame.with_columns(replacements))
 
 
 def suggest_crosswalk(findings, index, contract: SheetContract, source_name: str) -> str:

@@ -5,7 +5,8 @@ and a located failure for every problem. The encoding is UTF-8 (with or without 
 byte-order mark; anything else is refused with the fix, never guessed. The delimiter (comma, semicolon, tab or bar)
 is sniffed from the first lines. Lines of junk above the header (a psql notice, a title) are left to the header
 search, which looks at the first rows for the best match with the contract. Each record keeps the line it starts
-on, so a multi-line quoted cell does not shift the rows after it.
+on, so a multi-line quoted cell does not shift the rows after it: a finding names the record's row (what a
+spreadsheet shows) and, where it differs, the line.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def _delimiter(text: str) -> str:
 
 
 def read_csv_sheet(path: Path, sheet: str, limits: Limits = Limits()) -> RawSheet:
-    """All values of a CSV file as text, as the sheet `sheet`: columns named by letter, `_row` the line number on
-    which each record starts."""
+    """All values of a CSV file as text, as the sheet `sheet`: columns named by letter, `_row` the record's number
+    (the row a spreadsheet opens it on), and the line each record starts on where that differs."""
     path = Path(path)
     check_file(path, limits)
     text = decode(path, path.read_bytes())
@@ -78,6 +79,8 @@ def read_csv_sheet(path: Path, sheet: str, limits: Limits = Limits()) -> RawShee
         raise UnsafeWorkbookError(f"{path.name}: line {reader.line_num}: {error}; check the quoting.") from None
     letters = [column_letter(i + 1) for i in range(width)]
     columns = {letter: [r[i] if i < len(r) and r[i] != "" else None for r in records] for i, letter in enumerate(letters)}
-    frame = pl.DataFrame({ROW: pl.Series(ROW, lines, dtype=pl.Int64),
+    rows = list(range(1, len(records) + 1))
+    frame = pl.DataFrame({ROW: pl.Series(ROW, rows, dtype=pl.Int64),
                           **{letter: pl.Series(letter, values, dtype=pl.Utf8) for letter, values in columns.items()}})
-    return RawSheet(path.name, sheet, frame, lines[0] if lines else 0)
+    moved = {row: line for row, line in zip(rows, lines) if row != line}
+    return RawSheet(path.name, sheet, frame, 1 if rows else 0, lines=moved)

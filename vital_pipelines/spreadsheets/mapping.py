@@ -285,6 +285,39 @@ class _Transform:
         return text
 
 
+def _unmerged(outputs: dict) -> tuple[dict, dict[str, list[str]]]:
+    """Normalisation must not make two distinct source values one (`heor_specialist_automator` and
+    `heor-specialist-automator` are two personas): values it would merge are kept as written. Returns the outputs and
+    {the merged form: the source values that would have met there}."""
+    meeting: dict[str, list[str]] = {}
+    for text, out in outputs.items():
+        if text is not None and out is not None:
+            meeting.setdefault(out, []).append(text)
+    merged = {out: sorted(texts) for out, texts in meeting.items() if len(texts) > 1}
+    kept = {text: (text if out in merged else out) for text, out in outputs.items()}
+    return kept, merged
+
+
+def _merge_notes(raw: RawSheet, body: pl.DataFrame, values: pl.Series, merged: dict[str, list[str]], name: str,
+                 letter: str | None) -> list:
+    """A warning on every row holding a value that normalisation would have merged with another."""
+    from vital_pipelines.spreadsheets.validation import Failure
+
+    if not merged:
+        return []
+    twins = {text: (out, texts) for out, texts in merged.items() for text in texts}
+    notes = []
+    for row, text in zip(body[ROW].to_list(), values.to_list()):
+        if text in twins:
+            out, texts = twins[text]
+            others = ", ".join(f"`{t}`" for t in texts if t != text)
+            notes.append(Failure(raw.file, raw.sheet, row, name, letter, text, "normalise_collision_warning",
+                                 f"`{name}` `{text}` and {others} would all become `{out}`; each is kept as written "
+                                 "so that they stay apart (remove `normalise` if the source's own keys are meant, or "
+                                 "correct the source)", raw.lines.get(row)))
+    return notes
+
+
 def _collected(body: pl.DataFrame, letters: list[str], transform: "_Transform") -> pl.Series:
     """Per row, the non-empty cells of `letters` (each through the rule) as a JSON array, which a list reads."""
     cells = body.select([normalise.clean_column(l).alias(l) for l in letters]).rows()
@@ -353,6 +386,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping, mapping_file: str) -> RawShee
         return letter
 
     body = raw.frame.filter(pl.col(ROW) > header_row)
+    notes = list(raw.notes)
     used: set[str] = set()
     mapped: list[tuple[str, pl.Series]] = []
     reported: dict[str, str] = {}
@@ -373,8 +407,12 @@ def apply_mapping(raw: RawSheet, mapping: Mapping, mapping_file: str) -> RawShee
             values = pl.Series([_as_text(rule.value)] * body.height, dtype=pl.Utf8)
         transform = _Transform(rule)
         unique = values.unique().to_list()
-        lookup = pl.DataFrame({"text": pl.Series(unique, dtype=pl.Utf8),
-                               "out": pl.Series([transform(v) for v in unique], dtype=pl.Utf8)})
+        outputs = {v: transform(v) for v in unique}
+        if rule.normalise:
+            outputs, merged = _unmerged(outputs)
+            notes += _merge_notes(raw, body, values, merged, name, letter)
+        lookup = pl.DataFrame({"text": pl.Series(list(outputs), dtype=pl.Utf8),
+                               "out": pl.Series(list(outputs.values()), dtype=pl.Utf8)})
         out = pl.DataFrame({"text": values}).join(lookup, on="text", how="left", nulls_equal=True,
                                                   maintain_order="left")["out"]
         mapped.append((name, out))
@@ -411,7 +449,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping, mapping_file: str) -> RawShee
             frame_columns[letter] = raw.frame.filter(pl.col(ROW) >= header_row)[letter]
             reported[letter] = letter
     frame = pl.DataFrame(frame_columns)
-    return RawSheet(raw.file, raw.sheet, frame, header_row, reported_letters=reported)
+    return RawSheet(raw.file, raw.sheet, frame, header_row, reported_letters=reported, lines=raw.lines, notes=notes)
 
 
 def read_source(path: Path, sheet: str | None, entity: str, *, isolated: bool = True) -> RawSheet:

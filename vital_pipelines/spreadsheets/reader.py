@@ -35,13 +35,19 @@ class RawSheet:
     """A sheet's cells as text. `frame` has the Excel row in `_row` and one column per sheet column, named by
     its letter (A, B, …); `header_row` is the Excel row of the first line with data (0 when the sheet is empty).
     `reported_letters` names, for a sheet rewritten by a mapping file, the source column each frame column came
-    from (messages name the source's cells, not the rewritten copy's)."""
+    from (messages name the source's cells, not the rewritten copy's). For a CSV, `_row` is the record's number:
+    the row a spreadsheet shows it on."""
 
     file: str
     sheet: str
     frame: pl.DataFrame
     header_row: int
     reported_letters: dict[str, str] = field(default_factory=dict)
+    # a text export's row (its record's number, as a spreadsheet shows it) → the physical line the record starts on,
+    # where the two differ (cells holding newlines)
+    lines: dict[int, int] = field(default_factory=dict)
+    # findings made while the sheet was read or mapped (e.g. keys a normalisation would have merged): warnings
+    notes: list = field(default_factory=list)
 
     def reported(self, letter: str | None) -> str | None:
         return self.reported_letters.get(letter, letter) if letter else letter

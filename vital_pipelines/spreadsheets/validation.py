@@ -6,6 +6,7 @@ The result separates valid rows (typed, ready to load) from rejected ones, and e
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ class Failure:
     value: str | None
     rule: str
     message: str
+    line: int | None = None  # a text export's physical line where its record starts, when that is another number
 
     @property
     def cell(self) -> str:
@@ -45,12 +47,15 @@ class Failure:
 
     @property
     def location(self) -> str:
+        """Where a spreadsheet user finds it: file › sheet › cell, the row being the record's row (as a spreadsheet
+        opens a CSV, multi-line cells and all), and the physical line of a text file in addition."""
         parts = [self.file, self.sheet] + ([self.cell] if self.cell else [])
-        return " › ".join(parts)
+        return " › ".join(parts) + (f" (line {self.line} of the file)" if self.line else "")
 
     def as_dict(self) -> dict:
         return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "row": self.row, "column": self.column,
-                "value": self.value, "rule": self.rule, "message": self.message}
+                "value": self.value, "rule": self.rule, "message": self.message,
+                **({"line": self.line} if self.line else {})}
 
 
 class SheetRefused(ValueError):
@@ -106,7 +111,7 @@ def _header_lookup(contract: SheetContract) -> dict[str, str]:
 
 
 def _fail(raw: RawSheet, row, column, letter, value, rule, message) -> Failure:
-    return Failure(raw.file, raw.sheet, row, column, letter, value, rule, message)
+    return Failure(raw.file, raw.sheet, row, column, letter, value, rule, message, raw.lines.get(row))
 
 
 def _closest(text: str, lookup: dict[str, str]) -> str | None:
@@ -486,8 +491,8 @@ def _soft(column: pa.Column, name: str, contract: SheetContract) -> bool:
 def _warned(failure: Failure) -> Failure:
     outcome = ("the row is loaded and keeps the link it had" if failure.rule == "reference"
                else "the row is loaded without this value (a stored value is kept)")
-    return Failure(failure.file, failure.sheet, failure.row, failure.column, failure.letter, failure.value,
-                   f"{failure.rule}_warning", f"{failure.message.rstrip('.')}; {outcome}")
+    return dataclasses.replace(failure, rule=f"{failure.rule}_warning",
+                               message=f"{failure.message.rstrip('.')}; {outcome}")
 
 
 def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[str, set[str]] | ReferenceIndex | None = None,
@@ -592,7 +597,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
     ordered = _name_duplicates(
         [f for p in sorted(failures) for f in sorted(failures[p], key=lambda f: column_index(f.letter or "A"))])
     rejected_rows = {f.row for f in ordered}
-    warnings = warnings + sorted((w for w in soft_warnings if w.row not in rejected_rows),
+    warnings = list(raw.notes) + warnings + sorted((w for w in soft_warnings if w.row not in rejected_rows),
                                  key=lambda w: (w.row or 0, column_index(w.letter or "A")))
     return ValidatedSheet(contract=contract, file=raw.file, valid=frame.filter(~rejected_mask),
                           rejected=text_frame.filter(rejected_mask), failures=_reported(raw, ordered),
@@ -614,8 +619,7 @@ def _reported(raw: RawSheet, failures: list[Failure]) -> list[Failure]:
     """Failures naming the source's column letters (a mapped sheet's columns are not where they were)."""
     if not raw.reported_letters:
         return failures
-    return [Failure(f.file, f.sheet, f.row, f.column, raw.reported(f.letter), f.value, f.rule, f.message)
-            for f in failures]
+    return [dataclasses.replace(f, letter=raw.reported(f.letter)) for f in failures]
 
 
 def _formula_warnings(name: str, info: WorkbookInfo, contract: SheetContract) -> list[Failure]:
@@ -639,9 +643,8 @@ def _name_duplicates(failures: list[Failure]) -> list[Failure]:
     for f in failures:
         if f.rule == "unique":
             others = [str(r) for r in rows[(f.column, f.value)] if r != f.row]
-            f = Failure(f.file, f.sheet, f.row, f.column, f.letter, f.value, f.rule,
-                        f"{f.message} (also on row{'s' if len(others) > 1 else ''} {', '.join(others)}); keep one of "
-                        f"them, or give each its own value")
+            f = dataclasses.replace(f, message=f"{f.message} (also on row{'s' if len(others) > 1 else ''} "
+                                               f"{', '.join(others)}); keep one of them, or give each its own value")
         out.append(f)
     return out
 
