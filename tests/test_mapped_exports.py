@@ -495,3 +495,18 @@ def test_a_key_that_another_source_loads_is_reported_at_its_cell(fresh_url, expo
     assert (warning.cell, warning.rule, warning.value) == ("A2", "shared_key_warning", "PROC-1")
     assert "also loaded from tasks_a.csv (row 2)" in warning.message
     assert second.accounts["responsibilities"] == {"rows_in": 2, "loaded": 1, "loaded_with_warnings": 1, "quarantined": 0}
+
+
+def test_normalising_keys_never_merges_two_source_keys(exports):
+    """`heor_specialist_automator` and `heor-specialist-automator` are two personas of the platform: a mapping that
+    normalises keys to hyphens keeps both as written (both valid keys) and says so on both rows."""
+    _write(exports, "people.csv", "Key,Name,Title\nheor_specialist_automator,A,HEOR\n"
+                                  "heor-specialist-automator,B,HEOR\nMSL_Lead,C,MSL\n")
+    _write(exports, "people.mapping.yaml", "entity: personas\ncolumns:\n  persona_key: {from: Key, normalise: slug}\n"
+                                           "  name: Name\n  title: Title\n")
+    [sheet] = validate_mapped_source(mapped_source(exports / "people.mapping.yaml"), raw_dir=exports,
+                                     isolated=False).values()
+    assert sorted(sheet.valid["persona_key"]) == ["heor-specialist-automator", "heor_specialist_automator", "msl-lead"]
+    notes = [w for w in sheet.warnings if w.rule == "normalise_collision_warning"]
+    assert sorted(n.cell for n in notes) == ["A2", "A3"]
+    assert "would all become `heor-specialist-automator`" in notes[0].message

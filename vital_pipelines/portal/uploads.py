@@ -24,7 +24,7 @@ from vital_pipelines.loading.tenant_sources import (
 )
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping
-from vital_pipelines.spreadsheets.report import failures_csv
+from vital_pipelines.spreadsheets.report import failures_csv, groups, plain
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.validation import Failure, ReferenceIndex, SheetRefused
 from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, MappedSource, workbook_kind
@@ -57,6 +57,10 @@ class Report:
     @property
     def warnings(self) -> list[dict]:
         return [f for f in self.findings if f["severity"] == "warning"]
+
+    def groups(self) -> list[str]:
+        """The biggest groups of findings of one kind, said once each (see report.groups), plain text."""
+        return [plain(line) for line in groups([_failure(f) for f in self.findings])]
 
     def rule_counts(self) -> list[tuple[str, str, int]]:
         counts = Counter((f["severity"], f["rule"]) for f in self.findings)

@@ -77,7 +77,47 @@ def summary(failures: list[Failure]) -> str:
     else:
         fix = ("Fix each cell named above in the export, or the rule in its mapping file (a missing column: map "
                "one to it, or give a constant with `value:`), then re-run.")
-    return f"{len(failures)} problem(s) in {rows} row(s) of {files} — {rules}. {fix}"
+    grouped = groups(failures)
+    return f"{len(failures)} problem(s) in {rows} row(s) of {files} — {rules}. {fix}" + (
+        " Most of it: " + "; ".join(grouped) + "." if grouped else "")
+
+
+# How a group of findings of one kind is said, and what fixes it, by rule (warnings share their rule's words).
+_GROUP_WORDS = {
+    "reference": ("names no {target} the load can find", "fix with a crosswalk (`vital-pipelines crosswalk --suggest "
+                                                          "{file}`) or load the missing rows first"),
+    "allowed_values": ("is not one of the allowed values", "add a `values:` synonym in the mapping, or correct the cells"),
+    "required": ("is empty", "fill the cells, or map a column or a `default:` to it"),
+    "unique": ("is used by more than one row", "keep one row per value"),
+    "format": ("is not written in the key's format", "correct the cells, or add `normalise:` in the mapping"),
+    "type": ("is not of the column's type", "correct the cells"),
+    "shared_key": ("is also loaded from another source", "keep each row in one source"),
+}
+
+
+def groups(findings: list[Failure], limit: int = 3) -> list[str]:
+    """The biggest groups of findings of one kind (one file, sheet, column and rule), each said once with its count
+    of rows and of distinct values, a few of them, and the fix: `629 row(s) of personas.csv › personas: role_code
+    names no role the load can find (169 distinct values: `Medical Director` ×12, …); fix with a crosswalk …`.
+    Only groups of more than one row: a single finding is said where it is."""
+    grouped: dict[tuple, list[Failure]] = {}
+    for finding in findings:
+        if finding.column:
+            rule = finding.rule.removesuffix("_warning")
+            grouped.setdefault((finding.file, finding.sheet, finding.column, rule), []).append(finding)
+    said = []
+    for (file, sheet, column, rule), items in sorted(grouped.items(), key=lambda kv: -len(kv[1]))[:limit]:
+        rows = len({f.row for f in items})
+        if rows < 2:
+            continue
+        values = Counter(str(f.value) for f in items if f.value is not None)
+        shown = ", ".join(f"`{short(v, 40)}`" + (f" ×{n}" if n > 1 else "") for v, n in values.most_common(3))
+        what, fix = _GROUP_WORDS.get(rule, (f"fails `{rule}`", "see each finding"))
+        target = column.removesuffix("_code").removesuffix("_slug").removesuffix("_key")
+        said.append(f"{rows} row(s) of {file} › {sheet}: `{column}` {what.format(target=target)} "
+                    f"({len(values)} distinct value(s): {shown}{', …' if len(values) > 3 else ''}); "
+                    + fix.format(file=file))
+    return said
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
