@@ -510,3 +510,54 @@ def test_normalising_keys_never_merges_two_source_keys(exports):
     notes = [w for w in sheet.warnings if w.rule == "normalise_collision_warning"]
     assert sorted(n.cell for n in notes) == ["A2", "A3"]
     assert "would all become `heor-specialist-automator`" in notes[0].message
+
+
+@pytest.mark.parametrize("source", sorted(p.name for p in (config.PROJECT_ROOT.parent / "shared" / "real_exports")
+                                          .glob("*.csv")) if (config.PROJECT_ROOT.parent / "shared").is_dir() else [])
+def test_map_suggest_proposes_the_documented_entity_for_every_development_set_file(source):
+    documented = next(yaml.safe_load(p.read_text(encoding="utf-8"))["entity"]
+                      for p in (config.PROJECT_ROOT / "docs" / "examples").glob("*.mapping.yaml")
+                      if yaml.safe_load(p.read_text(encoding="utf-8")).get("source") == source)
+    text = suggest_mapping(config.PROJECT_ROOT.parent / "shared" / "real_exports" / source, raw_dir=config.RAW_DIR)
+    assert yaml.safe_load(text)["entity"] == documented
+    assert "# Headers matched: " in text
+
+
+def test_map_suggest_takes_a_file_named_after_its_registry_at_its_word(exports):
+    """An industries-shaped file is industries, not functions; a personas.csv shaped like functions is never mapped
+    as functions: its name says personas, and when personas do not fit, nothing is proposed."""
+    from vital_pipelines.spreadsheets.suggest import NoEntityFits
+
+    industries = _write(exports, "industries.csv", "code,name,short_name,description\n"
+                                                   "pharmaceuticals,Pharmaceutical,Phrm,Medicines\n"
+                                                   "medtech,Medical Technology,MedT,Devices\n")
+    assert yaml.safe_load(suggest_mapping(industries, raw_dir=config.RAW_DIR))["entity"] == "industries"
+    functions_like = _write(exports, "personas.csv", "code,name,color\nMA,Medical Affairs,#2CA02C\n"
+                                                     "COMM,Commercial,#1F77B4\n")
+    try:
+        proposed = yaml.safe_load(suggest_mapping(functions_like, raw_dir=config.RAW_DIR))["entity"]
+    except NoEntityFits as refusal:
+        assert "no entity fits" in str(refusal) and "personas" in str(refusal)
+    else:
+        assert proposed == "personas"
+
+
+def test_map_suggest_says_no_entity_fits_and_writes_nothing(exports, capsys):
+    from vital_pipelines import cli
+
+    unrelated = _write(exports, "quarterly_figures.csv", "quarter,revenue,units\nQ1,120.5,30\nQ2,130.1,31\n")
+    assert cli.main(["map", "--suggest", str(unrelated)]) == 2
+    err = capsys.readouterr().err
+    assert "no entity fits" in err and "closest:" in err
+    assert not (exports / "quarterly_figures.mapping.yaml").exists()
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("Drug Discovery (https://www.notion.so/abc)", "Drug Discovery"),
+    ("Regulatory Writer (https://www.notion.so/x), Pharmacologist", "Regulatory Writer, Pharmacologist"),
+    ("MSL (EU)", "MSL"),
+])
+def test_before_parenthesis_drops_every_relation_url(cell, expected):
+    from vital_pipelines.spreadsheets.mapping import _extract
+
+    assert _extract(cell, "before_parenthesis") == expected

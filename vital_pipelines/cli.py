@@ -199,7 +199,7 @@ def _map(args: argparse.Namespace) -> int:
 
     from vital_pipelines.spreadsheets.mapping import MappingError, mapping_path_for
     from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
-    from vital_pipelines.spreadsheets.suggest import suggest_mapping
+    from vital_pipelines.spreadsheets.suggest import NoEntityFits, suggest_mapping
 
     source = Path(args.suggest)
     out = Path(args.out) if args.out else mapping_path_for(source)
@@ -208,7 +208,7 @@ def _map(args: argparse.Namespace) -> int:
         return 2
     try:
         text = suggest_mapping(source, entity=args.entity, raw_dir=Path(args.raw_dir) if args.raw_dir else None)
-    except (UnsafeWorkbookError, MappingError) as error:
+    except (UnsafeWorkbookError, MappingError, NoEntityFits) as error:
         print(f"vital-pipelines: {error}", file=sys.stderr)
         return 2
     out.write_text(text, encoding="utf-8")

@@ -248,7 +248,8 @@ def _extract(text: str, how: str) -> str:
         names = [m.group(1) for m in _RELATION.finditer(text)]
         return "{" + ",".join(json.dumps(n) for n in names) + "}" if names else text
     if how == "before_parenthesis":
-        return re.sub(r"\s*\([^()]*\)\s*$", "", text)
+        # every relation's URL goes (a cell may relate two rows: `A (https://…), B`), then a trailing ` (…)`
+        return re.sub(r"\s*\([^()]*\)\s*$", "", re.sub(r"\s*\(https?://[^)]*\)", "", text)).strip()
     if how == "json_list":
         return text  # the list parser reads JSON arrays; the rule documents the intent
     raise AssertionError(how)

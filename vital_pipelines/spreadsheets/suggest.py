@@ -187,20 +187,63 @@ def suggest_mapping(source: Path, *, entity: str | None = None, raw_dir: Path | 
     headers = {text: series.unique().sort().head(SAMPLE).to_list() for text, series in cells.items()}
     filled = {text: min(series.len(), SAMPLE) for text, series in cells.items()}
     index = _references(raw_dir if raw_dir is not None else config.RAW_DIR)
-    candidates = [CONTRACTS[entity]] if entity else list(CONTRACTS.values())
-    best = None
+    named = _named_entities(source.stem)
+    candidates = [CONTRACTS[entity]] if entity else [CONTRACTS[n] for n in named] or list(CONTRACTS.values())
+    ranked = []
     for contract in candidates:
         columns, chosen = _pairs(contract, headers, index, filled)
-        required = [n for n, c in columns.items() if not c.nullable and (c.metadata or {}).get("default") is None]
-        score = sum(c[1] for c in chosen.values() if c[2] >= 0.6) + 2 * sum(1 for n in required if n in chosen)
-        score -= 2 * sum(1 for n in required if n not in chosen)
-        stem = normalise.blind_key(source.stem)
-        if contract.sheet in stem.split("_") or contract.sheet.removesuffix("s") in stem.split("_"):
-            score += 5  # the file is named after the entity
-        if best is None or score > best[0]:
-            best = (score, contract, columns, chosen)
-    _score_total, contract, columns, chosen = best
-    return _render(source, header_row, contract, columns, chosen, headers, index)
+        ranked.append((_confidence(contract, columns, chosen, contract.sheet in named, len(headers)), contract,
+                       columns, chosen))
+    ranked.sort(key=lambda r: -r[0])
+    confidence, contract, columns, chosen = ranked[0]
+    if confidence < CONFIDENT and not entity:
+        closest = ", ".join(f"{c.sheet} ({score:.2f})" for score, c, _cols, _ch in ranked[:3])
+        why = (f"it is named after {', '.join(named)}, whose required columns it does not have" if named else
+               "its header and values fit no entity well enough")
+        raise NoEntityFits(f"{source.name}: no entity fits ({why}); closest: {closest}. Name the entity with "
+                           f"--entity if you know it, or rename the file after its registry.")
+    return _render(source, header_row, contract, columns, chosen, headers, index, confidence,
+                   contract.sheet in named)
+
+
+CONFIDENT = 0.5
+
+
+class NoEntityFits(ValueError):
+    """No registry entity fits the export well enough for a mapping to be proposed; nothing is written."""
+
+
+def _named_entities(stem: str) -> list[str]:
+    """The entities a file's name names (`db_export_personas_with_roles` → personas, roles): its sheet name, table
+    name or singular, as whole words of the name. The file's name is strong evidence: when it names entities, only
+    they are candidates (a file named `personas.csv` is never mapped as another entity)."""
+    words = normalise.blind_key(stem).split("_")
+    text = "_" + "_".join(words) + "_"
+    named = []
+    for name, contract in CONTRACTS.items():
+        entity = contract.entity
+        spellings = {name, name.removesuffix("s"), singular_of(name)}
+        if entity is not None:
+            spellings |= {entity.table, entity.table.removesuffix("s")}
+        if any(f"_{s}_" in text for s in spellings if s):
+            named.append(name)
+    return named
+
+
+def singular_of(word: str) -> str:
+    return word[:-3] + "y" if word.endswith("ies") else word.removesuffix("s")
+
+
+def _confidence(contract: SheetContract, columns: dict, chosen: dict, named: bool, headers: int) -> float:
+    """How sure the choice of entity is, 0–1: the share of its required columns the export fills (one paired by
+    its values alone counts half: any identifier-like column fits a key), the quality of the pairings, the share
+    of the export's columns that found a place, and the file's name."""
+    required = [n for n, c in columns.items() if not c.nullable and (c.metadata or {}).get("default") is None]
+    covered = sum(1.0 if chosen[n][2] >= 0.5 else 0.5 for n in required if n in chosen) / len(required) \
+        if required else 0.5
+    quality = sum(c[1] for c in chosen.values()) / len(chosen) if chosen else 0.0
+    placed = len(chosen) / headers if headers else 0.0
+    return min(1.0, 0.5 * covered + 0.2 * quality + 0.1 * placed + (0.25 if named else 0.0))
 
 
 def _synonyms(values: list[str], column: pa.Column, name: str) -> dict[str, str | None]:
@@ -225,9 +268,13 @@ def _dump(value) -> str:
 
 
 def _render(source: Path, header_row: int, contract: SheetContract, columns: dict, chosen: dict,
-            headers: dict[str, list[str]], index: ReferenceIndex) -> str:
+            headers: dict[str, list[str]], index: ReferenceIndex, confidence: float = 1.0, named: bool = False) -> str:
+    required = [n for n, c in columns.items() if not c.nullable and (c.metadata or {}).get("default") is None]
     lines = [f"# Mapping of {source.name} written by `vital-pipelines map --suggest`. Lines marked `guess` come from",
              "# value or header similarity: confirm or correct each, delete the marks, then run `vital-pipelines validate`.",
+             f"# Entity: {contract.sheet} (confidence {confidence:.2f}: {sum(1 for n in required if n in chosen)} of "
+             f"{len(required)} required columns found" + ("; the file is named after it" if named else "") + ").",
+             "# Headers matched: " + ", ".join(f"{h} → {n}" for n, (h, *_rest) in chosen.items()) + ".",
              f"source: {_dump(source.name)}",
              f"entity: {contract.sheet}",
              f"header_row: {header_row}",
@@ -284,4 +331,4 @@ def _render(source: Path, header_row: int, contract: SheetContract, columns: dic
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["suggest_mapping"]
+__all__ = ["NoEntityFits", "suggest_mapping"]
