@@ -24,10 +24,12 @@ from pathlib import Path
 from vital_pipelines import config
 from vital_pipelines.db import connect
 from vital_pipelines.db.scratch import loader_url, scratch_database
-from vital_pipelines.loading.registry import IntegrityProblem, database_references, load_workbook
-from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, apply_mapping, read_source
+from vital_pipelines.entities import workbook_entities
+from vital_pipelines.loading.registry import IntegrityProblem
+from vital_pipelines.loading.sources import NoSource, load_source, registry_sources
+from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX
 from vital_pipelines.spreadsheets.validation import SheetRefused
-from vital_pipelines.spreadsheets.workbooks import mapped_sources, validate_mapped_source, validate_registry_workbook
+from vital_pipelines.spreadsheets.workbooks import mapped_sheet
 
 
 def independent_record_count(path: Path, header_row: int) -> int:
@@ -40,6 +42,8 @@ def independent_record_count(path: Path, header_row: int) -> int:
 
 
 def measure(exports: Path, mappings: Path, on_raw: bool = False) -> list[dict]:
+    """Each mapped export loaded through `load_source`, registry by registry in load order (the committed workbooks
+    of raw/ first with `on_raw`), into a fresh database; one row of figures per export."""
     rows = []
     with tempfile.TemporaryDirectory() as scratch_dir, \
             scratch_database(config.owner_database_url(), "vital_exports", schema_dir=config.SCHEMA_DIR) as url:
@@ -51,38 +55,38 @@ def measure(exports: Path, mappings: Path, on_raw: bool = False) -> list[dict]:
                 if not export.name.endswith(MAPPING_SUFFIX):
                     shutil.copy(export, folder / export.name)
         if on_raw:
-            for workbook in ("org_structure.xlsx", "personas.xlsx", "agents.xlsx", "jtbds.xlsx"):
-                sheets = validate_registry_workbook(config.RAW_DIR / workbook, isolated=False)
+            for workbook in config.RAW_DIR.glob("*.xlsx"):
+                shutil.copy(workbook, folder / workbook.name)
+        for workbook in workbook_entities():
+            try:
+                sources = registry_sources(folder, workbook)
+            except NoSource:
+                continue
+            for source in sources:
                 with connect(loader_url(url)) as conn:
-                    load_workbook(conn, workbook, sheets, source_path=config.RAW_DIR / workbook)
-        for source in mapped_sources(folder):
-            with connect(loader_url(url)) as conn:
-                try:
-                    sheets = validate_mapped_source(source, raw_dir=folder, references=database_references(conn),
-                                                    isolated=False)
-                except SheetRefused as refused:
-                    rows.append({"file": source.path.name, "entity": source.contract.sheet, "refused": str(refused)})
+                    try:
+                        result = load_source(conn, source, raw_dir=folder, reload=True, isolated=False)
+                    except SheetRefused as refused:
+                        rows.append({"file": source.origin, "entity": workbook, "refused": str(refused)})
+                        continue
+                    except IntegrityProblem as problem:
+                        raise SystemExit(f"{source.origin}: {problem}") from None
+                if source.export is None:
                     continue
-                try:
-                    result = load_workbook(conn, source.workbook, sheets, source_path=source.path,
-                                           source_name=source.path.name)
-                except IntegrityProblem as problem:
-                    raise SystemExit(f"{source.path.name}: {problem}") from None
-            [account] = result.accounts.values()
-            header_row = apply_mapping(read_source(source.path, source.mapping.sheet, source.mapping.entity,
-                                                   isolated=False), source.mapping, source.mapping_file.name).header_row
-            records = independent_record_count(source.path, header_row)
-            rules = Counter(f.rule for f in result.failures)
-            warned = Counter(w.rule.removesuffix("_warning") for w in result.warnings)
-            vanished = records - account["loaded"] - account["loaded_with_warnings"] - account["quarantined"]
-            shown = set()
-            for finding in result.failures + result.warnings:
-                if (finding.column, finding.rule) not in shown:
-                    shown.add((finding.column, finding.rule))
-                    print(f"  {finding.location}: {finding.message}", file=sys.stderr)
-            rows.append({"file": source.path.name, "entity": source.contract.sheet, "rows_in": records, **account,
-                         "vanished": vanished, "errors": dict(rules.most_common(4)),
-                         "warnings": dict(warned.most_common(4))})
+                [account] = result.accounts.values()
+                header_row = mapped_sheet(source.export, source.path, isolated=False).header_row
+                records = independent_record_count(source.path, header_row)
+                rules = Counter(f.rule for f in result.failures)
+                warned = Counter(w.rule.removesuffix("_warning") for w in result.warnings)
+                vanished = records - account["loaded"] - account["loaded_with_warnings"] - account["quarantined"]
+                shown = set()
+                for finding in result.failures + result.warnings:
+                    if (finding.column, finding.rule) not in shown:
+                        shown.add((finding.column, finding.rule))
+                        print(f"  {finding.location}: {finding.message}", file=sys.stderr)
+                rows.append({"file": source.origin, "entity": source.export.contract.sheet, "rows_in": records,
+                             **account, "vanished": vanished, "errors": dict(rules.most_common(4)),
+                             "warnings": dict(warned.most_common(4))})
     return rows
 
 
