@@ -117,8 +117,9 @@ def fold(text: str) -> str:
 
 
 def blind_key(text: str | None) -> str:
-    """The key under which names and codes are compared: case-, space-, accent- and punctuation-blind."""
-    return header_key(fold(text)) if text else ""
+    """The key under which names and codes are compared: case-, space-, accent- and punctuation-blind. Case-blind
+    means no camel-case split either (`3Rs` and `3rs` are one key), unlike a header's key."""
+    return header_key(fold(text).lower()) if text else ""
 
 
 class ParseError(ValueError):
