@@ -5,7 +5,7 @@
 
 Per repeat, one throw-away database with the org structure loaded. The peer: polars reads the sheet with calamine,
 dlt merges it on `persona_key` into its own schema (first load, then the same file again). The project: the way the
-`personas` asset does it — hash, `skip_if_unchanged`, and if needed validate (contracts, references) and load
+`personas` asset does it, `load_source` — hash, skip if unchanged, and if needed validate (contracts, references) and load
 (first load, then the same file again, which is recognised as unchanged; and once more with the check bypassed,
 i.e. a full read, validate and upsert that changes nothing). Medians of seconds and rows/s are printed as JSON.
 """
@@ -28,22 +28,16 @@ import polars as pl  # noqa: E402
 from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
-from vital_pipelines.files import file_sha256  # noqa: E402
-from vital_pipelines.loading.registry import load_workbook, skip_if_unchanged  # noqa: E402
+from vital_pipelines.loading.sources import Source, load_source  # noqa: E402
 from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
-from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook  # noqa: E402
 
 
 def _project(url: str, raw: Path, *, check_unchanged: bool = True) -> float:
+    """The way every surface loads a source: `load_source` (hash, skip if unchanged, else validate against the folder
+    and the database, and load)."""
     started = time.perf_counter()
-    path = raw / "personas.xlsx"
-    sha = file_sha256(path)
     with connect(loader_url(url)) as conn:
-        skipped = skip_if_unchanged(conn, "personas.xlsx", source_name=path.name, sha256=sha,
-                                    policy="quarantine") if check_unchanged else None
-        if skipped is None:
-            load_workbook(conn, "personas.xlsx", validate_registry_workbook(path, raw_dir=raw), source_path=path,
-                          source_sha256=sha)
+        load_source(conn, Source(raw / "personas.xlsx", "personas.xlsx"), raw_dir=raw, reload=not check_unchanged)
     return time.perf_counter() - started
 
 
@@ -77,8 +71,7 @@ def main() -> None:
             with scratch_database(config.owner_database_url(), "vital_bench", schema_dir=config.SCHEMA_DIR) as url:
                 org = raw / "org_structure.xlsx"
                 with connect(loader_url(url)) as conn:
-                    load_workbook(conn, "org_structure.xlsx", validate_registry_workbook(org, raw_dir=raw),
-                                  source_path=org)
+                    load_source(conn, Source(org, "org_structure.xlsx"), raw_dir=raw)
                 pipelines = Path(folder) / f"dlt_{n}"
                 times["dlt_first"].append(_dlt(url, raw, pipelines))
                 times["dlt_again"].append(_dlt(url, raw, pipelines))

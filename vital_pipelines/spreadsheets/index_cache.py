@@ -1,7 +1,8 @@
 """Validated reference keys kept by content: a workbook that references the org structure needs its valid keys,
 and validating the org workbook again each time costs more than the rest of a small load. An index is stored under
-a digest of the upstream workbooks' bytes (in order) and of the validation code itself, so any change to a sheet,
-or to the contracts and rules that judge it, is a miss. JSON only: a cache file is data, never code.
+a digest of the upstream sources' bytes and rules (in order), of what the database held when it was validated on top
+of it, and of the validation code itself, so any change to a sheet, to the rows it was checked against, or to the
+contracts and rules that judge it, is a miss. JSON only: a cache file is data, never code.
 
 The folder is `VITAL_CACHE_DIR`, else `.cache/` in the checkout; being keyed by content, it need not be shared
 between hosts, and deleting it costs one validation.
@@ -28,10 +29,12 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """What validation depends on besides the bytes: the package's spreadsheet code and its enums."""
+    """What validation depends on besides the bytes: the package's spreadsheet code, the entity catalog the
+    contracts are built from, and the enums."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for source in sorted([*package.glob("*.py"), package.parent / "enums.py"]):
+    entities = package.parent / "entities"
+    for source in sorted([*package.glob("*.py"), *entities.glob("*.py"), package.parent / "enums.py"]):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
 

@@ -7,6 +7,8 @@ The result separates valid rows (typed, ready to load) from rejected ones, and e
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import difflib
 import re
 from collections.abc import Mapping
@@ -303,6 +305,15 @@ class ReferenceIndex:
         if len(candidates) == 1:
             return next(iter(candidates)), set()
         return None, candidates
+
+    def digest(self) -> str:
+        """A hash of what the index knows, for a cache whose entries depend on it."""
+        text = json.dumps([sorted((t, sorted(v)) for t, v in self.keys.items()),
+                           sorted((t, sorted((n, sorted(c)) for n, c in v.items())) for t, v in self.names.items()),
+                           sorted((t, sorted(v.items())) for t, v in self.titles.items()),
+                           sorted((t, sorted((k, sorted(p.items())) for k, p in v.items()))
+                                  for t, v in self.parents.items())])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def suggestion(self, target: str, text: str) -> str:
         """`; did you mean `IT` (IT/Digital)?` from the closest keys and names, or nothing. The candidates of a target

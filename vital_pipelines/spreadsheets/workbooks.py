@@ -29,15 +29,13 @@ REGISTRY_WORKBOOKS = tuple(UPSTREAM)
 def reference_keys(raw_dir: Path, workbook: str, *, isolated: bool = True,
                    base: ReferenceIndex | None = None) -> ReferenceIndex:
     """Valid keys (and names) of every sheet `workbook` references, read from the upstream sources in `raw_dir` that
-    exist (each upstream workbook, then its mapped exports), on top of `base` (what the database holds, when known).
-    Without a base, an upstream chain whose bytes were validated before is not validated again (see index_cache)."""
+    exist (each upstream workbook, then its mapped exports), validated on top of `base` (what the database holds,
+    when known). An upstream chain whose bytes, rules and base were validated before is not validated again (see
+    index_cache)."""
     index = base or ReferenceIndex({})
-    chain: list[tuple[str, str]] = []
+    chain: list[tuple[str, str]] = [("base", base.digest())] if base is not None else []
     for upstream in UPSTREAM[workbook]:
         for name, path, validate in _upstream_sources(Path(raw_dir), upstream, isolated):
-            if base is not None:  # what the database holds is not part of the cache key: validate
-                index = reference_index(validate(path, index), index)
-                continue
             with snapshot(path) as (copy, sha256):
                 chain.append((name, sha256))
                 key = index_cache.chain_key(chain)
