@@ -28,7 +28,7 @@ from vital_pipelines.loading.upsert import (
 )
 from vital_pipelines.spreadsheets.reader import ROW
 from vital_pipelines.spreadsheets import normalise
-from vital_pipelines.spreadsheets.validation import KEEP, Failure, ReferenceIndex, ValidatedSheet, singular
+from vital_pipelines.spreadsheets.validation import Failure, ReferenceIndex, ValidatedSheet, singular
 from vital_pipelines.spreadsheets.workbooks import UPSTREAM
 
 POLICIES = ("quarantine", "strict")

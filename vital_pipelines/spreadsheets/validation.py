@@ -7,8 +7,6 @@ The result separates valid rows (typed, ready to load) from rejected ones, and e
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import difflib
 import re
 from collections.abc import Mapping
@@ -24,48 +22,13 @@ from vital_pipelines.spreadsheets.contracts import CONTRACTS, SheetContract
 from vital_pipelines.spreadsheets.csv_source import read_csv_sheet
 from vital_pipelines.spreadsheets.json_source import JSON_SUFFIXES, read_json_sheet
 from vital_pipelines.spreadsheets.reader import ROW, RawSheet, ReaderChild, read_sheets
+from vital_pipelines.spreadsheets.findings import Failure, SheetRefused, fail, singular
+from vital_pipelines.spreadsheets.references import (
+    ReferenceIndex, as_index, derive as derive_references, reference_failures, reference_index, resolve_names,
+)
 from vital_pipelines.spreadsheets.safety import SheetInfo, UnsafeWorkbookError, WorkbookInfo, column_index, inspect_workbook
 
 HEADER_SEARCH_ROWS = 10
-
-
-@dataclass(frozen=True)
-class Failure:
-    file: str
-    sheet: str
-    row: int | None
-    column: str | None
-    letter: str | None
-    value: str | None
-    rule: str
-    message: str
-    line: int | None = None  # a text export's physical line where its record starts, when that is another number
-
-    @property
-    def cell(self) -> str:
-        if self.letter and self.row:
-            return f"{self.letter}{self.row}"
-        return str(self.row or "")
-
-    @property
-    def location(self) -> str:
-        """Where a spreadsheet user finds it: file › sheet › cell, the row being the record's row (as a spreadsheet
-        opens a CSV, multi-line cells and all), and the physical line of a text file in addition."""
-        parts = [self.file, self.sheet] + ([self.cell] if self.cell else [])
-        return " › ".join(parts) + (f" (line {self.line} of the file)" if self.line else "")
-
-    def as_dict(self) -> dict:
-        return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "row": self.row, "column": self.column,
-                "value": self.value, "rule": self.rule, "message": self.message,
-                **({"line": self.line} if self.line else {})}
-
-
-class SheetRefused(ValueError):
-    """The whole sheet cannot be read (missing, hidden, bad headers, merged cells, formulas without values)."""
-
-    def __init__(self, failures: list[Failure]):
-        self.failures = failures
-        super().__init__("; ".join(f"{f.location}: {f.message}" for f in failures))
 
 
 @dataclass
@@ -112,10 +75,6 @@ def _header_lookup(contract: SheetContract) -> dict[str, str]:
     return lookup
 
 
-def _fail(raw: RawSheet, row, column, letter, value, rule, message) -> Failure:
-    return Failure(raw.file, raw.sheet, row, column, letter, value, rule, message, raw.lines.get(row))
-
-
 def _closest(text: str, lookup: dict[str, str]) -> str | None:
     """The documented column whose name or alias is closest to a header the contract does not know."""
     close = difflib.get_close_matches(normalise.header_key(text), list(lookup), n=1, cutoff=0.75)
@@ -139,7 +98,7 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
             best = (record[ROW], len(matches), matches)
     if best is None:
         required = [n for n, c in columns.items() if _required(c)]
-        raise SheetRefused([_fail(raw, raw.header_row or 1, None, None, None, "headers",
+        raise SheetRefused([fail(raw, raw.header_row or 1, None, None, None, "headers",
                                   f"no header row found in the first {HEADER_SEARCH_ROWS} rows; expected columns "
                                   f"{', '.join(required)}")])
     header_row, _count, matches = best
@@ -150,7 +109,7 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
         if name in letters:
             first = texts[name]
             same = f"`{text}`" if first == text else f"`{first}` and `{text}` both mean `{name}`"
-            failures.append(_fail(raw, header_row, name, letter, text, "duplicate_header",
+            failures.append(fail(raw, header_row, name, letter, text, "duplicate_header",
                                   f"the column `{name}` appears twice: {same} (columns "
                                   f"{raw.reported(letters[name])} and {raw.reported(letter)}); delete or rename one "
                                   "of them"))
@@ -167,19 +126,19 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
         if text is None:
             filled = body.filter(pl.col(letter).map_elements(normalise.clean_cell, return_dtype=pl.Utf8).is_not_null())
             if filled.height:
-                failures.append(_fail(raw, header_row, None, letter, None, "blank_header",
+                failures.append(fail(raw, header_row, None, letter, None, "blank_header",
                                       f"column {letter} has data in {filled.height} row(s) (first {letter}"
                                       f"{filled[ROW][0]}) but no header; write the column's name in {letter}"
                                       f"{header_row}, or delete the data"))
             continue
         guess = _closest(text, lookup)
         if guess is not None and guess not in letters:
-            failures.append(_fail(raw, header_row, None, letter, text, "unknown_header",
+            failures.append(fail(raw, header_row, None, letter, text, "unknown_header",
                                   f"`{text}` is not a column of `{contract.sheet}`; did you mean `{guess}`? Rename "
                                   f"the header (its data would not be loaded)"))
         else:
             hint = f" (the closest documented column is `{guess}`, already in column {letters[guess]})" if guess else ""
-            warnings.append(_fail(raw, header_row, None, letter, text, "unknown_header",
+            warnings.append(fail(raw, header_row, None, letter, text, "unknown_header",
                                   f"`{text}` is not a column of `{contract.sheet}`{hint}; its values are not loaded"))
     def derivable(name: str, depth: int = 0) -> bool:
         derive = (columns[name].metadata or {}).get("derive")
@@ -187,7 +146,7 @@ def _locate_header(raw: RawSheet, contract: SheetContract) -> tuple[int, dict[st
 
     missing = [n for n, c in columns.items() if _required(c) and n not in letters and not derivable(n)]
     if missing:
-        failures.append(_fail(raw, header_row, None, None, None, "missing_header",
+        failures.append(fail(raw, header_row, None, None, None, "missing_header",
                               f"required column(s) {', '.join(missing)} missing from the header row {header_row}"))
     if failures:
         raise SheetRefused(failures)
@@ -272,215 +231,6 @@ def _describe(check: str, column: str, value, stats: Mapping) -> tuple[str, str]
     return check, f"`{column}` breaks the rule {check}; got {shown}"
 
 
-def singular(word: str) -> str:
-    """`responsibilities` → `responsibility`, `roles` → `role`: how a message names one row of a sheet."""
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    return word[:-1] if word.endswith("s") else word
-
-
-@dataclass(frozen=True)
-class ReferenceIndex:
-    """What a reference may name, per target (`sheet.key`): its keys, and its keys by name (blind: case, spaces,
-    accents and punctuation ignored), so `IT/Digital` finds the function whose code is `IT`."""
-
-    keys: Mapping[str, set[str]]
-    names: Mapping[str, Mapping[str, set[str]]] = field(default_factory=dict)
-    titles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # target → key → name as written
-    # target → key → the row's own references (a role's `department_code`, a department's `function_code`)
-    parents: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
-    _options: dict = field(default_factory=dict, compare=False, repr=False)  # target → {blind key: code}
-    _suggestions: dict = field(default_factory=dict, compare=False, repr=False)  # (target, text) → hint
-
-    def resolve(self, target: str, text: str, cased: str) -> tuple[str | None, set[str]]:
-        """(the key `text` names, or None; the candidates when a name fits several keys)."""
-        known = self.keys.get(target, set())
-        if cased in known:
-            return cased, set()
-        blind = normalise.blind_key(text)
-        by_key = {normalise.blind_key(k): k for k in known}
-        if blind in by_key:
-            return by_key[blind], set()
-        candidates = set(self.names.get(target, {}).get(blind, set()))
-        if len(candidates) == 1:
-            return next(iter(candidates)), set()
-        return None, candidates
-
-    def digest(self) -> str:
-        """A hash of what the index knows, for a cache whose entries depend on it."""
-        text = json.dumps([sorted((t, sorted(v)) for t, v in self.keys.items()),
-                           sorted((t, sorted((n, sorted(c)) for n, c in v.items())) for t, v in self.names.items()),
-                           sorted((t, sorted(v.items())) for t, v in self.titles.items()),
-                           sorted((t, sorted((k, sorted(p.items())) for k, p in v.items()))
-                                  for t, v in self.parents.items())])
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def suggestion(self, target: str, text: str) -> str:
-        """`; did you mean `IT` (IT/Digital)?` from the closest keys and names, or nothing. The candidates of a target
-        are built once, and compared by rapidfuzz (difflib's ratio per candidate made a sheet of 1,000 unknown
-        names cost seconds)."""
-        from rapidfuzz import fuzz, process
-
-        remembered = self._suggestions.get((target, text))
-        if remembered is not None:
-            return remembered
-        options = self._options.get(target)
-        if options is None:
-            options = {normalise.blind_key(k): k for k in self.keys.get(target, set())}
-            for name_key, codes in self.names.get(target, {}).items():
-                if len(codes) == 1:
-                    options.setdefault(name_key, next(iter(codes)))
-            self._options[target] = options
-        close = process.extract(normalise.blind_key(text), list(options), scorer=fuzz.ratio, limit=2,
-                                score_cutoff=70)
-        titles = self.titles.get(target, {})
-        shown = [f"`{code}`" + (f" ({titles[code]})" if titles.get(code) and titles[code] != code else "")
-                 for code in dict.fromkeys(options[c] for c, _score, _i in close)]
-        hint = f"; did you mean {' or '.join(shown)}?" if shown else ""
-        self._suggestions[(target, text)] = hint
-        return hint
-
-
-def reference_index(results: Mapping[str, "ValidatedSheet"], base: ReferenceIndex | None = None) -> ReferenceIndex:
-    """The index of `base` (e.g. what the database holds) plus the valid rows of `results`."""
-    keys = {t: set(v) for t, v in (base.keys if base else {}).items()}
-    names = {t: {n: set(c) for n, c in v.items()} for t, v in (base.names if base else {}).items()}
-    titles = {t: dict(v) for t, v in (base.titles if base else {}).items()}
-    parents = {t: {k: dict(p) for k, p in v.items()} for t, v in (base.parents if base else {}).items()}
-    for sheet, result in results.items():
-        if len(result.contract.key) != 1:
-            continue
-        key = result.contract.key[0]
-        target = f"{sheet}.{key}"
-        keys.setdefault(target, set()).update(result.keys(key))
-        label = result.contract.entity.label if result.contract.entity else "name"
-        if label in result.valid.columns and key != label:
-            by_name = names.setdefault(target, {})
-            for code, name in result.valid.select(key, label).iter_rows():
-                if code is not None and name is not None:
-                    by_name.setdefault(normalise.blind_key(name), set()).add(code)
-                    titles.setdefault(target, {})[code] = name
-        if "metadata" in result.valid.columns:
-            # the id the source system gave the row (a platform export's `id`, kept in metadata) names it too
-            by_name = names.setdefault(target, {})
-            source_ids = result.valid.select(key, pl.col("metadata").str.json_path_match("$.id"))
-            for code, source_id in source_ids.iter_rows():
-                if code is not None and source_id:
-                    by_name.setdefault(normalise.blind_key(source_id), set()).add(code)
-        linked = [c for c in PARENT_COLUMNS if c in result.valid.columns]
-        if linked:
-            own = parents.setdefault(target, {})
-            for record in result.valid.select(key, *linked).iter_rows(named=True):
-                if record[key] is not None:
-                    own[record[key]] = {c: record[c] for c in linked if record[c] is not None}
-    return ReferenceIndex(keys, names, titles, parents)
-
-
-# The references a row's parent rows carry, from which an empty reference can be derived (see `_derive`).
-PARENT_COLUMNS = ("department_code", "function_code")
-
-
-def _derive(frame: pl.DataFrame, columns: dict[str, pa.Column], index: ReferenceIndex) -> pl.DataFrame:
-    """Empty references filled from another reference of the same row, where the contract says so: a persona's
-    department is its role's department, its function that department's function. Only empty cells are filled;
-    a value the sheet gives is checked as written."""
-    for _ in range(2):  # function ← department ← role: a second pass sees the department the first one filled
-        for name, column in columns.items():
-            derive = (column.metadata or {}).get("derive")
-            if not derive or name not in frame.columns or derive[0] not in frame.columns:
-                continue
-            via, attribute = derive
-            target = (columns[via].metadata or {}).get("references")
-            known = index.parents.get(target, {})
-            if not known:
-                continue
-            found = frame.get_column(via).replace_strict(
-                {key: parent.get(attribute) for key, parent in known.items()}, default=None, return_dtype=pl.Utf8)
-            frame = frame.with_columns(pl.coalesce(pl.col(name), found).alias(name))
-    return frame
-
-
-def _as_index(references) -> ReferenceIndex:
-    if isinstance(references, ReferenceIndex):
-        return references
-    return ReferenceIndex(dict(references or {}))
-
-
-def _resolve_names(frame: pl.DataFrame, cleaned: Mapping[str, pl.Series], columns: dict[str, pa.Column],
-                   index: ReferenceIndex, contract: SheetContract) -> tuple[pl.DataFrame, dict[tuple[str, str], set[str]]]:
-    """Reference cells that name a row by name (or by a differently spelt key) rewritten to its key; the cells
-    whose name fits several keys, with the candidates, for the message."""
-    ambiguous: dict[tuple[str, str], set[str]] = {}
-    for name, column in columns.items():
-        target = (column.metadata or {}).get("references")
-        if not target or name not in cleaned or target.split(".")[0] == contract.sheet or target not in index.keys:
-            continue
-        def fix(value: str) -> str:
-            resolved, candidates = index.resolve(target, value, value)
-            if candidates:
-                ambiguous[(name, value)] = candidates
-            return resolved or value
-
-        series = frame.get_column(name)
-        if isinstance(series.dtype, pl.List):
-            out = series.map_elements(lambda items: [fix(i) for i in items], return_dtype=series.dtype,
-                                      skip_nulls=True)
-        else:
-            unique = [v for v in series.unique().to_list() if v is not None]
-            mapping = {v: fix(v) for v in unique}
-            out = series.replace_strict(mapping, default=series, return_dtype=series.dtype) if mapping else series
-        frame = frame.with_columns(out.alias(name))
-    return frame, ambiguous
-
-
-def _reference_failures(frame: pl.DataFrame, columns: dict[str, pa.Column], letters: dict[str, str],
-                        index: ReferenceIndex, own_keys: Mapping[str, set[str]], raw: RawSheet,
-                        contract: SheetContract, workbook_of: Mapping[str, str],
-                        written: Mapping[str, pl.Series], ambiguous: Mapping[tuple[str, str], set[str]]
-                        ) -> list[tuple[int, Failure]]:
-    found = []
-    for name, column in columns.items():
-        target = (column.metadata or {}).get("references")
-        if not target or name not in frame.columns:
-            continue
-        own = target.split(".")[0] == contract.sheet
-        known = own_keys.get(target) if own else index.keys.get(target)
-        if known is None:
-            continue
-        sheet, key = target.split(".")
-        where = f"{workbook_of.get(sheet, sheet)} › {sheet}"
-        as_written = written.get(name)
-        is_list = isinstance(frame.schema[name], pl.List)
-        for position, item in _unknown_references(frame.get_column(name), known):
-            row = frame[ROW][position]
-            shown = item
-            if as_written is not None and not is_list:
-                shown = as_written[position] or item
-            elif as_written is not None and as_written[position] is not None:
-                # a list item as written: the parsed item was cased like the key
-                spelt = {i.lower(): i for i in normalise.parse_list(as_written[position]) or []}
-                shown = spelt.get(item.lower(), item)
-            candidates = ambiguous.get((name, shown), set())
-            if candidates:
-                message = (f"`{name}` `{shown}` is the name of {len(candidates)} {sheet} "
-                           f"({', '.join(sorted(candidates))}); write the {key} of the one you mean")
-            else:
-                hint = "" if own else index.suggestion(target, shown)
-                message = (f"`{name}` must name an existing {singular(sheet)} (its {key} or name, in the "
-                           f"database or in {where}); `{shown}` is not there or was rejected{hint}")
-            found.append((position, _fail(raw, row, name, letters.get(name), shown, "reference", message)))
-    return found
-
-
-def _unknown_references(values: pl.Series, known: set[str]) -> list[tuple[int, str]]:
-    """(row position, item) for every reference (a list column's items one by one, in order) not among `known`."""
-    frame = pl.DataFrame({"_position": pl.int_range(0, values.len(), dtype=pl.UInt32, eager=True), "item": values})
-    if isinstance(values.dtype, pl.List):
-        frame = frame.explode("item")
-    known_keys = pl.Series(list(known), dtype=pl.Utf8)
-    return frame.filter(pl.col("item").is_not_null() & ~pl.col("item").is_in(known_keys.implode())).rows()
-
-
 KEEP = "_keep"  # per valid row: the contract columns whose stored value the load keeps (the cell was not loadable)
 
 
@@ -511,7 +261,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
     """Type and validate every row of `raw` against `contract`; see the module docstring. A failure in a key,
     required column or required reference rejects the row; one in an optional column is a warning: the row loads,
     and the load keeps what is stored for that cell (nothing, for a new row)."""
-    index = _as_index(references)
+    index = as_index(references)
     workbook_of = {**{c.sheet: c.workbook for c in CONTRACTS.values()}, **(workbook_of or {})}
     columns = _columns(contract)
     try:
@@ -536,10 +286,10 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
         typed[name] = series
         for position, message in errors.items():
             failures.setdefault(position, []).append(
-                _fail(raw, rows[position], name, letters[name], cleaned[name][position], "type", f"`{name}` {message}"))
+                fail(raw, rows[position], name, letters[name], cleaned[name][position], "type", f"`{name}` {message}"))
     frame = pl.DataFrame(typed)
-    frame, ambiguous = _resolve_names(frame, cleaned, columns, index, contract)
-    frame = _derive(frame, columns, index)
+    frame, ambiguous = resolve_names(frame, cleaned, columns, index, contract)
+    frame = derive_references(frame, columns, index)
 
     try:
         contract.schema.validate(frame, lazy=True)
@@ -561,7 +311,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
                 target = (columns[derive[0]].metadata or {}).get("references", "").split(".")[0]
                 message += f", and `{derive[0]}` names no {singular(target)} it could be taken from"
             failures.setdefault(position, []).append(
-                _fail(raw, rows[position], name, letters.get(name), original, rule, message))
+                fail(raw, rows[position], name, letters.get(name), original, rule, message))
 
     # Failures in optional columns warn: the cell is emptied, and the load keeps the stored value for the row.
     keep: dict[int, set[str]] = {}
@@ -588,7 +338,7 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
         valid_mask = [i not in failures for i in range(len(rows))]
         own_keys = {target: set(frame.get_column(target.split(".")[1]).filter(pl.Series(valid_mask)).drop_nulls().to_list())
                     for target in own_key_columns} if rows else {t: set() for t in own_key_columns}
-        new = [(p, f) for p, f in _reference_failures(frame, columns, letters, index, own_keys, raw, contract,
+        new = [(p, f) for p, f in reference_failures(frame, columns, letters, index, own_keys, raw, contract,
                                                        workbook_of, cleaned, ambiguous)
                if not any(x.column == f.column and x.value == f.value for x in failures.get(p, []))
                and not (f.column in keep.get(p, ()) and f.rule == "reference")]
@@ -730,7 +480,7 @@ def validate_workbook(path: Path, contracts: tuple[SheetContract, ...],
     """Validate the sheets of one workbook (or of a one-sheet CSV export) in order; each sheet's valid keys feed the
     references of the next."""
     path = Path(path)
-    known = _as_index(references)
+    known = as_index(references)
     workbook_of = {**(workbook_of or {}), **{c.sheet: c.workbook for c in contracts}}
     results = {}
     if path.suffix.lower() in (".csv", *JSON_SUFFIXES):
