@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vital_pipelines.spreadsheets.contracts import PERSONAS  # noqa: E402
-from vital_pipelines.spreadsheets.generate import PERSONA_COUNT as PERSONAS_PER_SCALE  # noqa: E402
-from vital_pipelines.spreadsheets.generate import _header, _rows, _write, persona_records  # noqa: E402
+from samples.generate import PERSONA_COUNT as PERSONAS_PER_SCALE  # noqa: E402
+from samples.generate import _header, _rows, _write, persona_records  # noqa: E402
 from vital_pipelines.spreadsheets.safety import inspect_workbook  # noqa: E402
 from vital_pipelines.spreadsheets.validation import open_sheets, validate_sheet  # noqa: E402
 

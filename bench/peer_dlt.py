@@ -29,7 +29,7 @@ from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
 from vital_pipelines.loading.sources import Source, load_source  # noqa: E402
-from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
+from samples.generate import generate  # noqa: E402
 
 
 def _project(url: str, raw: Path, *, check_unchanged: bool = True) -> float:

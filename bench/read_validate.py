@@ -66,7 +66,7 @@ def _once(side: str, path: Path) -> dict:
 
 
 def main() -> None:
-    from vital_pipelines.spreadsheets.generate import generate
+    from samples.generate import generate
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=100)

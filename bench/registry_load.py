@@ -28,7 +28,7 @@ from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
 from vital_pipelines.loading.registry import load_workbook  # noqa: E402
 from vital_pipelines.spreadsheets.contracts import WORKBOOKS  # noqa: E402
-from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
+from samples.generate import generate  # noqa: E402
 from vital_pipelines.spreadsheets.safety import inspect_workbook  # noqa: E402
 from vital_pipelines.spreadsheets.validation import open_sheets, valid_keys, validate_sheet  # noqa: E402
 from vital_pipelines.spreadsheets.workbooks import REGISTRY_WORKBOOKS  # noqa: E402

@@ -27,7 +27,7 @@ from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
 from vital_pipelines.files import file_sha256  # noqa: E402
 from vital_pipelines.loading.registry import load_workbook, skip_if_unchanged  # noqa: E402
-from vital_pipelines.spreadsheets.generate import generate  # noqa: E402
+from samples.generate import generate  # noqa: E402
 from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook  # noqa: E402
 
 

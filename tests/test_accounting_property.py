@@ -13,7 +13,7 @@ from vital_pipelines.db import connect
 from vital_pipelines.db.scratch import loader_url
 from vital_pipelines.loading.registry import load_workbook
 from vital_pipelines.spreadsheets.contracts import PERSONAS
-from vital_pipelines.spreadsheets.generate import _header, _rows, _write, persona_records
+from samples.generate import _header, _rows, _write, persona_records
 from vital_pipelines.spreadsheets.validation import SheetRefused
 from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
 

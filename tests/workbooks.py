@@ -6,7 +6,7 @@ from pathlib import Path
 
 import openpyxl
 
-from vital_pipelines.spreadsheets.generate import write_workbook
+from samples.generate import write_workbook
 
 __all__ = ["delete_rows", "edit_cells", "write_workbook"]
 

@@ -40,8 +40,14 @@ def _generate(args: argparse.Namespace) -> int:
         target.write_text(format_markdown(), encoding="utf-8")
         written = [target]
     else:
-        from vital_pipelines.spreadsheets.generate import generate
-
+        # The sample generator is the repository's (samples/), not the installed package's.
+        sys.path.insert(0, str(config.PROJECT_ROOT))
+        try:
+            from samples.generate import generate
+        except ImportError:
+            print("vital-pipelines: the sample generator lives in the repository's samples/ folder; run this from "
+                  "a checkout", file=sys.stderr)
+            return 2
         written = generate(Path(args.out), scale=args.scale)
     for path in written:
         print(path)

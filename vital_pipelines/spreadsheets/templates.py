@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import xlsxwriter
 
 from vital_pipelines.spreadsheets.contracts import CONTRACTS, WORKBOOKS, SheetContract
-from vital_pipelines.spreadsheets.generate import GENERATED_AT
+
+# Every generated workbook says it was made at this moment, so the same declarations give the same bytes.
+GENERATED_AT = datetime.datetime(2025, 11, 13, tzinfo=datetime.timezone.utc)
 
 _KIND_WORDS = {"text": "text", "key": "code / key", "int": "whole number", "float": "number", "bool": "yes/no",
                "list": "list (`a; b`, one per line, `{a,b}` or a JSON array)", "enum": "one of a fixed list",

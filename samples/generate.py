@@ -1,22 +1,20 @@
 """The deterministic generator of the sample workbooks in raw/ (and their ×10 / ×100 versions for benchmarks).
 
-Everything derives from `catalog.py` with a fixed seed, so the same scale always gives byte-identical content.
+Everything derives from `organisation.py` with a fixed seed, so the same scale always gives byte-identical content.
 Headers come from the contracts, so the workbooks always match what the pipeline expects.
 """
 
 from __future__ import annotations
 
-import datetime
 import random
 import re
 from pathlib import Path
 
 import xlsxwriter
 
-GENERATED_AT = datetime.datetime(2025, 11, 13, tzinfo=datetime.timezone.utc)
-
-from vital_pipelines.spreadsheets import catalog
+from samples import organisation as catalog
 from vital_pipelines.spreadsheets.contracts import WORKBOOKS, SheetContract
+from vital_pipelines.spreadsheets.templates import GENERATED_AT
 
 AGENT_COUNT, PERSONA_COUNT, JTBD_COUNT = 254, 335, 338
 SOLUTIONS = ["Launch Excellence", "Brand Excellence", "Strategic Foresight", "Commercial Excellence", "Medical Excellence"]
