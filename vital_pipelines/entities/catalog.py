@@ -29,6 +29,13 @@ PATTERN_WORDS = {
     VERSION: "a version such as 1.0.0",
 }
 
+# Spellings the platform's exports use for allowed values, offered by `map --suggest` before string similarity.
+SENIORITY_SPELLINGS = (("junior", "entry"), ("associate", "entry"), ("intermediate", "mid"), ("mid_level", "mid"),
+                       ("manager", "lead"), ("senior_manager", "lead"), ("director", "head"),
+                       ("senior_director", "head"), ("vp", "executive"), ("svp", "executive"),
+                       ("c_suite", "executive"), ("c_level", "executive"), ("chief", "executive"),
+                       ("principal", "senior"), ("expert", "senior"))
+
 TOOL_TYPES = ("api", "database", "search", "calculator", "document", "integration", "code")
 AUTH_TYPES = ("none", "api_key", "oauth2", "basic", "service_account")
 TEMPLATE_TYPES = ("document", "presentation", "email", "report", "workflow", "panel", "prompt")
@@ -125,7 +132,7 @@ ROLES = Entity(
         _reference("department_code", "departments.code", "MA-MSL", "The department the role sits in.",
                    column="department_id", aliases=("department",)),
         _enum("seniority_level", enums.SENIORITY_LEVEL, "senior", "entry, mid, senior, lead, head or executive.",
-              aliases=("seniority",)),
+              aliases=("seniority",), synonyms=SENIORITY_SPELLINGS),
         _reference("reports_to_code", "roles.code", "MSL-MGR", "Code of the role this one reports to.",
                    column="reports_to_role_id", aliases=("reports_to",)),
         _text("description", "Leads scientific exchange with national KOLs", "What the role does."),
@@ -170,7 +177,7 @@ PERSONAS = Entity(
         _reference("role_code", "roles.code", "SR-MSL", "Role code (or title) in the org structure.",
                    column="role_id", aliases=("role",)),
         _enum("seniority_level", enums.SENIORITY_LEVEL, "senior", "entry, mid, senior, lead, head or executive.",
-              aliases=("seniority",)),
+              aliases=("seniority",), synonyms=SENIORITY_SPELLINGS),
         Column("years_experience", "int", "Years of experience, 0–60.", "9", ge=0, le=60, sql_type="smallint",
                aliases=("experience_years", "years")),
         _text("description", "Field medical expert covering academic oncology centres", "Who this persona is."),
@@ -225,7 +232,9 @@ AGENTS = Entity(
         _enum("agent_type", enums.AGENT_TYPE, "specialist", "specialist, orchestrator, … (agent_type).",
               sql_type="agent_type", required=True, default="specialist", aliases=("type",)),
         _enum("status", enums.AGENT_STATUS, "active", "Lifecycle status (agent_status).", sql_type="agent_status",
-              required=True, aliases=("agent_status",)),
+              required=True, aliases=("agent_status",),
+              synonyms=(("inactive", "deprecated"), ("retired", "archived"), ("beta", "testing"),
+                        ("draft", "development"))),
         _enum("validation_status", enums.VALIDATION_STATUS, "approved", "Review state (validation_status).",
               sql_type="validation_status", required=True, default="pending"),
         _enum("domain_expertise", enums.DOMAIN_EXPERTISE, "medical", "Main domain (domain_expertise).",
@@ -274,8 +283,12 @@ JTBDS = Entity(
               sql_type="functional_area_type", required=True, aliases=("function", "area")),
         _enum("job_category", enums.JOB_CATEGORY_TYPE, "strategic", "job_category_type label.",
               sql_type="job_category_type", required=True, aliases=("category",)),
-        _enum("frequency", enums.FREQUENCY_TYPE, "quarterly", "How often.", sql_type="frequency_type"),
-        _enum("complexity", enums.COMPLEXITY_TYPE, "complex", "How hard.", sql_type="complexity_type"),
+        _enum("frequency", enums.FREQUENCY_TYPE, "quarterly", "How often.", sql_type="frequency_type",
+              synonyms=(("annually", "yearly"), ("annual", "yearly"), ("ad_hoc", "as_needed"), ("adhoc", "as_needed"),
+                        ("occasional", "as_needed"), ("biweekly", "weekly"), ("bi_weekly", "weekly"))),
+        _enum("complexity", enums.COMPLEXITY_TYPE, "complex", "How hard.", sql_type="complexity_type",
+              synonyms=(("low", "simple"), ("medium", "moderate"), ("high", "complex"), ("very_high", "expert"),
+                        ("critical", "expert"))),
         _enum("decision_type", enums.DECISION_TYPE, "strategic", "Decision weight.", sql_type="decision_type"),
         _enum("status", enums.JTBD_STATUS, "active", "jtbd_status label.", sql_type="jtbd_status", required=True,
               default="draft"),

@@ -56,6 +56,8 @@ class Column:
     references: str | None = None
     derive: tuple[str, str] | None = None
     link: Link | None = None
+    # spellings real exports use for allowed values (`very_high` → `expert`): what `map --suggest` offers first
+    synonyms: tuple[tuple[str, str], ...] = ()
 
     @property
     def table_column(self) -> str | None:

@@ -39,7 +39,8 @@ def schema_of(columns: tuple[Column, ...], name: str) -> pa.DataFrameSchema:
         {c.name: pa.Column(_DTYPES[c.kind], checks=_checks(c), nullable=not c.required, unique=c.unique,
                            description=c.description,
                            metadata={"kind": c.kind, "example": c.example, "aliases": list(c.aliases), "case": c.case,
-                                     "default": c.default, "references": c.references, "derive": c.derive})
+                                     "default": c.default, "references": c.references, "derive": c.derive,
+                                     "synonyms": dict(c.synonyms)})
          for c in columns},
         name=name, strict=False, coerce=False)
 

@@ -25,18 +25,6 @@ from vital_pipelines.spreadsheets.validation import ReferenceIndex, reference_in
 
 ACCEPT = 0.55
 SAMPLE = 2000
-# Spellings the platform's exports use for values of some enums, offered (as guesses) before string similarity.
-COMMON_SYNONYMS = {
-    "complexity": {"low": "simple", "medium": "moderate", "high": "complex", "very_high": "expert",
-                   "critical": "expert"},
-    "status": {"inactive": "deprecated", "retired": "archived", "beta": "testing", "draft": "development"},
-    "frequency": {"annually": "yearly", "annual": "yearly", "ad_hoc": "as_needed", "adhoc": "as_needed",
-                  "occasional": "as_needed", "biweekly": "weekly", "bi_weekly": "weekly"},
-    "seniority_level": {"junior": "entry", "associate": "entry", "intermediate": "mid", "mid_level": "mid",
-                        "manager": "lead", "senior_manager": "lead", "director": "head", "senior_director": "head",
-                        "vp": "executive", "svp": "executive", "c_suite": "executive", "c_level": "executive",
-                        "chief": "executive", "principal": "senior", "expert": "senior"},
-}
 # Value evidence: how much it says about a column (numbers fit many columns; allowed values and references few).
 STRONG, WEAK = 0.45, 0.15
 
@@ -249,7 +237,7 @@ def _confidence(contract: SheetContract, columns: dict, chosen: dict, named: boo
 def _synonyms(values: list[str], column: pa.Column, name: str) -> dict[str, str | None]:
     allowed = _allowed(column)
     by_key = {normalise.blind_key(a): a for a in allowed}
-    common = COMMON_SYNONYMS.get(name, {})
+    common = (column.metadata or {}).get("synonyms") or {}  # declared with the column (entities.catalog)
     out: dict[str, str | None] = {}
     for value in values:
         key = normalise.blind_key(value)
