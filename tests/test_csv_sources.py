@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import shutil
 from pathlib import Path
 
 import openpyxl
@@ -164,3 +165,46 @@ def test_json_that_is_not_a_table_is_refused_with_its_place(tmp_path):
     path.write_text('{"persona_key": "a"}\n{"persona_key": ', encoding="utf-8")
     with pytest.raises(UnsafeWorkbookError, match="not valid JSON"):
         validate_registry_workbook(path, raw_dir=config.RAW_DIR, isolated=False)
+
+
+def _materialize(url: str, raw: Path, tmp_path: Path, workbook: str):
+    import dagster as dg
+
+    from vital_pipelines.defs.common.resources import PostgresResource
+    from vital_pipelines.defs.registry import assets as registry_assets
+    from vital_pipelines.defs.registry.resources import RegistrySource
+
+    resources = {"postgres": PostgresResource(database_url=loader_url(url)),
+                 "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
+                                                   isolated_reader=False)}
+    return dg.materialize([registry_assets.WORKBOOK_ASSET[workbook]], resources=resources, raise_on_error=False)
+
+
+def test_an_export_named_after_its_registry_loads_without_the_workbook(fresh_url, tmp_path):
+    """raw/ with the org structure and `personas.csv` in the documented layout, but no personas.xlsx: the asset
+    loads the export, every row, under the export's own name."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(config.RAW_DIR / "org_structure.xlsx", raw / "org_structure.xlsx")
+    assert _materialize(fresh_url, raw, tmp_path, "org_structure.xlsx").success
+    _as_csv(config.RAW_DIR / "personas.xlsx", raw / "personas.csv")
+    result = _materialize(fresh_url, raw, tmp_path, "personas.xlsx")
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["sheets"].value == {
+        "personas.csv › personas": {"rows_in": 335, "loaded": 335, "loaded_with_warnings": 0, "quarantined": 0}}
+    with connect(fresh_url) as conn:
+        assert conn.execute("select count(*) from personas where loaded_from ->> 'file' = 'personas.csv'"
+                            ).fetchone()[0] == 335
+
+
+def test_a_registry_with_no_source_fails_in_one_sentence_naming_what_was_looked_for(fresh_url, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    result = _materialize(fresh_url, raw, tmp_path, "personas.xlsx")
+    assert not result.success
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert check.description == (f"{raw} has nothing for personas: it looked for personas.xlsx, personas.csv, "
+                                  "personas.json, personas.jsonl, and a *.mapping.yaml whose entity is personas; "
+                                  "add one of them")
