@@ -20,7 +20,7 @@ from vital_pipelines.db.scratch import loader_url
 from vital_pipelines.portal import uploads as uploads_module
 from vital_pipelines.portal.app import PortalSettings, create_app
 from vital_pipelines.portal.keys import KeyProblem, create_key, list_keys, revoke_key, verify_key
-from tests.workbooks import edit_cells
+from tests.workbooks import edit_cells, write_workbook
 
 
 @pytest.fixture
@@ -181,10 +181,18 @@ def test_an_api_client_uploads_with_its_key_and_reads_the_report(portal, raw, tm
     report = created.json()
     assert report["tenant"] == "acme-pharma" and report["rows"] == {"personas": 5} and report["findings"] == []
     assert client.get(f"/api/uploads/{report['upload_id']}", headers=headers).json()["upload_id"] == report["upload_id"]
+    # The kind is recognised from the file (its personas sheet): a chosen name is never used as a path.
     with workbook.open("rb") as stream:
+        recognised = client.post("/api/uploads", headers=headers, data={"workbook": "../../x.xlsx"},
+                                 files={"file": ("p.xlsx", stream)})
+    assert recognised.status_code == 201 and recognised.json()["workbook"] == "personas.xlsx"
+    unknown = write_workbook(tmp_path / "notes.xlsx", {"Sheet1": [["what"], ["a note"]]})
+    folders = sorted((tmp_path / "portal").rglob("*"))
+    with unknown.open("rb") as stream:
         refused = client.post("/api/uploads", headers=headers, data={"workbook": "../../x.xlsx"},
-                              files={"file": ("p.xlsx", stream)})
+                              files={"file": ("notes.xlsx", stream)})
     assert refused.status_code == 422 and "choose which registry workbook" in refused.json()["error"]
+    assert sorted((tmp_path / "portal").rglob("*")) == folders, "a refused upload leaves nothing behind"
 
 
 def test_the_quarantine_page_lists_only_the_tenants_own_open_rows(portal):
@@ -442,3 +450,52 @@ def test_a_steward_sees_the_tenants_loads_a_rows_history_and_takes_a_load_back(p
     assert client.post(f"/loads/{first}/undo", data={"csrf": other_csrf}).status_code == 409
     with connect(url) as conn:
         assert conn.execute("select count(*) from pipeline_loads where policy = 'undo'").fetchone()[0] == 1
+
+
+def _served(app):
+    """The app on a real server (uvicorn, an ephemeral port), for what a test client cannot show: when the body is
+    read."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    return server, port
+
+
+def _declare_upload(port: int, size: int, key: str | None) -> bytes:
+    """Send only the headers of a `size`-byte multipart upload asking `Expect: 100-continue`; the server's first
+    answer, before any byte of the body is sent."""
+    import socket
+
+    headers = [f"POST /api/uploads HTTP/1.1", "Host: 127.0.0.1", "Content-Type: multipart/form-data; boundary=b",
+               f"Content-Length: {size}", "Expect: 100-continue"] + ([f"Authorization: Bearer {key}"] if key else [])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
+        return connection.recv(65536)
+
+
+def test_an_upload_is_refused_before_its_body_is_sent_and_nothing_is_written(portal, tmp_path):
+    """A keyless 60 MiB upload is answered 401, and a keyed one over the limit 413, before the client sends a byte
+    of the body (it waits for `100 Continue`, which never comes); no folder is made for either."""
+    client, keys, _url = portal
+    server, port = _served(client.app)
+    try:
+        keyless = _declare_upload(port, 60 * 2 ** 20, None)
+        too_big = _declare_upload(port, 60 * 2 ** 20, keys["acme"])
+    finally:
+        server.should_exit = True
+    assert keyless.startswith(b"HTTP/1.1 401"), keyless[:200]
+    assert too_big.startswith(b"HTTP/1.1 413") and b"25 MiB limit" in too_big, too_big[:300]
+    assert not list((tmp_path / "portal").rglob("*")), "nothing is written for a refused upload"

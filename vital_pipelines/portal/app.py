@@ -35,6 +35,10 @@ from vital_pipelines.portal.preview import preview_upload
 from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, run_state
 from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore, registry_workbooks
 
+# A request carries the file, perhaps its mapping, and a few form fields: the file's limit and room for the rest.
+MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + MAX_MAPPING_BYTES + 64 * 1024
+TOO_BIG = f"The upload is over the {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB limit."
+
 PAGE_SIZE = 50
 SESSION_SECONDS = 8 * 3600
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -142,17 +146,36 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     def home(request: Request):
         who = identity(request)
         return page(request, "home.html", who=who, uploads=store.uploads(who.tenant_slug),
-                    workbooks=registry_workbooks(), limit_mb=MAX_UPLOAD_BYTES // 1_000_000)
+                    workbooks=registry_workbooks(), limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
+
+    async def _upload_form(request: Request):
+        """The upload's form, read only now: after the key (the caller's identity) and the declared size were
+        checked, so a refused upload never sends its body (a client that asks `Expect: 100-continue` gets the
+        refusal first) and nothing of it is spooled. A body without a declared size is counted as it arrives and
+        cut off at the limit."""
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
+            raise HTTPException(413, TOO_BIG)
+        received = 0
+        upstream = request.receive
+
+        async def counted():
+            nonlocal received
+            message = await upstream()
+            received += len(message.get("body", b""))
+            if received > MAX_REQUEST_BYTES:
+                raise HTTPException(413, TOO_BIG)
+            return message
+
+        limited = Request(request.scope, receive=counted)
+        return await limited.form(max_files=2, max_fields=8, max_part_size=MAX_UPLOAD_BYTES + 1)
 
     async def _receive(request: Request, who: KeyIdentity, workbook: str, file: UploadFile,
                        mapping: UploadFile | None = None):
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > MAX_UPLOAD_BYTES + 1_000_000:
-            raise HTTPException(413, f"The upload is over the {MAX_UPLOAD_BYTES // 1_000_000} MB limit.")
         data = await file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"The upload is over the {MAX_UPLOAD_BYTES // 1_000_000} MB limit.")
-        rules = await mapping.read(MAX_MAPPING_BYTES + 1) if mapping is not None and mapping.filename else None
+            raise HTTPException(413, TOO_BIG)
+        rules = await mapping.read(MAX_MAPPING_BYTES + 1) if _given(mapping) else None
         try:
             # checked as the load will check it: against the folder's sources and what the database holds
             with connect(settings.database_url) as conn:
@@ -163,14 +186,18 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         except UploadProblem as problem:
             raise HTTPException(422, str(problem)) from None
 
+    def _given(part) -> bool:
+        return part is not None and not isinstance(part, str) and bool(getattr(part, "filename", None))
+
     @app.post("/uploads")
-    async def upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None,
-                     mapping: UploadFile | None = None, csrf: str = Form("")):
+    async def upload(request: Request):
         who = identity(request)
-        check_csrf(request, csrf)
-        if file is None:
+        form = await _upload_form(request)
+        check_csrf(request, str(form.get("csrf", "")))
+        file = form.get("file")
+        if not _given(file):
             raise HTTPException(422, "Choose a file to upload.")
-        report = await _receive(request, who, workbook, file, mapping)
+        report = await _receive(request, who, str(form.get("workbook", "")), file, form.get("mapping"))
         return RedirectResponse(f"/uploads/{report.upload_id}", status_code=303)
 
     def _report(who: KeyIdentity, upload_id: str):
@@ -217,12 +244,13 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         return Response(report.as_json(), media_type="application/json")
 
     @app.post("/api/uploads")
-    async def api_upload(request: Request, workbook: str = Form(""), file: UploadFile | None = None,
-                         mapping: UploadFile | None = None):
+    async def api_upload(request: Request):
         who = identity(request)
-        if file is None:
+        form = await _upload_form(request)
+        file = form.get("file")
+        if not _given(file):
             raise HTTPException(422, "send the workbook as the multipart field `file`")
-        report = await _receive(request, who, workbook, file, mapping)
+        report = await _receive(request, who, str(form.get("workbook", "")), file, form.get("mapping"))
         return Response(report.as_json(), media_type="application/json", status_code=201)
 
     @app.get("/uploads/{upload_id}/preview", response_class=HTMLResponse)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -101,19 +102,25 @@ class UploadStore:
         whose entity then decides the workbook), validate them and keep the report; returns the report.
         `references`: what the database holds, for an export's references."""
         if len(data) > MAX_UPLOAD_BYTES:
-            raise UploadProblem(f"the file is {len(data) / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit")
+            raise UploadProblem(f"the file is {len(data) / 2 ** 20:.1f} MiB, over the {MAX_UPLOAD_BYTES // 2 ** 20} MiB "
+                                "limit")
         if not data:
             raise UploadProblem("the file is empty")
         upload_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(12)
         folder = self.root / tenant / upload_id
         folder.mkdir(parents=True)
-        mapping_name = ""
-        if mapping is not None:
-            workbook, stored, mapping_name = _mapped_names(folder, mapping, data, original_name)
-        elif workbook not in WORKBOOKS:
-            raise UploadProblem(f"choose which registry workbook this is ({', '.join(registry_workbooks())})")
-        else:
-            stored = _stored_name(workbook, data, original_name)
+        try:
+            mapping_name = ""
+            if mapping is not None:
+                workbook, stored, mapping_name = _mapped_names(folder, mapping, data, original_name)
+            else:
+                workbook = _recognised(folder, data, original_name) or workbook
+                if workbook not in WORKBOOKS:
+                    raise UploadProblem(f"choose which registry workbook this is ({', '.join(registry_workbooks())})")
+                stored = _stored_name(workbook, data, original_name)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a refused upload leaves nothing behind
+            raise
         path = folder / stored
         write_atomically(path, data)
         report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook, stored=stored, mapping=mapping_name,
@@ -212,6 +219,25 @@ def _mapped_names(folder: Path, mapping: bytes, data: bytes, original_name: str)
     mapping_name = Path(export).stem + MAPPING_SUFFIX
     os.replace(draft, folder / mapping_name)
     return workbook, export, mapping_name
+
+
+def _recognised(folder: Path, data: bytes, original_name: str) -> str | None:
+    """Which registry workbook the bytes are, from the file itself: its name (`personas.xlsx`, `personas.csv`), else
+    the sheets a workbook holds (`my file (2).xlsx` with a `personas` sheet); None when neither says."""
+    name = Path(original_name or "").name.lower()
+    for workbook in WORKBOOKS:
+        if name in source_file_names(workbook):
+            return workbook
+    if not name.endswith(".xlsx"):
+        return None
+    probe = folder / ".probe.xlsx"
+    try:
+        probe.write_bytes(data)
+        return workbook_kind(probe)
+    except (UnsafeWorkbookError, ValueError, OSError):
+        return None
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def upload_sheets(path: Path, raw_dir: Path, mapping_file: Path | None = None,
