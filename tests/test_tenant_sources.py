@@ -9,6 +9,8 @@ from pathlib import Path
 
 import openpyxl
 
+from vital_pipelines.files import file_sha256
+from vital_pipelines.loading.ledger import load_outcome
 from vital_pipelines.loading.sources import Source, load_source
 from vital_pipelines.db import connect
 from vital_pipelines.db.scratch import loader_url
@@ -64,6 +66,9 @@ def test_a_tenants_copy_loads_only_its_rows_and_soft_deletes_only_what_it_loaded
     with connect(fresh_url) as conn:
         assert conn.execute("select target, excel_row from quarantined_rows where resolved_at is null").fetchall() == [
             ("tenants/acme-pharma/personas", 4)]
+        # what the portal's run page reads: never green while a row waits
+        assert load_outcome(conn, target="tenants/acme-pharma/personas", sha256=file_sha256(path)) == {
+            "loaded": 9, "warned": 0, "waiting": 1}
 
     # The tenant's next file drops a row: that row alone is soft-deleted; the platform's rows are untouched.
     path = _tenant_copy(raw, "acme-pharma", 9)

@@ -59,3 +59,18 @@ def resolve_quarantine(conn: psycopg.Connection, *, target: str, still_rejected:
 
 def payload_json(record: dict) -> dict:
     return json.loads(json.dumps(record, default=str))
+
+
+def load_outcome(conn: psycopg.Connection, *, target: str, sha256: str) -> dict[str, int] | None:
+    """What the newest successful load of these bytes into `target` did, for a page that must not say green while
+    rows wait: rows loaded, loaded with warnings, and the rows of `target` that wait in quarantine now. None when no
+    load of these bytes succeeded yet."""
+    row = conn.execute("select details -> 'sheets' from pipeline_loads where target = %s and source_sha256 = %s "
+                       "and status = 'succeeded' order by finished_at desc limit 1", (target, sha256)).fetchone()
+    if row is None:
+        return None
+    accounts = (row[0] or {}).values()
+    waiting = conn.execute("select count(*) from quarantined_rows where target = %s and resolved_at is null",
+                           (target,)).fetchone()[0]
+    return {"loaded": sum(a.get("loaded", 0) for a in accounts),
+            "warned": sum(a.get("loaded_with_warnings", 0) for a in accounts), "waiting": waiting}

@@ -32,6 +32,8 @@ from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES
 from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
 from vital_pipelines.portal.preview import preview_upload
+from vital_pipelines.loading.ledger import load_outcome
+from vital_pipelines.loading.registry import ledger_target
 from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, run_state
 from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore, registry_workbooks
 
@@ -301,7 +303,12 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             except RunProblem as problem:
                 state["problem"] = str(problem)
         link = f"{settings.dagster_url.rstrip('/')}/runs/{state['run_id']}" if run else None
-        return page(request, "run.html", who=who, report=report, state=state, run=run, link=link)
+        outcome = None
+        if run is not None and run.verdict == "green":
+            # a successful run is green only when the load took every row: say what waits
+            with connect(settings.database_url) as conn:
+                outcome = load_outcome(conn, target=ledger_target(state["source"]), sha256=state["sha256"])
+        return page(request, "run.html", who=who, report=report, state=state, run=run, link=link, outcome=outcome)
 
     @app.get("/reports/{name}")
     def pipeline_report(request: Request, name: str):
