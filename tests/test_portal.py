@@ -244,6 +244,9 @@ def test_preview_shows_every_change_and_approval_puts_the_file_in_place_for_the_
     assert _live(url, "acme-pharma") == set()  # a preview writes nothing
     approved = client.post(f"{upload}/approve", data={"csrf": csrf}, follow_redirects=True)
     assert approved.status_code == 200 and "The raw sensor loads the file" in approved.text
+    # Approving again (a double click, another tab) approves nothing more: it shows the first approval's run.
+    again = client.post(f"{upload}/approve", data={"csrf": csrf}, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].endswith("/run")
     source = raw / "tenants" / "acme-pharma" / "personas.xlsx"
     assert source.read_bytes() == first.read_bytes()
     assert _materialize_personas(url, raw, tmp_path).success

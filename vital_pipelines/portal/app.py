@@ -272,12 +272,19 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         who = identity(request)
         check_csrf(request, csrf)
         report = _report(who, upload_id)
+        if not store.claim_approval(who.tenant_slug, upload_id):
+            # approved already (a second click, another tab): one approval, one run; show it
+            return RedirectResponse(f"/uploads/{upload_id}/run", status_code=303)
         typed = int(deletions) if deletions.strip().isdigit() else None
         try:
             with connect(settings.database_url) as conn:
                 approval = approve_upload(conn, store, who, upload_id, typed_deletions=typed)
         except ApprovalProblem as problem:
+            store.release_approval(who.tenant_slug, upload_id)
             raise HTTPException(409, str(problem)) from None
+        except BaseException:
+            store.release_approval(who.tenant_slug, upload_id)
+            raise
         state = {"source": approval.source, "sha256": approval.sha256, "run_id": None, "problem": None}
         if settings.dagster_url:
             try:

@@ -130,6 +130,20 @@ class UploadStore:
         write_atomically(folder / "report.json", report.as_json().encode("utf-8"))
         return report
 
+    def claim_approval(self, tenant: str, upload_id: str) -> bool:
+        """Whether this caller may approve the upload: the first claim wins (an exclusive create), so a double
+        click or two tabs approve once and launch one run."""
+        try:
+            os.close(os.open(self.folder(tenant, upload_id) / ".approval-claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                             0o600))
+            return True
+        except FileExistsError:
+            return False
+
+    def release_approval(self, tenant: str, upload_id: str) -> None:
+        """An approval that was refused (e.g. the deletions were not confirmed) may be tried again."""
+        (self.folder(tenant, upload_id) / ".approval-claimed").unlink(missing_ok=True)
+
     def mapping_path(self, tenant: str, upload_id: str) -> Path | None:
         report = self.report(tenant, upload_id)
         return self.folder(tenant, upload_id) / report.mapping if report.mapping else None
