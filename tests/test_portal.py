@@ -148,7 +148,9 @@ def test_a_renamed_header_is_reported_at_its_cell_as_a_refusal(portal, raw, tmp_
 def test_rows_of_another_tenant_are_refused_and_tenants_never_see_each_others_uploads(portal, raw, tmp_path):
     client, keys, _ = portal
     csrf = _signed_in(client, keys["acme"])
-    mixed = edit_cells(_acme_personas(raw, tmp_path / "p.xlsx", rows=10), "personas", {"tenant@3": "pharma-solutions", "tenant@4": None})
+    # row 5's empty tenant cell is the file's own tenant (acme-pharma's key): not a finding
+    mixed = edit_cells(_acme_personas(raw, tmp_path / "p.xlsx", rows=10), "personas",
+                       {"tenant@3": "pharma-solutions", "tenant@4": "vital-platform", "tenant@5": None})
     report_url = _upload(client, csrf, mixed).headers["location"]
     findings = client.get(f"{report_url}/report.json").json()["findings"]
     assert sorted((f["cell"], f["value"]) for f in findings if f["rule"] == "tenant_of_source") == [

@@ -31,9 +31,9 @@ def _tenant_copy(raw: Path, tenant: str, rows: int, *, foreign_row: int | None =
     column = next(c.column_letter for c in sheet[1] if c.value == "tenant")
     for row in range(2, rows + 2):
         sheet[f"A{row}"] = f"{tenant}-persona-{row}"
-        sheet[f"{column}{row}"] = tenant
+        sheet[f"{column}{row}"] = tenant if row != 3 else None  # an empty tenant cell is the file's own tenant
     if foreign_row:
-        sheet[f"{column}{foreign_row}"] = None
+        sheet[f"{column}{foreign_row}"] = "vital-platform"
     workbook.save(target)
     return target
 

@@ -19,7 +19,7 @@ from vital_pipelines.db.locks import lock_for_transaction, share_for_transaction
 from vital_pipelines.files import file_sha256
 from vital_pipelines.loading import ledger
 from vital_pipelines.loading.fingerprint import database_fingerprint, unchanged_load
-from vital_pipelines.loading.tenant_sources import rows_of_other_tenants
+from vital_pipelines.loading.tenant_sources import own_tenant, rows_of_other_tenants
 from vital_pipelines.entities import BY_SHEET, ENTITIES, Entity, workbook_entities
 from vital_pipelines.loading.entity_load import DERIVED_LINKS, load_entity
 from vital_pipelines.loading.upsert import (
@@ -410,6 +410,8 @@ def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_d
         withheld: list[Failure] = []
         shared: list[Failure] = []
         for name, result in sheets.items():
+            if tenant is not None and BY_SHEET.get(name) is not None and BY_SHEET[name].owner:
+                own_tenant(result, tenant)  # a tenant's file: an empty tenant cell is the tenant's
             if name in SHEET_TABLES:
                 clashes = unique_conflicts(conn, result, BY_SHEET[name], tenants)
                 if tenant is not None:

@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+import polars as pl
+
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.validation import ROW, Failure, ValidatedSheet
 
@@ -60,22 +62,32 @@ def tenant_sources(raw_dir: Path, workbook: str) -> list[tuple[str, Path]]:
 
 
 def rows_of_other_tenants(result: ValidatedSheet, tenant: str) -> list[Failure]:
-    """A failure for every valid row of the sheet that belongs to a tenant other than `tenant` (an empty tenant
-    cell, or no tenant column, means the platform)."""
+    """A failure for every valid row of the sheet that names a tenant other than `tenant`. An empty tenant cell, or
+    no tenant column, means the source's own tenant (see `own_tenant`): a steward need not type it on every row."""
     frame = result.valid
     if not frame.height or "tenant" not in frame.columns:
         return []
     letter = result.letters.get("tenant")
     found = []
     for row, owner in frame.select(ROW, "tenant").rows():
-        owner = owner or PLATFORM_TENANT_SLUG
-        if owner != tenant:
+        if owner is not None and owner != tenant:
             where = "in the tenant column" if letter else "in a new `tenant` column"
             found.append(Failure(file=result.file, sheet=result.contract.sheet, row=row, column="tenant",
                                  letter=letter, value=owner, rule="tenant_of_source",
                                  message=f"this row belongs to `{owner}`, but this file holds the rows of `{tenant}`: "
                                          f"write `{tenant}` {where}, or remove the row"))
     return found
+
+
+def own_tenant(result: ValidatedSheet, tenant: str) -> None:
+    """A tenant's source: its rows with an empty tenant cell (or no tenant column) are the tenant's."""
+    for name in ("valid", "rejected"):
+        frame = getattr(result, name)
+        if "tenant" in frame.columns:
+            frame = frame.with_columns(pl.col("tenant").fill_null(tenant))
+        else:
+            frame = frame.with_columns(pl.lit(tenant, dtype=pl.Utf8).alias("tenant"))
+        setattr(result, name, frame)
 
 
 def approval_record(source_path: Path) -> Path:
