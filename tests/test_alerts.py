@@ -57,7 +57,9 @@ def _context(instance: dg.DagsterInstance, result, status: dg.DagsterEventType, 
         resources={"alert_webhook": AlertWebhook(url=hook, token="s3cret-token")})
 
 
-def test_one_notification_for_one_failed_check_and_none_for_a_clean_run(fresh_url, raw, tmp_path, receiver):
+def test_one_notification_for_one_failed_check_and_none_for_a_clean_run(fresh_url, raw, tmp_path, receiver,
+                                                                       monkeypatch):
+    monkeypatch.setenv("VITAL_PORTAL_URL", "https://portal.example.com/")
     hook, received = receiver
     instance = dg.DagsterInstance.ephemeral()
     everything = [database_schema, registry_assets.WORKBOOK_ASSET["org_structure.xlsx"], registry_assets.WORKBOOK_ASSET["personas.xlsx"]]
@@ -77,6 +79,9 @@ def test_one_notification_for_one_failed_check_and_none_for_a_clean_run(fresh_ur
     assert body["status"] == "SUCCESS" and [(c["asset"], c["check"]) for c in body["failed_checks"]] == [
         ("personas", "personas_contract")]
     assert "personas › personas_contract" in body["text"] and "s3cret" not in json.dumps(body)
+    # the check names the file and its cells; the alert says where a steward sees what waits
+    assert "personas.xlsx" in body["text"] and body["portal"] == "https://portal.example.com/quarantine"
+    assert "What waits, and the reports: https://portal.example.com/quarantine" in body["text"]
 
 
 def test_one_notification_for_a_failed_run(fresh_url, raw, tmp_path, receiver):

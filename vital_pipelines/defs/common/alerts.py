@@ -48,10 +48,18 @@ def _payload(run: dg.DagsterRun, status: str, checks: list[dict]) -> dict:
     headline = (f"Run {run.run_id[:8]} of {run.job_name} failed" if status == "FAILURE"
                 else f"{len(checks)} contract check(s) failed in run {run.run_id[:8]} of {run.job_name}")
     lines = [headline] + [f"• {c['asset']} › {c['check']}: {c['description'][:300]}" for c in checks]
+    trigger = run.tags.get("vital/trigger")  # which file, and for a portal approval which tenant and steward
+    if trigger:
+        lines.append(f"Started by: {trigger}")
     if link:
         lines.append(link)
+    portal = os.environ.get("VITAL_PORTAL_URL")
+    # where a steward sees what waits (their tenant's rows only) and fixes it
+    portal_link = f"{portal.rstrip('/')}/quarantine" if portal else None
+    if portal_link:
+        lines.append(f"What waits, and the reports: {portal_link}")
     return {"text": "\n".join(lines), "run_id": run.run_id, "job": run.job_name, "status": status,
-            "failed_checks": checks, "link": link}
+            "failed_checks": checks, "link": link, "trigger": trigger, "portal": portal_link}
 
 
 def _send(context, alert_webhook: AlertWebhook, payload: dict):
