@@ -297,6 +297,11 @@ def _resolve_own_references(conn, entity: Entity, column: Column, result: Valida
     return warnings
 
 
+# A junction column filled from an item's place in its cell: (polars type, SQL type, its value per (owner, other)).
+POSITIONS = {"is_primary": (pl.Boolean, "boolean", (pl.col("_position") == 0).any()),
+             "display_order": (pl.Int64, "int", pl.col("_position").min() + 1)}
+
+
 def _existing_links(conn, table: str, owner: str, other: str, extra: list[str], owners: list[str]) -> pl.DataFrame:
     ident = sql.Identifier
     rows = conn.execute(sql.SQL("select {o}::text, {x}::text, tenant_id::text{e} from {t} where {o} = any(%s::uuid[])")
@@ -304,8 +309,7 @@ def _existing_links(conn, table: str, owner: str, other: str, extra: list[str], 
                                 e=sql.SQL("").join(sql.SQL(", {}").format(ident(c)) for c in extra)),
                         (owners,)).fetchall()
     return pl.DataFrame(rows, orient="row", schema={owner: pl.Utf8, other: pl.Utf8, TENANT: pl.Utf8,
-                                                    **{c: pl.Int64 if c == "display_order" else pl.Boolean
-                                                       for c in extra}})
+                                                    **{c: POSITIONS[c][0] for c in extra}})
 
 
 def _sync_link(conn, entity: Entity, column: Column, result: ValidatedSheet, frame: pl.DataFrame,
@@ -331,17 +335,15 @@ def _sync_owned_links(conn, column: Column, result: ValidatedSheet, owners: pl.D
     partial, warnings = unresolved(resolved, result, column, link.other, False)
     extra = [link.position] if link.position else []
     found = resolved.filter(pl.col(link.other).is_not_null())
-    if link.position == "is_primary":
-        found = found.group_by(link.owner, link.other, TENANT).agg((pl.col("_position") == 0).any().alias(link.position))
-    elif link.position:
-        found = found.group_by(link.owner, link.other, TENANT).agg((pl.col("_position").min() + 1).alias(link.position))
+    if link.position:
+        found = found.group_by(link.owner, link.other, TENANT).agg(POSITIONS[link.position][2].alias(link.position))
     links = pl.concat([found.select(link.owner, link.other, TENANT, *extra),
                        _existing_links(conn, link.table, link.owner, link.other, extra,
                                        partial[link.owner].unique().to_list())], how="vertical_relaxed") \
         .unique([link.owner, link.other], keep="first")
     links = links.with_columns([pl.lit(value).alias(name) for name, value, _type in link.values])
     types = {link.owner: "uuid", link.other: "uuid", TENANT: "uuid",
-             **{c: "boolean" if c == "is_primary" else "int" for c in extra},
+             **{c: POSITIONS[c][1] for c in extra},
              **{name: sql_type for name, _value, sql_type in link.values}}
     name = f"link_{link.table}"
     stage(conn, name, links, types)

@@ -157,6 +157,10 @@ def validate_source(source: Source, *, raw_dir: Path | None = None, references: 
                                       isolated=isolated)
 
 
+def _references_rows(workbook: str) -> bool:
+    return any(e.references for e in workbook_entities().get(workbook, ()))
+
+
 def load_source(conn: psycopg.Connection, source: Source, *, raw_dir: Path, policy: str = "quarantine",
                 run_id: str | None = None, max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, reload: bool = False,
                 isolated: bool = True, on_skip=None, dry_run: bool = False) -> LoadResult:
@@ -175,7 +179,10 @@ def load_source(conn: psycopg.Connection, source: Source, *, raw_dir: Path, poli
                 if on_skip is not None:
                     on_skip(skipped)
                 return skipped
-        sheets = validate_source(source, raw_dir=raw_dir, references=database_references(conn), path=path,
+        # what the database holds, only for a registry whose rows reference rows (a query and a digest saved for
+        # the others: tools, skills, templates, industries, the matrix)
+        references = database_references(conn) if _references_rows(source.workbook) else None
+        sheets = validate_source(source, raw_dir=raw_dir, references=references, path=path,
                                  isolated=isolated)
         # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
         approved = source.tenant is not None and approved_deletions(source.path, bytes_sha) is not None
