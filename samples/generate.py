@@ -251,7 +251,8 @@ def capability_records(jtbds: list[dict]) -> list[dict]:
             for i, (code, name, function, description) in enumerate(responsibilities)]
 
 
-# The seed's industries and solutions (21_seed_data.sql), as a steward would keep them.
+# The seed's industries and solutions (21_seed_data.sql) as a steward would keep them: the same values, so that the
+# first load takes the seed rows over without rewriting them (only the bundled agents and prompts are added).
 _INDUSTRIES = [("pharmaceuticals", "Pharmaceutical", "Phrm", "Research-based and generic medicines manufacturers"),
                ("biotechnology", "Biotechnology", "Btch", "Biologics, cell and gene therapy, platform biotechs"),
                ("medical_devices", "Medical Devices", "MedD", "Devices, diagnostics and combination products"),
@@ -259,11 +260,18 @@ _INDUSTRIES = [("pharmaceuticals", "Pharmaceutical", "Phrm", "Research-based and
                ("digital_health", "Digital Health", "Digital", "Digital therapeutics, health apps and data platforms"),
                ("healthcare_consulting", "Healthcare Consulting", "Consult",
                 "Life-science strategy, HEOR and commercial consultancies")]
-_SOLUTIONS = [("LAUNCH-EX", "Launch Excellence", "launch-excellence", "commercial", ("COMM", "HEOR"), "premium"),
-              ("BRAND-EX", "Brand Excellence", "brand-excellence", "commercial", ("COMM",), "premium"),
-              ("PULSE", "Strategic Foresight (PULSE)", "strategic-foresight", "strategic", ("BD", "RND"), "standard"),
-              ("COMM-EX", "Commercial Excellence", "commercial-excellence", "commercial", ("COMM", "FIN"), "premium"),
-              ("MED-EX", "Medical Excellence", "medical-excellence", "medical", ("MA",), "premium")]
+_SOLUTIONS = [
+    ("LAUNCH-EX", "Launch Excellence", "launch-excellence", "commercial", ("COMM", "HEOR"), "premium",
+     "End-to-end launch readiness: market shaping, launch sequencing, field readiness and early performance tracking."),
+    ("BRAND-EX", "Brand Excellence", "brand-excellence", "commercial", ("COMM",), "premium",
+     "Brand planning, positioning, omnichannel engagement and lifecycle management for in-market brands."),
+    ("PULSE", "Strategic Foresight (PULSE)", "strategic-foresight", "strategic", ("BD", "RND"), "standard",
+     "Horizon scanning, competitive intelligence and scenario planning for portfolio and pipeline decisions."),
+    ("COMM-EX", "Commercial Excellence", "commercial-excellence", "commercial", ("COMM", "FIN"), "standard",
+     "Sales force effectiveness, key account management, pricing and contracting, and commercial analytics."),
+    ("MED-EX", "Medical Excellence", "medical-excellence", "medical", ("MA",), "premium",
+     "Medical strategy, MSL excellence, evidence generation and scientific communication."),
+]
 
 
 def industry_records() -> list[dict]:
@@ -274,11 +282,11 @@ def industry_records() -> list[dict]:
 def solution_records(agents: list[dict]) -> list[dict]:
     return [{"code": code, "name": name, "slug": slug, "category": category, "solution_type": "packaged",
              "price_model": "subscription", "marketplace_tier": tier, "is_published": True, "visibility": "public",
-             "description": f"{name}: agents and prompts for " + ", ".join(catalog.FUNCTIONS[f][0] for f in functions),
+             "description": description,
              "agents": "; ".join([a["slug"] for a in agents if a["function_code"] in functions and a["tier"] == 1][:6]),
              "prompts": "; ".join([f"{a['slug']}-system" for a in agents if a["function_code"] in functions
                                    and a["tier"] == 1][:6])}
-            for code, name, slug, category, functions, tier in _SOLUTIONS]
+            for code, name, slug, category, functions, tier, description in _SOLUTIONS]
 
 
 def jtbd_records(scale: int = 1, personas: list[dict] | None = None) -> list[dict]:
