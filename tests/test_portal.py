@@ -193,7 +193,7 @@ def test_an_api_client_uploads_with_its_key_and_reads_the_report(portal, raw, tm
     with unknown.open("rb") as stream:
         refused = client.post("/api/uploads", headers=headers, data={"workbook": "../../x.xlsx"},
                               files={"file": ("notes.xlsx", stream)})
-    assert refused.status_code == 422 and "choose which registry workbook" in refused.json()["error"]
+    assert refused.status_code == 422 and "do not say which registry it is" in refused.json()["error"]
     assert sorted((tmp_path / "portal").rglob("*")) == folders, "a refused upload leaves nothing behind"
 
 
@@ -261,7 +261,7 @@ def test_preview_shows_every_change_and_approval_puts_the_file_in_place_for_the_
     preview = client.get(f"{upload}/preview").text
     assert "type 6 to approve exactly those deletions" in preview
     assert re.search(r"acme-p3</td><td class=\"short\">title</td><td>[^<]+</td><td>Chief Brand Officer</td>", preview)
-    deleted = re.search(r'<p id="deletions">([^<]+)</p>', preview).group(1).split(", ")
+    deleted = re.search(r'<p class="deletions" id="deletions-personas">([^<]+)</p>', preview).group(1).split(", ")
     assert sorted(deleted) == sorted(f"acme-p{r}" for r in range(6, 12))
     assert client.post(f"{upload}/approve", data={"csrf": csrf}).status_code == 409
     assert client.post(f"{upload}/approve", data={"csrf": csrf, "deletions": "5"}).status_code == 409

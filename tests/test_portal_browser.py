@@ -164,7 +164,7 @@ def test_a_steward_fixes_a_workbook_and_loads_it_from_the_browser(world, tmp_pat
         summary = " ".join(page.inner_text("#summary").split())
         assert "personas 2 1 2 7" in summary, summary
         assert "Head of Oncology Marketing" in page.inner_text("body")
-        deletions = page.inner_text("#deletions")
+        deletions = page.inner_text("#deletions-personas")
         assert "acme-pharma-persona-10" in deletions and "acme-pharma-persona-11" in deletions
         _shot(page, "5-preview")
         page.click("#approve")

@@ -110,7 +110,7 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     out = Path(args.annotated) if args.annotated else path.with_name(path.stem + ".annotated.xlsx")
     try:
-        report.annotate_workbook(path, failures + warnings, out)
+        report.annotate_workbook(path, failures, out, warnings)
         print(f"{report.summary(failures)}\nAnnotated copy: {out}")
     except report.AnnotationError as error:
         print(f"{report.summary(failures)}\nNo annotated copy: {error}")

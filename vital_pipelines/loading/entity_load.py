@@ -8,6 +8,8 @@ column is required, and otherwise is a warning: the row loads and keeps the valu
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import polars as pl
@@ -245,10 +247,16 @@ def load_entity(conn, entity: Entity, result: ValidatedSheet, tenants: dict[str,
         if entity.soft_delete:
             protected = _protected_stage(conn, f"protected_{entity.sheet}", rejected_keys.get(entity.sheet, []),
                                          key_columns)
-            table_counts.deleted_keys = soft_delete_missing(
+            doubtful = _doubtful_keys(result, entity)
+            absent = soft_delete_missing(
                 conn, entity.table, key_columns, f"stage_{entity.sheet}", scope, protected, max_share,
                 f"{load.file} › {entity.sheet}", load.file, frame.select(TENANT, *entity.key).n_unique(),
-                owner=entity.owner)
+                owner=entity.owner, hold_back=bool(doubtful))
+            if doubtful:
+                table_counts.held_back_keys = absent
+                warnings += _held_back(doubtful, absent, entity)
+            else:
+                table_counts.deleted_keys = absent
             table_counts.deleted = len(table_counts.deleted_keys)
     else:
         table_counts = upsert(conn, entity.table, key_columns, columns, select, soft_delete=entity.soft_delete,
@@ -262,6 +270,31 @@ def load_entity(conn, entity: Entity, result: ValidatedSheet, tenants: dict[str,
             counts[column.link.table] = link_counts
             warnings += link_warnings
     return counts, failures, warnings
+
+
+def _doubtful_keys(result: ValidatedSheet, entity: Entity) -> list[Failure]:
+    """The failures that put a rejected row's key in doubt (empty, malformed, used twice): such a row may be one of
+    the rows the file no longer names (a typo in its key), so no row is deleted for its absence until it is fixed."""
+    return [f for f in result.failures if f.column in entity.key and f.row is not None]
+
+
+def _held_back(doubtful: list[Failure], absent: list[str], entity: Entity) -> list[Failure]:
+    """Beside each doubtful key, the deletions held back for it."""
+    if not absent:
+        return []
+    shown = ", ".join(f"`{k}`" for k in absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+    said: set[tuple] = set()
+    warnings = []
+    for failure in doubtful:
+        if (failure.sheet, failure.row) in said:
+            continue
+        said.add((failure.sheet, failure.row))
+        warnings.append(dataclasses.replace(
+            failure, rule="deletion_held_back_warning",
+            message=f"{len(absent)} {entity.table} row(s) this file no longer names are not deleted while this "
+                    f"row's key fails, as it may be one of them: {shown}. Fix the key; the next load deletes "
+                    f"those still absent."))
+    return warnings
 
 
 def _protected_stage(conn, name: str, keys: list[tuple], key_columns: list[str]) -> str | None:

@@ -9,6 +9,8 @@ export in the documented layout named after it (`personas.csv`, `.json`, `.jsonl
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from vital_pipelines.loading.tenant_sources import (
 from vital_pipelines.spreadsheets.crosswalk import crosswalk_path_for
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping, mapping_path_for
 from vital_pipelines.spreadsheets.matrix import WORKBOOK as MATRIX_WORKBOOK, validate_matrix
-from vital_pipelines.spreadsheets.validation import ReferenceIndex, ValidatedSheet
+from vital_pipelines.spreadsheets.validation import ReferenceIndex, SheetRefused, ValidatedSheet
 from vital_pipelines.spreadsheets.workbooks import (
     MappedSource, mapped_sources, validate_mapped_source, validate_registry_workbook,
 )
@@ -182,13 +184,27 @@ def load_source(conn: psycopg.Connection, source: Source, *, raw_dir: Path, poli
         # what the database holds, only for a registry whose rows reference rows (a query and a digest saved for
         # the others: tools, skills, templates, industries, the matrix)
         references = database_references(conn) if _references_rows(source.workbook) else None
-        sheets = validate_source(source, raw_dir=raw_dir, references=references, path=path,
-                                 isolated=isolated)
+        try:
+            sheets = validate_source(source, raw_dir=raw_dir, references=references, path=path,
+                                     isolated=isolated)
+        except SheetRefused as refused:
+            raise SheetRefused(_named(source, refused.failures)) from None
         # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
         approved = source.tenant is not None and approved_deletions(source.path, bytes_sha) is not None
-        return load_workbook(conn, source.workbook, sheets, source_path=path, policy=policy, run_id=run_id,
-                             max_delete_share=1.0 if approved else max_delete_share, source_sha256=sha,
-                             source_name=source.origin, tenant=source.tenant)
+        result = load_workbook(conn, source.workbook, sheets, source_path=path, policy=policy, run_id=run_id,
+                               max_delete_share=1.0 if approved else max_delete_share, source_sha256=sha,
+                               source_name=source.origin, tenant=source.tenant)
+        result.failures, result.warnings = _named(source, result.failures), _named(source, result.warnings)
+        return result
+
+
+def _named(source: Source, findings: list) -> list:
+    """A tenant's findings name the tenant's file (`tenants/acme-pharma/personas.xlsx`), not a bare `personas.xlsx`
+    that reads as the platform's workbook."""
+    if source.tenant is None:
+        return findings
+    bare = source.export.path.name if source.export else source.path.name
+    return [dataclasses.replace(f, file=source.origin) if f.file == bare else f for f in findings]
 
 
 __all__ = ["NoSource", "Source", "WORKBOOK_ASSETS", "content_tag", "load_source", "registry_content_sha", "registry_sources", "validate_source"]

@@ -73,6 +73,7 @@ class Counts:
     unchanged: int = 0
     deleted: int = 0
     deleted_keys: list[str] = field(default_factory=list)  # the natural keys soft-deleted, for metadata and audit
+    held_back_keys: list[str] = field(default_factory=list)  # absent rows not deleted while a row's key fails
 
     def add(self, other: "Counts") -> "Counts":
         return Counts(self.inserted + other.inserted, self.updated + other.updated,
@@ -243,13 +244,16 @@ def record_provenance(conn: psycopg.Connection, table: str, stamp: Stamp) -> Non
 
 def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], stage_name: str, tenant_ids: list,
                         protected_stage: str | None, max_share: float, sheet: str, source_file: str,
-                        staged_keys: int | None = None, owner: str = "tenant_id") -> list[str]:
+                        staged_keys: int | None = None, owner: str = "tenant_id", hold_back: bool = False) -> list[str]:
     """Soft-delete the live rows that this workbook loaded (their `loaded_from` names `source_file`) in the given
     tenants and that the sheet no longer has, unless that is too many; returns their natural keys. Rows the
     application created, or another workbook loaded, are never touched.
 
     `staged_keys`, the number of distinct keys staged, allows a shortcut: after the upsert every staged key is
-    live and stamped, so when the tenants have exactly that many such rows none is missing from the sheet."""
+    live and stamped, so when the tenants have exactly that many such rows none is missing from the sheet.
+
+    `hold_back`: delete nothing and return the keys that would have been deleted (a rejected row's key is in doubt,
+    so any of them may be that row)."""
     params = {"tenants": tenant_ids, "file": source_file}
     owned = sql.SQL("t.deleted_at is null and t.{} = any(%(tenants)s) and t.loaded_from ->> 'file' = %(file)s") \
         .format(sql.Identifier(owner))
@@ -266,6 +270,11 @@ def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], st
         table=sql.Identifier(table), owned=owned, absent=absent_from(stage_name),
         protected=absent_from(protected_stage) if protected_stage else sql.SQL(""),
     )
+    natural = sql.SQL(" || '|' || ").join(sql.SQL("x.{}::text").format(sql.Identifier(k)) for k in key if k != owner)
+    if hold_back:
+        return [k for (k,) in conn.execute(sql.SQL("select ") + natural + sql.SQL(" from {table} x where x.ctid in "
+                                           "(select t.ctid ").format(table=sql.Identifier(table)) + missing
+                                           + sql.SQL(") order by 1"), params).fetchall()]
     doomed = conn.execute(sql.SQL("select count(*) ") + missing, params).fetchone()[0]
     if not doomed:
         return []
@@ -274,7 +283,6 @@ def soft_delete_missing(conn: psycopg.Connection, table: str, key: list[str], st
             f"Refusing to load {sheet}: it would soft-delete {doomed} of {live} live {table} rows "
             f"({doomed / live:.0%}, limit {max_share:.0%}). If the sheet is complete and the deletions are "
             f"intended, raise max_delete_share for this run; otherwise restore the missing rows.")
-    natural = sql.SQL(" || '|' || ").join(sql.SQL("x.{}::text").format(sql.Identifier(k)) for k in key if k != owner)
     statement = (sql.SQL("with gone as (update {table} x set deleted_at = now() where x.ctid in (select t.ctid ")
                  .format(table=sql.Identifier(table)) + missing
                  + sql.SQL(") returning ") + natural + sql.SQL(" as natural_key) select natural_key from gone order by 1"))

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from psycopg import sql as psycopg_sql
 from fastapi import FastAPI, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -29,12 +30,17 @@ from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
 from vital_pipelines.loading import history
 from vital_pipelines.loading.registry import database_references
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
-from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES
+from vital_pipelines.spreadsheets.contracts import CONTRACTS
+from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem
+from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
+from vital_pipelines.spreadsheets.suggest import NoEntityFits, export_headers, mapping_from_choices, suggest_mapping
+from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES, MappingError
+from vital_pipelines.spreadsheets.report import rule_words
 from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
 from vital_pipelines.portal.preview import preview_upload
 from vital_pipelines.loading.ledger import load_outcome
 from vital_pipelines.loading.registry import ledger_target
-from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, run_state
+from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, queue_has_no_daemon, run_state
 from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore, registry_workbooks
 
 # A request carries the file, perhaps its mapping, and a few form fields: the file's limit and room for the rest.
@@ -44,6 +50,8 @@ TOO_BIG = f"The upload is over the {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB limit
 PAGE_SIZE = 50
 SESSION_SECONDS = 8 * 3600
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters["rule_words"] = rule_words
+_CELL = re.compile(r"^[A-Z]{1,3}[1-9][0-9]*$")
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,12 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     async def http_problem(request: Request, error: HTTPException):
         if request.url.path.startswith("/api/") or request.headers.get("authorization"):
             return JSONResponse({"error": error.detail}, status_code=error.status_code)
-        return page(request, "error.html", status_code=error.status_code, message=error.detail)
+        try:
+            who = identity(request)
+        except NotSignedIn:
+            who = None
+        return page(request, "error.html", status_code=error.status_code, message=error.detail, who=who,
+                    back=_way_back(request.url.path) if who else [])
 
     @app.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request):
@@ -147,8 +160,14 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request):
         who = identity(request)
-        return page(request, "home.html", who=who, uploads=store.uploads(who.tenant_slug),
-                    workbooks=registry_workbooks(), limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
+        uploads = store.uploads(who.tenant_slug)
+        approvals = {}
+        for upload in uploads[:PAGE_SIZE]:
+            state = store.read_state(who.tenant_slug, upload.upload_id)
+            if state is not None:
+                approvals[upload.upload_id] = approval_status(state)
+        return page(request, "home.html", who=who, uploads=uploads[:PAGE_SIZE], approvals=approvals,
+                    limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
 
     async def _upload_form(request: Request):
         """The upload's form, read only now: after the key (the caller's identity) and the declared size were
@@ -218,9 +237,85 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         page_number = min(max(1, page_number), pages)
         shown = selected[(page_number - 1) * PAGE_SIZE: page_number * PAGE_SIZE]
         columns = sorted({f["column"] for f in report.findings if f["column"]})
+        seen: set[tuple] = set()
+        for finding in shown:  # one input per cell, on the cell's first finding
+            place = (finding["sheet"], finding["cell"])
+            finding["fixable"] = bool(_CELL.match(finding["cell"] or "")) and place not in seen
+            seen.add(place)
         return page(request, "report.html", who=who, report=report, findings=shown, selected=len(selected),
                     page_number=page_number, pages=pages, rule=rule, column=column, severity=severity,
-                    columns=columns, rules=sorted({f["rule"] for f in report.findings}))
+                    columns=columns, rules=sorted({f["rule"] for f in report.findings}),
+                    failing_rows=len({(f["sheet"], f["row"]) for f in report.failures}),
+                    bulk=report.bulk_fixes()[:12] if report.editable else [])
+
+    def _revised(who: KeyIdentity, upload_id: str, edits: list[CellEdit]):
+        with connect(settings.database_url) as conn:
+            references = database_references(conn)
+            conn.rollback()
+        try:
+            revised = store.revise(who.tenant_slug, upload_id, edits, references)
+        except UploadProblem as problem:
+            raise HTTPException(422, str(problem)) from None
+        return RedirectResponse(f"/uploads/{revised.upload_id}", status_code=303)
+
+    @app.post("/uploads/{upload_id}/fixes")
+    async def fixes(request: Request, upload_id: str):
+        """The cells the steward changed in the report (and the suggestion taken with one click): a new version."""
+        who = identity(request)
+        form = await request.form(max_files=0, max_fields=4 * PAGE_SIZE + 8)
+        check_csrf(request, str(form.get("csrf", "")))
+        report = _report(who, upload_id)
+        found = {f"{f['sheet']}!{f['cell']}": f for f in report.findings}
+        edits = {}
+        try:
+            for name, value in form.multi_items():
+                place = name.removeprefix("cell:")
+                if name.startswith("cell:") and place in found and str(value) != (found[place]["value"] or ""):
+                    edits[place] = CellEdit(found[place]["sheet"], found[place]["cell"], str(value))
+            taken = str(form.get("apply", ""))
+            if taken:
+                suggestion = found.get(taken, {}).get("suggestion")
+                if not suggestion:
+                    raise HTTPException(422, "That suggestion is no longer in the report: reload the page.")
+                edits[taken] = CellEdit(found[taken]["sheet"], found[taken]["cell"], suggestion)
+        except EditProblem as problem:
+            raise HTTPException(422, str(problem)) from None
+        return _revised(who, upload_id, list(edits.values()))
+
+    @app.post("/uploads/{upload_id}/bulk")
+    def bulk_fix(request: Request, upload_id: str, csrf: str = Form(""), sheet: str = Form(""),
+                 column: str = Form(""), value: str = Form(""), rule: str = Form(""), new: str = Form("")):
+        """One value of one column replaced in every failing cell that holds it."""
+        who = identity(request)
+        check_csrf(request, csrf)
+        report = _report(who, upload_id)
+        group = next((b for b in report.bulk_fixes() if (b["sheet"], b["column"], b["value"], b["rule"])
+                      == (sheet, column, value, rule)), None)
+        if group is None:
+            raise HTTPException(422, "Those cells are no longer in the report: reload the page.")
+        try:
+            edits = [CellEdit(sheet, cell, new) for cell in group["cells"]]
+        except EditProblem as problem:
+            raise HTTPException(422, str(problem)) from None
+        return _revised(who, upload_id, edits)
+
+    @app.get("/uploads/{upload_id}/file")
+    def upload_file(request: Request, upload_id: str):
+        """This version of the steward's file (after fixes in the page), to keep working on it."""
+        who = identity(request)
+        report = _report(who, upload_id)
+        path = store.workbook_path(who.tenant_slug, upload_id)
+        return FileResponse(path, filename=report.download_name(path.suffix.lstrip(".")),
+                            media_type="application/octet-stream")
+
+    @app.get("/uploads/{upload_id}/mapping.yaml")
+    def mapping_file(request: Request, upload_id: str):
+        who = identity(request)
+        report = _report(who, upload_id)
+        path = store.mapping_path(who.tenant_slug, upload_id)
+        if path is None:
+            raise HTTPException(404, "This upload has no mapping file.")
+        return FileResponse(path, filename=path.name, media_type="application/yaml")
 
     @app.get("/uploads/{upload_id}/annotated.xlsx")
     def annotated(request: Request, upload_id: str):
@@ -230,16 +325,21 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             path = store.annotated(who.tenant_slug, upload_id)
         except FileNotFoundError as missing:
             raise HTTPException(404, str(missing)) from None
-        return FileResponse(path, filename=f"{Path(report.workbook).stem}.annotated.xlsx",
+        return FileResponse(path, filename=report.download_name("annotated.xlsx"),
                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     @app.get("/uploads/{upload_id}/report.csv")
     def report_csv(request: Request, upload_id: str):
         report = _report(identity(request), upload_id)
-        return PlainTextResponse(report.as_csv(), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{Path(report.workbook).stem}.report.csv"'})
+        return PlainTextResponse(report.as_csv(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": _attachment(report.download_name("report.csv"))})
 
     @app.get("/uploads/{upload_id}/report.json")
+    def report_json_download(request: Request, upload_id: str):
+        report = _report(identity(request), upload_id)
+        return Response(report.as_json(), media_type="application/json",
+                        headers={"Content-Disposition": _attachment(report.download_name("report.json"))})
+
     @app.get("/api/uploads/{upload_id}")
     def report_json(request: Request, upload_id: str):
         report = _report(identity(request), upload_id)
@@ -254,6 +354,94 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             raise HTTPException(422, "send the workbook as the multipart field `file`")
         report = await _receive(request, who, str(form.get("workbook", "")), file, form.get("mapping"))
         return Response(report.as_json(), media_type="application/json", status_code=201)
+
+    @app.post("/mappings")
+    async def map_upload(request: Request):
+        """An export in another layout, kept as a draft while its columns are mapped in the page."""
+        who = identity(request)
+        form = await _upload_form(request)
+        check_csrf(request, str(form.get("csrf", "")))
+        file = form.get("file")
+        if not _given(file):
+            raise HTTPException(422, "Choose an export to map.")
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        try:
+            draft_id = store.save_draft(who.tenant_slug, data, file.filename or "")
+        except UploadProblem as problem:
+            raise HTTPException(422, str(problem)) from None
+        return RedirectResponse(f"/mappings/{draft_id}", status_code=303)
+
+    def _draft(who: KeyIdentity, draft_id: str) -> tuple[Path, str]:
+        try:
+            return store.draft(who.tenant_slug, draft_id)
+        except (FileNotFoundError, ValueError):
+            raise HTTPException(404, "No such export for your tenant.") from None
+
+    def _proposal(path: Path, name: str, entity: str) -> tuple[str | None, str | None, list[str]]:
+        """(the suggested mapping's YAML, why none could be made, the export's headers)."""
+        import shutil
+        import tempfile
+
+        try:
+            headers = export_headers(path)
+        except (UnsafeWorkbookError, MappingError, ValueError) as error:
+            raise HTTPException(422, f"The export cannot be read: {error}") from None
+        with tempfile.TemporaryDirectory() as scratch:
+            # the file's own name is evidence of its entity (`notion_personas.csv`); a plain name keeps it
+            named = Path(scratch) / (re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem)[:80] + path.suffix)
+            shutil.copy(path, named)
+            try:
+                return suggest_mapping(named, entity=entity or None, raw_dir=settings.raw_dir), None, headers
+            except NoEntityFits as refusal:
+                return None, str(refusal).split(": ", 1)[-1], headers
+
+    @app.get("/mappings/{draft_id}", response_class=HTMLResponse)
+    def mapping_page(request: Request, draft_id: str, entity: str = ""):
+        who = identity(request)
+        path, name = _draft(who, draft_id)
+        if entity and entity not in CONTRACTS:
+            raise HTTPException(404, "No such registry entity.")
+        suggested, refusal, headers = _proposal(path, name, entity)
+        rows = []
+        if suggested:
+            proposal = yaml.safe_load(suggested)
+            entity = proposal["entity"]
+            chosen = {column: (value["from"] if isinstance(value, dict) else value)
+                      for column, value in (proposal.get("columns") or {}).items()}
+            for column_name, column in CONTRACTS[entity].schema.columns.items():
+                if column_name == "metadata":
+                    continue
+                meta = column.metadata or {}
+                rows.append({"name": column_name, "chosen": chosen.get(column_name),
+                             "required": not column.nullable and meta.get("default") is None,
+                             "what": meta.get("description") or ""})
+        return page(request, "mapping.html", who=who, draft_id=draft_id, name=name, entity=entity, rows=rows,
+                    headers=headers, refusal=refusal, entities=sorted(CONTRACTS))
+
+    @app.post("/mappings/{draft_id}")
+    async def mapping_save(request: Request, draft_id: str):
+        """The mapping the steward confirmed: saved with the export as an upload, which is checked at once."""
+        who = identity(request)
+        form = await request.form(max_files=0, max_fields=200)
+        check_csrf(request, str(form.get("csrf", "")))
+        path, name = _draft(who, draft_id)
+        entity = str(form.get("entity", ""))
+        if entity not in CONTRACTS:
+            raise HTTPException(422, "Choose which registry the export holds.")
+        suggested, _refusal, headers = _proposal(path, name, entity)
+        choices = {key.removeprefix("column:"): (str(value) or None) for key, value in form.multi_items()
+                   if key.startswith("column:")}
+        export_name = f"{entity}_export{path.suffix}"
+        rules = mapping_from_choices(suggested, choices, headers, export_name)
+        with connect(settings.database_url) as conn:
+            references = database_references(conn)
+            conn.rollback()
+        try:
+            report = store.save(who.tenant_slug, "", path.read_bytes(), name, mapping=rules.encode("utf-8"),
+                                references=references)
+        except UploadProblem as problem:
+            raise HTTPException(422, str(problem)) from None
+        return RedirectResponse(f"/uploads/{report.upload_id}", status_code=303)
 
     @app.get("/uploads/{upload_id}/preview", response_class=HTMLResponse)
     def preview_page(request: Request, upload_id: str):
@@ -296,6 +484,53 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         store.write_state(who.tenant_slug, upload_id, state)
         return RedirectResponse(f"/uploads/{upload_id}/run", status_code=303)
 
+    def approval_status(state: dict) -> dict:
+        """What became of an approved upload, in the words the run page and the uploads list both show: green only
+        when the run succeeded and none of the file's rows wait in quarantine."""
+        status = {"kind": "running", "text": "The raw sensor loads the file within seconds.", "link": None}
+        run, problem = None, state.get("problem")
+        if state.get("run_id") and settings.dagster_url:
+            status["link"] = f"{settings.dagster_url.rstrip('/')}/runs/{state['run_id']}"
+            try:
+                run = run_state(settings.dagster_url, state["run_id"])
+            except RunProblem as trouble:
+                problem = str(trouble)
+        if run is None:
+            if problem:
+                status.update(kind="red", text=f"The run could not be launched or followed: {problem}. The raw "
+                                               "sensor loads the file at its next look.")
+            return status
+        if run.verdict is None:
+            if run.status in ("QUEUED", "NOT_STARTED") and _no_daemon():
+                status.update(kind="stuck", text="Queued, but no Dagster daemon is running to start it: ask your "
+                                                 "operator to start one (`dagster-daemon run`, or `dg dev`, which "
+                                                 "runs the webserver and the daemon together). The run starts as "
+                                                 "soon as the daemon does.")
+            else:
+                status.update(text=f"Running ({run.status.lower().replace('_', ' ')})…")
+            return status
+        if run.verdict == "red":
+            status.update(kind="red", text="red: the run failed; its page in the Dagster UI says why.")
+            return status
+        with connect(settings.database_url) as conn:
+            outcome = load_outcome(conn, target=ledger_target(state["source"]), sha256=state["sha256"])
+            conn.rollback()
+        loaded = (outcome["loaded"] + outcome["warned"]) if outcome else None
+        warned = f", {outcome['warned']} with warnings" if outcome and outcome["warned"] else ""
+        if outcome and outcome["waiting"]:
+            status.update(kind="waiting", waiting=outcome["waiting"],
+                          text=f"Loaded {loaded}, {outcome['waiting']} waiting in quarantine{warned}.")
+        else:
+            status.update(kind="green", text=f"green: loaded {loaded if loaded is not None else 'every row'}"
+                                             f"{warned}.")
+        return status
+
+    def _no_daemon() -> bool:
+        try:
+            return queue_has_no_daemon(settings.dagster_url)
+        except RunProblem:
+            return False
+
     @app.get("/uploads/{upload_id}/run", response_class=HTMLResponse)
     def run_page(request: Request, upload_id: str):
         who = identity(request)
@@ -303,19 +538,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         state = store.read_state(who.tenant_slug, upload_id)
         if state is None:
             raise HTTPException(404, "This upload has not been approved.")
-        run = None
-        if state.get("run_id") and settings.dagster_url:
-            try:
-                run = run_state(settings.dagster_url, state["run_id"])
-            except RunProblem as problem:
-                state["problem"] = str(problem)
-        link = f"{settings.dagster_url.rstrip('/')}/runs/{state['run_id']}" if run else None
-        outcome = None
-        if run is not None and run.verdict == "green":
-            # a successful run is green only when the load took every row: say what waits
-            with connect(settings.database_url) as conn:
-                outcome = load_outcome(conn, target=ledger_target(state["source"]), sha256=state["sha256"])
-        return page(request, "run.html", who=who, report=report, state=state, run=run, link=link, outcome=outcome)
+        return page(request, "run.html", who=who, report=report, state=state, status=approval_status(state))
 
     @app.get("/reports/{name}")
     def pipeline_report(request: Request, name: str):
@@ -404,6 +627,24 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     return app
 
 
+def _way_back(path: str) -> list[tuple[str, str]]:
+    """Where a steward goes from an error on `path`: the upload's preview or report it came from."""
+    found = re.match(r"^/uploads/([A-Za-z0-9_-]{16,40})(/[a-z_.]+)?", path)
+    if not found:
+        return []
+    upload = f"/uploads/{found.group(1)}"
+    back = [(f"{upload}/preview", "Back to the preview")] if found.group(2) in ("/approve", "/run") else []
+    return back + [(upload, "Back to the report")]
+
+
+def _attachment(name: str) -> str:
+    """A Content-Disposition that saves the file under `name` (RFC 6266: an ASCII fallback and the UTF-8 name)."""
+    from urllib.parse import quote
+
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
 # The registry tables whose rows carry their own id and tenant: the ones a steward can open a history page for.
 HISTORY_PAGES = ("org_departments", "org_roles", "org_responsibilities", "personas", "agents", "jobs_to_be_done")
 
@@ -413,9 +654,20 @@ def _quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
     where = ("resolved_at is null and coalesce(nullif(lower(payload->>'tenant'), ''), 'vital-platform') = %(tenant)s")
     total = conn.execute(f"select count(*) from quarantined_rows where {where}", {"tenant": tenant}).fetchone()[0]
     rows = conn.execute(
-        f"select source_file, sheet, excel_row, failures, last_seen_at from quarantined_rows where {where} "
+        f"select source_file, sheet, excel_row, failures, last_seen_at, payload from quarantined_rows where {where} "
         "order by last_seen_at desc, source_file, sheet, excel_row limit %(limit)s offset %(offset)s",
         {"tenant": tenant, "limit": PAGE_SIZE, "offset": (max(1, page_number) - 1) * PAGE_SIZE}).fetchall()
     conn.rollback()
-    return total, [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen}
-                   for f, s, r, failures, seen in rows]
+    return total, [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen, **_named_row(s, payload)}
+                   for f, s, r, failures, seen, payload in rows]
+
+
+def _named_row(sheet: str, payload: dict | None) -> dict:
+    """The quarantined row as a steward knows it: its key and its name (or title), from the values it was read with."""
+    contract = CONTRACTS.get(sheet)
+    payload = payload or {}
+    if contract is None:
+        return {"key": None, "label": None}
+    label = contract.entity.label if contract.entity else "name"
+    return {"key": " / ".join(str(payload.get(k) or "(empty)") for k in contract.key),
+            "label": payload.get(label) if label not in contract.key else None}

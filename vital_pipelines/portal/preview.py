@@ -46,6 +46,7 @@ class Preview:
     tables: list[TableChanges]
     rejected: int
     guard: str | None = None  # the deletion guard's refusal, when the file deletes too much
+    held_back: list[dict] = field(default_factory=list)  # deletions not made while a failing row's key is in doubt
 
     @property
     def deletions(self) -> int:
@@ -112,4 +113,6 @@ def preview_upload(conn: psycopg.Connection, path: Path, workbook: str, tenant: 
             result = load_workbook(conn, workbook, sheets_now(), source_path=path, source_name=source, tenant=tenant,
                                    max_delete_share=1.0)
         tables = [_diff(table, before[table], _rows(conn, table, key, tenant_id)) for table, key in _tables(workbook)]
-    return Preview(workbook=workbook, tables=tables, rejected=result.rejected, guard=guard)
+    held = [{"sheet": w.sheet, "cell": w.cell, "value": w.value, "message": w.message} for w in result.warnings
+            if w.rule == "deletion_held_back_warning"]
+    return Preview(workbook=workbook, tables=tables, rejected=result.rejected, guard=guard, held_back=held)

@@ -30,6 +30,13 @@ query Status($runId: ID!) {
 """
 
 
+_DAEMON = """
+query Daemon {
+  instance { daemonHealth { daemonStatus(daemonType: "QUEUED_RUN_COORDINATOR") { required healthy } } }
+}
+"""
+
+
 class RunProblem(RuntimeError):
     """The run could not be launched or followed; the message says why."""
 
@@ -78,3 +85,10 @@ def run_state(base_url: str, run_id: str) -> RunState:
     if result["__typename"] != "Run":
         raise RunProblem(result.get("message") or f"no run {run_id}")
     return RunState(run_id, result["status"])
+
+
+def queue_has_no_daemon(base_url: str) -> bool:
+    """Whether queued runs wait for a daemon that is not running: the instance queues runs (the daemon's run
+    coordinator is required) and no healthy daemon has sent its heartbeat."""
+    status = _post(base_url, _DAEMON, {})["instance"]["daemonHealth"]["daemonStatus"]
+    return bool(status["required"]) and not status["healthy"]

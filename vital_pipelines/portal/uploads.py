@@ -24,6 +24,7 @@ from vital_pipelines.loading.tenant_sources import (
     EXPORT_SUFFIXES, is_tenant_slug, rows_of_other_tenants, source_file_names,
 )
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
+from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem, apply_edits
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping
 from vital_pipelines.spreadsheets.report import failures_csv, groups, plain
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
@@ -50,6 +51,26 @@ class Report:
     rows: dict[str, int] = field(default_factory=dict)  # per sheet: rows read
     refused: bool = False
     findings: list[dict] = field(default_factory=list)  # failures and warnings, each with its severity
+    parent: str = ""  # the upload this version was made from by edits in the page
+    version: int = 1
+    edits: list[dict] = field(default_factory=list)  # the edits that made this version: sheet, cell, old, new
+
+    @property
+    def editable(self) -> bool:
+        """Whether its cells can be fixed in the page: a workbook or CSV in the registry's own layout."""
+        return not self.mapping and Path(self.stored or self.workbook).suffix.lower() in (".xlsx", ".csv")
+
+    def bulk_fixes(self) -> list[dict]:
+        """Findings of one kind that one replacement fixes (failures, and warnings such as a value left out): the same
+        value, column and rule in two or more cells, with the suggestion they share (if any)."""
+        found: dict[tuple, list[dict]] = {}
+        for f in self.findings:
+            if f["column"] and f["value"] is not None and f["cell"] and f["row"]:
+                found.setdefault((f["sheet"], f["column"], f["value"], f["rule"]), []).append(f)
+        return [{"sheet": sheet, "column": column, "value": value, "rule": rule, "count": len(cells),
+                 "suggestion": cells[0].get("suggestion") or "", "cells": [c["cell"] for c in cells]}
+                for (sheet, column, value, rule), cells in sorted(found.items(), key=lambda kv: -len(kv[1]))
+                if len(cells) > 1]
 
     @property
     def failures(self) -> list[dict]:
@@ -70,6 +91,12 @@ class Report:
     def select(self, *, rule: str | None = None, column: str | None = None, severity: str | None = None) -> list[dict]:
         return [f for f in self.findings if (not rule or f["rule"] == rule) and (not column or f["column"] == column)
                 and (not severity or f["severity"] == severity)]
+
+    def download_name(self, kind: str) -> str:
+        """A download's name after the steward's own file and this version: `acme personas (v2).annotated.xlsx`."""
+        stem = re.sub(r'[\x00-\x1f"\\/]', "", Path(self.original_name or self.workbook).stem)[:120].strip()
+        version = f" (v{self.version})" if self.version > 1 else ""
+        return f"{stem or Path(self.workbook).stem}{version}.{kind}"
 
     def as_json(self) -> str:
         return json.dumps(vars(self), indent=1, ensure_ascii=False)
@@ -97,10 +124,12 @@ class UploadStore:
         return folder
 
     def save(self, tenant: str, workbook: str, data: bytes, original_name: str, *, mapping: bytes | None = None,
-             references: ReferenceIndex | None = None) -> Report:
+             references: ReferenceIndex | None = None, parent: Report | None = None,
+             edits: list[dict] = ()) -> Report:
         """Store the bytes as `workbook` for `tenant` (or, with `mapping`, as the export that mapping file reads,
         whose entity then decides the workbook), validate them and keep the report; returns the report.
-        `references`: what the database holds, for an export's references."""
+        `references`: what the database holds, for an export's references. `parent`: the upload these bytes were
+        made from by `edits` (a new version of it)."""
         if len(data) > MAX_UPLOAD_BYTES:
             raise UploadProblem(f"the file is {len(data) / 2 ** 20:.1f} MiB, over the {MAX_UPLOAD_BYTES // 2 ** 20} MiB "
                                 "limit")
@@ -113,10 +142,15 @@ class UploadStore:
             mapping_name = ""
             if mapping is not None:
                 workbook, stored, mapping_name = _mapped_names(folder, mapping, data, original_name)
+            elif parent is not None:
+                workbook = parent.workbook
+                stored = parent.stored or parent.workbook
             else:
                 workbook = _recognised(folder, data, original_name) or workbook
                 if workbook not in WORKBOOKS:
-                    raise UploadProblem(f"choose which registry workbook this is ({', '.join(registry_workbooks())})")
+                    raise UploadProblem("the file's name and sheets do not say which registry it is: name it after "
+                                        f"its registry ({', '.join(registry_workbooks())}, or the .csv/.json of a "
+                                        "one-sheet registry), or map it as an export in another layout")
                 stored = _stored_name(workbook, data, original_name)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a refused upload leaves nothing behind
@@ -125,10 +159,59 @@ class UploadStore:
         write_atomically(path, data)
         report = Report(upload_id=upload_id, tenant=tenant, workbook=workbook, stored=stored, mapping=mapping_name,
                         uploaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        original_name=Path(original_name or "").name[:200])
+                        original_name=Path(original_name or "").name[:200],
+                        parent=parent.upload_id if parent else "", version=parent.version + 1 if parent else 1,
+                        edits=list(edits))
         _validate(report, path, self.raw_dir, folder / mapping_name if mapping_name else None, references)
         write_atomically(folder / "report.json", report.as_json().encode("utf-8"))
         return report
+
+    def revise(self, tenant: str, upload_id: str, edits: list[CellEdit],
+               references: ReferenceIndex | None = None) -> Report:
+        """A new version of the upload: its file with `edits` applied, checked again; the upload itself is kept as
+        it was (its report, its approval)."""
+        report = self.report(tenant, upload_id)
+        if not report.editable:
+            raise UploadProblem("this file's cells cannot be edited in the page (an export read through a mapping, "
+                                "or a JSON export): correct the file and upload it again")
+        if not edits:
+            raise UploadProblem("nothing to change: type a new value in a cell, or pick a suggestion")
+        path = self.workbook_path(tenant, upload_id)
+        try:
+            data = apply_edits(path, edits)
+        except EditProblem as problem:
+            raise UploadProblem(str(problem)) from None
+        found = {(f["sheet"], f["cell"]): f["value"] for f in report.findings}
+        done = [{"sheet": e.sheet, "cell": e.cell, "old": found.get((e.sheet, e.cell)), "new": e.value} for e in edits]
+        return self.save(tenant, report.workbook, data, report.original_name, references=references, parent=report,
+                         edits=done)
+
+    def save_draft(self, tenant: str, data: bytes, original_name: str) -> str:
+        """An export kept while the steward maps its columns in the page (`drafts/<id>/export.<suffix>`, with its
+        original name beside it); returns the draft's id."""
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UploadProblem(f"the file is over the {MAX_UPLOAD_BYTES // 2 ** 20} MiB limit")
+        if not data:
+            raise UploadProblem("the file is empty")
+        suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else Path(original_name or "").suffix.lower()
+        if suffix not in (".xlsx", *EXPORT_SUFFIXES):
+            raise UploadProblem("the export is neither an Excel workbook nor a CSV or JSON file")
+        draft_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(12)
+        folder = self.root / tenant / "drafts" / draft_id
+        folder.mkdir(parents=True)
+        write_atomically(folder / f"export{suffix}", data)
+        write_atomically(folder / "name.txt", Path(original_name or "").name[:200].encode("utf-8"))
+        return draft_id
+
+    def draft(self, tenant: str, draft_id: str) -> tuple[Path, str]:
+        """(the draft export's path, its original name)."""
+        if not _UPLOAD_ID.match(draft_id) or not is_tenant_slug(tenant):
+            raise FileNotFoundError(draft_id)
+        folder = self.root / tenant / "drafts" / draft_id
+        found = [p for p in folder.glob("export.*")] if folder.is_dir() else []
+        if not found:
+            raise FileNotFoundError(draft_id)
+        return found[0], (folder / "name.txt").read_text(encoding="utf-8")
 
     def claim_approval(self, tenant: str, upload_id: str) -> bool:
         """Whether this caller may approve the upload: the first claim wins (an exclusive create), so a double
@@ -164,10 +247,10 @@ class UploadStore:
         folder = self.folder(tenant, upload_id)
         if not (report.stored or report.workbook).endswith(".xlsx"):
             raise FileNotFoundError("an export has no annotated copy: its report names every line")
-        target = folder / f"{Path(report.workbook).stem}.annotated.xlsx"
+        target = folder / "_annotated.xlsx"  # `_` first: no export's name (its mapping's `source:`) can take it
         if not target.exists():
-            annotate_workbook(folder / (report.stored or report.workbook), [_failure(f) for f in report.findings],
-                              target)
+            annotate_workbook(folder / (report.stored or report.workbook), [_failure(f) for f in report.failures],
+                              target, [_failure(f) for f in report.warnings])
         return target
 
     def write_state(self, tenant: str, upload_id: str, state: dict) -> None:

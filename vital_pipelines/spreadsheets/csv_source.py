@@ -44,7 +44,7 @@ def decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _delimiter(text: str) -> str:
+def delimiter_of(text: str) -> str:
     sample = text[:_SNIFF_BYTES]
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
@@ -61,7 +61,7 @@ def read_csv_sheet(path: Path, sheet: str, limits: Limits = Limits()) -> RawShee
     text = decode(path, path.read_bytes())
     if "\x00" in text:
         raise UnsafeWorkbookError(f"{path.name}: holds NUL bytes, so it is not a text export; export it again as CSV.")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(text))
     lines, records, width = [], [], 0
     start = 1
     try:

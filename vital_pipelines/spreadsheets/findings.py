@@ -3,6 +3,8 @@ plain words; the same type carries warnings (rule `…_warning`). Shared by read
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from vital_pipelines.spreadsheets.reader import RawSheet
@@ -33,10 +35,23 @@ class Failure:
         parts = [self.file, self.sheet] + ([self.cell] if self.cell else [])
         return " › ".join(parts) + (f" (line {self.line} of the file)" if self.line else "")
 
+    @property
+    def suggestion(self) -> str | None:
+        """The value the message's `did you mean` offers first (the closest key or name, a header's spelling), which
+        a steward can take with one click; None when the message offers none."""
+        found = _SUGGESTED.search(self.message or "")
+        return found.group(1) if found else None
+
     def as_dict(self) -> dict:
         return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "row": self.row, "column": self.column,
                 "value": self.value, "rule": self.rule, "message": self.message,
-                **({"line": self.line} if self.line else {})}
+                **({"line": self.line} if self.line else {}),
+                **({"suggestion": self.suggestion} if self.suggestion else {})}
+
+
+# How every "did you mean" of the validation is written (references.suggestion, the header check): its first
+# backticked value is the closest candidate.
+_SUGGESTED = re.compile(r"did you mean `([^`]+)`")
 
 
 class SheetRefused(ValueError):

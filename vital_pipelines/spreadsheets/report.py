@@ -21,12 +21,44 @@ from openpyxl.styles import PatternFill
 from vital_pipelines.spreadsheets.validation import Failure
 
 MAX_TABLE_ROWS = 200
-_FILL = PatternFill(start_color="FFFFC7CE", end_color="FFFFC7CE", fill_type="solid")
+_FILL = PatternFill(start_color="FFFFC7CE", end_color="FFFFC7CE", fill_type="solid")  # a failure: light red
+_WARNING_FILL = PatternFill(start_color="FFFFEB9C", end_color="FFFFEB9C", fill_type="solid")  # a warning: amber
 
 
 def plain(message: str) -> str:
     """A message without the Markdown backticks around names and values, for tables that show them raw."""
     return message.replace("`", "")
+
+
+# Rules as a steward reads them; a rule not listed reads as its identifier's words.
+RULE_WORDS = {
+    "reference": "names nothing known",
+    "allowed_values": "not an allowed value",
+    "required": "empty but required",
+    "unique": "used by more than one row",
+    "format": "not in the expected format",
+    "type": "wrong kind of value",
+    "shared_key": "also loaded from another source",
+    "shared_key_warning": "also loaded from another source",
+    "tenant_of_source": "belongs to another tenant",
+    "unknown_column": "not a column of the sheet",
+    "missing_column": "a required column is missing",
+    "duplicate_header": "the header is used twice",
+    "missing_sheet": "the sheet is missing",
+    "hidden_sheet": "the sheet is hidden",
+    "formula": "a formula, not a value",
+    "formula_without_value": "a formula without a saved value",
+    "merged_cells": "merged cells",
+    "unreadable_file": "the file cannot be read",
+    "mapping": "the mapping file",
+    "empty_sheet": "the sheet is empty",
+    "normalise_collision_warning": "two values became one",
+}
+
+
+def rule_words(rule: str) -> str:
+    words = RULE_WORDS.get(rule) or RULE_WORDS.get(rule.removesuffix("_warning"))
+    return words or rule.removesuffix("_warning").replace("_", " ")
 
 
 def short(value, width: int = 30) -> str:
@@ -68,10 +100,13 @@ def summary(failures: list[Failure]) -> str:
     if not failures:
         return "Every row meets its contract."
     rows = len({(f.file, f.sheet, f.row) for f in failures})
-    rules = ", ".join(f"{rule} ({n})" for rule, n in Counter(f.rule for f in failures).most_common())
+    rules = ", ".join(f"{rule_words(rule)} ({n})" for rule, n in Counter(f.rule for f in failures).most_common())
     names = sorted({f.file for f in failures})
     files = ", ".join(names)
-    if all(name.lower().endswith(".xlsx") for name in names):
+    if any(name.startswith("tenants/") for name in names):
+        fix = ("Fix the cells named above in the tenant's file (the steward portal's report and its annotated copy "
+               "mark each one), then upload it again.")
+    elif all(name.lower().endswith(".xlsx") for name in names):
         fix = ("Fix the highlighted cells in the annotated copy (each has a comment saying what is expected) in the "
                "original workbook, then re-run.")
     else:
@@ -127,8 +162,10 @@ class AnnotationError(RuntimeError):
     """The annotated copy could not be written; the message says why in one sentence."""
 
 
-def annotate_workbook(source: Path, failures: list[Failure], destination: Path) -> Path:
-    """Copy `source` to `destination`, highlighting and commenting every failing cell. Formulas become the values
+def annotate_workbook(source: Path, failures: list[Failure], destination: Path,
+                      warnings: list[Failure] = ()) -> Path:
+    """Copy `source` to `destination`, highlighting and commenting every failing cell (light red) and every warned
+    cell (amber; a cell with both is red). Formulas become the values
     they last calculated (a copy that runs nothing), the copy is written to a temporary file and renamed into place
     (never half-written), and never over `source`. Any failure is an `AnnotationError` with the reason."""
     source, destination = Path(source), Path(destination)
@@ -136,17 +173,19 @@ def annotate_workbook(source: Path, failures: list[Failure], destination: Path) 
         raise AnnotationError(f"the annotated copy would overwrite {source.name}; choose another path")
     try:
         workbook = openpyxl.load_workbook(source, rich_text=False, data_only=True)
-        by_cell: dict[tuple[str, str], list[Failure]] = {}
-        for failure in failures:
-            if failure.row is None:
-                continue
-            by_cell.setdefault((failure.sheet, f"{failure.letter or 'A'}{failure.row}"), []).append(failure)
+        by_cell: dict[tuple[str, str], list[tuple[str, Failure]]] = {}
+        for severity, found in (("failure", failures), ("warning", warnings)):
+            for failure in found:
+                if failure.row is not None:
+                    by_cell.setdefault((failure.sheet, f"{failure.letter or 'A'}{failure.row}"), []).append(
+                        (severity, failure))
         for (sheet_name, ref), items in by_cell.items():
             if sheet_name not in workbook.sheetnames:
                 continue
             cell = workbook[sheet_name][ref]
-            cell.fill = _FILL
-            text = _CONTROL.sub("", "\n".join(f"[{f.rule}] {f.message}" for f in items))
+            cell.fill = _FILL if any(severity == "failure" for severity, _f in items) else _WARNING_FILL
+            text = _CONTROL.sub("", "\n".join(f"[{severity}: {rule_words(f.rule)}] {f.message}"
+                                               for severity, f in items))
             cell.comment = Comment(text[:2000], "vital-pipelines", width=320, height=120)
         destination.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp",

@@ -197,6 +197,42 @@ def suggest_mapping(source: Path, *, entity: str | None = None, raw_dir: Path | 
 CONFIDENT = 0.5
 
 
+def export_headers(source: Path) -> list[str]:
+    """The export's column headers as `suggest_mapping` finds them (the fullest of its first rows), in order."""
+    raw = read_source(Path(source), None, "sheet")
+    _row, letters = _header(raw)
+    return sorted(letters, key=lambda text: (len(letters[text]), letters[text]))
+
+
+def mapping_from_choices(suggested: str, choices: dict[str, str | None], headers: list[str], source_name: str) -> str:
+    """The mapping a steward confirmed column by column (`choices`: contract column → export header, or None for
+    none), built on the suggestion: a pairing the steward kept keeps its suggested rules (synonyms, normalising);
+    a changed one is the plain header. The export's other columns go to `metadata` (`ignore` for `_private` ones,
+    or where the entity keeps no metadata)."""
+    data = yaml.safe_load(suggested) or {}
+    contract = CONTRACTS[data["entity"]]
+    proposed = data.get("columns") or {}
+    columns: dict[str, object] = {}
+    for name, header in choices.items():
+        if name not in contract.schema.columns or not header or header not in headers:
+            continue
+        old = proposed.get(name)
+        kept = old if isinstance(old, dict) and old.get("from") == header else None
+        columns[name] = kept or header
+    used = {c["from"] if isinstance(c, dict) else c for c in columns.values()}
+    rest = [h for h in headers if h not in used]
+    keeps_metadata = METADATA_COLUMN in contract.schema.columns
+    mapping = {"source": source_name, "entity": data["entity"], "header_row": data.get("header_row", 1),
+               "columns": columns}
+    if keeps_metadata and [h for h in rest if not h.startswith("_")]:
+        mapping["metadata"] = [h for h in rest if not h.startswith("_")]
+    ignored = [h for h in rest if h.startswith("_") or not keeps_metadata]
+    if ignored:
+        mapping["ignore"] = ignored
+    return ("# Mapping confirmed column by column in the steward portal (from `map --suggest`'s proposal).\n"
+            + yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True, width=10_000))
+
+
 class NoEntityFits(ValueError):
     """No registry entity fits the export well enough for a mapping to be proposed; nothing is written."""
 
@@ -319,4 +355,4 @@ def _render(source: Path, header_row: int, contract: SheetContract, columns: dic
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["NoEntityFits", "suggest_mapping"]
+__all__ = ["NoEntityFits", "export_headers", "mapping_from_choices", "suggest_mapping"]

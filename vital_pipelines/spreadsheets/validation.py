@@ -212,8 +212,8 @@ def _describe(check: str, column: str, value, stats: Mapping) -> tuple[str, str]
     if check == "not_nullable":
         return "required", f"`{column}` is required; the cell is empty"
     if check.startswith("isin"):
-        allowed = ", ".join(stats.get("allowed_values", []))
-        return "allowed_values", f"`{column}` must be one of {allowed}; got {shown}"
+        options = [str(a) for a in stats.get("allowed_values", [])]
+        return "allowed_values", f"`{column}` must be one of {', '.join(options)}; got {shown}" + _closest_allowed(value, options)
     if check.startswith("str_matches"):
         pattern = stats.get("pattern")
         pattern = getattr(pattern, "pattern", pattern)
@@ -229,6 +229,16 @@ def _describe(check: str, column: str, value, stats: Mapping) -> tuple[str, str]
     if check.startswith("dtype"):
         return "type", f"`{column}` has the wrong type: {check}"
     return check, f"`{column}` breaks the rule {check}; got {shown}"
+
+
+def _closest_allowed(value, options: list[str]) -> str:
+    """`; did you mean `senior`?` for a value a typo away from one allowed value, or nothing."""
+    from rapidfuzz import fuzz, process
+
+    if value in (None, "null") or not options:
+        return ""
+    found = process.extractOne(normalise.blind_key(str(value)), options, scorer=fuzz.ratio, score_cutoff=70)
+    return f"; did you mean `{found[0]}`?" if found else ""
 
 
 KEEP = "_keep"  # per valid row: the contract columns whose stored value the load keeps (the cell was not loadable)
@@ -357,9 +367,10 @@ def validate_sheet(raw: RawSheet, contract: SheetContract, references: Mapping[s
     rejected_mask = pl.Series([i in failures for i in range(len(rows))], dtype=pl.Boolean)
     ordered = _name_duplicates(
         [f for p in sorted(failures) for f in sorted(failures[p], key=lambda f: column_index(f.letter or "A"))])
-    rejected_rows = {f.row for f in ordered}
-    warnings = list(raw.notes) + warnings + sorted((w for w in soft_warnings if w.row not in rejected_rows),
-                                 key=lambda w: (w.row or 0, column_index(w.letter or "A")))
+    # A rejected row's warnings are said too, so that one round trip fixes all of the row (the accounts count a
+    # row with warnings only when it loaded).
+    warnings = list(raw.notes) + warnings + sorted(soft_warnings, key=lambda w: (w.row or 0,
+                                                                                column_index(w.letter or "A")))
     return ValidatedSheet(contract=contract, file=raw.file, valid=frame.filter(~rejected_mask),
                           rejected=text_frame.filter(rejected_mask), failures=_reported(raw, ordered),
                           letters={n: raw.reported(l) for n, l in letters.items()},

@@ -16,6 +16,7 @@ from vital_pipelines.defs.common.resources import PostgresResource
 from vital_pipelines.defs.registry.resources import RegistrySource
 from vital_pipelines.defs.registry.sensors import NEEDS_STEWARD_TAG
 from vital_pipelines.entities import BY_SHEET, workbook_entities
+from vital_pipelines.files import write_atomically
 from vital_pipelines.loading.entity_load import DERIVED_LINKS
 from vital_pipelines.loading.sources import NoSource, Source, load_source, registry_sources
 from vital_pipelines.loading.registry import (
@@ -45,8 +46,8 @@ def _failure_metadata(failures: list[Failure], annotated: Path | None, source: R
     """The failures as a table that reads at a laptop's width (short columns, the message last, plain text), the
     summary, and where the steward gets everything: the annotated workbook and the full report (links into the
     portal when it is configured; the table stops at MAX_TABLE_ROWS, the report never does)."""
-    table_rows = [dg.TableRecord({"sheet": f.sheet, "cell": f.cell, "value": report.short(f.value), "rule": f.rule,
-                                  "message": report.plain(f.message)})
+    table_rows = [dg.TableRecord({"file": f.file, "sheet": f.sheet, "cell": f.cell, "value": report.short(f.value),
+                                  "rule": report.rule_words(f.rule), "message": report.plain(f.message)})
                   for f in failures[: report.MAX_TABLE_ROWS]]
     metadata = {
         "failures": dg.MetadataValue.int(len(failures)),
@@ -54,7 +55,7 @@ def _failure_metadata(failures: list[Failure], annotated: Path | None, source: R
         "failing_cells": dg.MetadataValue.md(report.markdown_table(failures)),
         "failing_cells_table": dg.MetadataValue.table(
             table_rows, schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in
-                                                       ("sheet", "cell", "value", "rule", "message")])),
+                                                       ("file", "sheet", "cell", "value", "rule", "message")])),
     }
     if annotated is not None:
         metadata["annotated_workbook"] = dg.MetadataValue.path(str(annotated))
@@ -62,6 +63,9 @@ def _failure_metadata(failures: list[Failure], annotated: Path | None, source: R
             base = source.portal_url.rstrip("/")
             metadata["annotated_workbook_download"] = dg.MetadataValue.url(f"{base}/reports/{annotated.name}")
             metadata["full_report"] = dg.MetadataValue.url(f"{base}/reports/{_report_csv(annotated).name}")
+    if source is not None and source.portal_url and any("/" in f.file for f in failures):
+        # a tenant's file: its steward reads its report and its waiting rows in the portal, not an annotated copy
+        metadata["portal_quarantine"] = dg.MetadataValue.url(f"{source.portal_url.rstrip('/')}/quarantine")
     return metadata
 
 
@@ -76,10 +80,10 @@ def _annotate(source: RegistrySource, workbook: str, path: Path, failures: list[
         return None
     target = Path(source.reports_dir) / workbook.replace(".xlsx", ".annotated.xlsx")
     try:
-        annotated = report.annotate_workbook(path, [*failures, *warnings], target)
+        annotated = report.annotate_workbook(path, failures, target, warnings)
         findings = [{**f.as_dict(), "severity": "failure"} for f in failures] + \
                    [{**f.as_dict(), "severity": "warning"} for f in warnings]
-        _report_csv(annotated).write_text(report.failures_csv(findings), encoding="utf-8")
+        write_atomically(_report_csv(annotated), report.failures_csv(findings).encode("utf-8"))  # as the copy: 0600
         return annotated
     except Exception:  # the annotated copy is a convenience; the failure table says everything it says
         return None
@@ -127,6 +131,7 @@ def _combined(workbook: str, results: list[tuple[str | None, LoadResult]]) -> Lo
         for table, counts in result.tables.items():
             merged = total.tables.get(table, Counts()).add(counts)
             merged.deleted_keys = total.tables.get(table, Counts()).deleted_keys + counts.deleted_keys
+            merged.held_back_keys = total.tables.get(table, Counts()).held_back_keys + counts.held_back_keys
             total.tables[table] = merged
         total.rejected += result.rejected
         total.failures += result.failures
@@ -190,6 +195,8 @@ def _materialization(result: LoadResult, tables: list[str]) -> dict:
         "sheets": dg.MetadataValue.json(result.accounts),
         "soft_deleted_keys": dg.MetadataValue.json({t: c.deleted_keys for t, c in result.tables.items()
                                                     if t in tables and c.deleted_keys}),
+        "deletions_held_back": dg.MetadataValue.json({t: c.held_back_keys for t, c in result.tables.items()
+                                                      if t in tables and c.held_back_keys}),
     }
 
 
@@ -205,8 +212,11 @@ def _check(result: LoadResult, annotated: Path | None, sheet: str, asset_key: dg
     metadata["warnings"] = dg.MetadataValue.int(len(warnings))
     if warnings:
         metadata["warning_cells"] = dg.MetadataValue.md(report.markdown_table(warnings))
-    if sheet in result.accounts:
-        metadata["rows"] = dg.MetadataValue.json(result.accounts[sheet])
+    # Each file's own accounting (the platform's workbook, a tenant's file, an export), never one file's for another.
+    accounts = {("platform workbook" if name == sheet else name.rsplit(" › ", 1)[0]): account
+                for name, account in result.accounts.items() if name == sheet or name.endswith(f" › {sheet}")}
+    if accounts:
+        metadata["rows"] = dg.MetadataValue.json(accounts)
     description = report.summary(failures) if failures or not warnings else \
         f"Every row loads; {len(warnings)} warning(s): {report.summary(warnings)}"
     return dg.AssetCheckResult(

@@ -1,0 +1,244 @@
+"""The steward's workbench over HTTP against a real database: cells fixed in the report, a suggestion taken with
+one click and one value fixed in every cell at once, each as a new version of the upload (the upload kept); an
+export mapped column by column in the page; a deletion that a failing key may explain held back and shown beside
+that failure; pages that name rows by key and rules in words."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import openpyxl
+
+from tests.test_portal import _acme_personas, _signed_in, _upload, portal  # noqa: F401 (fixture)
+from tests.test_tenant_sources import _load, _personas, _tenant_copy
+from tests.workbooks import edit_cells
+from vital_pipelines.db import connect
+from vital_pipelines.loading.tenant_sources import tenant_source_path
+
+
+def _findings(client, url: str) -> dict[str, dict]:
+    report = client.get(url.replace("/uploads/", "/api/uploads/")).json()
+    return {f"{f['sheet']}!{f['cell']}": f for f in report["findings"]}, report
+
+
+def _cells(content: bytes, sheet: str, *refs: str) -> list:
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    return [book[sheet][ref].value for ref in refs]
+
+
+def test_cells_fixed_in_the_page_make_a_new_version_that_is_checked_at_once(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    broken = _acme_personas(raw, tmp_path / "acme personas.xlsx", rows=30)
+    headers = [c.value for c in openpyxl.load_workbook(broken)["personas"][1]]
+    seniority = openpyxl.utils.get_column_letter(headers.index("seniority_level") + 1)
+    # five kinds of mistakes: an empty name, a malformed key, a misspelt level in four cells, a duplicate key, a
+    # level no synonym reaches
+    edit_cells(broken, "personas", {"B5": None, "A7": "Not A Key!", "A9": "acme-pharma-dup", "A10": "acme-pharma-dup",
+                                    **{f"{seniority}{r}": "Senoir" for r in (11, 12, 13, 14)},
+                                    f"{seniority}15": "Grand Vizier"})
+    first = _upload(client, csrf, broken).headers["location"]
+    findings, report = _findings(client, first)
+    assert report["version"] == 1 and not report["refused"]
+    assert {"personas!B5", "personas!A7", "personas!A9", "personas!A10", f"personas!{seniority}11"} <= set(findings)
+
+    page = client.get(first).text
+    assert 'aria-label="New value for personas B5"' in page and 'id="bulk"' in page
+    findings_table = page.split('id="findings"')[1].split("</table>")[0]
+    assert "allowed_values" not in findings_table and "not an allowed value" in findings_table
+
+    # Two cells fixed in the page (the name, the malformed key), one sent unchanged.
+    fixed = client.post(f"{first}/fixes", data={"csrf": csrf, "cell:personas!B5": "Oncology Access Lead",
+                                                 "cell:personas!A7": "acme-pharma-persona-seven",
+                                                 "cell:personas!A9": findings["personas!A9"]["value"]},
+                        follow_redirects=False)
+    assert fixed.status_code == 303, fixed.text
+    second = fixed.headers["location"]
+    assert second != first
+    findings2, report2 = _findings(client, second)
+    assert report2["version"] == 2 and report2["parent"] == first.rsplit("/", 1)[1]
+    assert {(e["cell"], e["new"]) for e in report2["edits"]} == {("B5", "Oncology Access Lead"),
+                                                                 ("A7", "acme-pharma-persona-seven")}
+    assert "personas!B5" not in findings2 and "personas!A7" not in findings2
+    assert len(report2["findings"]) == len(report["findings"]) - 2
+    assert _cells(client.get(f"{second}/file").content, "personas", "B5", "A7") == \
+        ["Oncology Access Lead", "acme-pharma-persona-seven"]
+    assert _cells(client.get(f"{first}/file").content, "personas", "B5")[0] is None, "the upload stays as it was"
+
+    # Every `Senoir` of the column at once, with the value the report suggests.
+    bulk = next(b for b in re.finditer(r'<form method="post" action="([^"]+)/bulk" class="bulk-fix">(.*?)</form>',
+                                       client.get(second).text, re.S) if "Senoir" in b.group(2))
+    suggested = re.search(r'name="new" value="([^"]*)"', bulk.group(2)).group(1)
+    third = client.post(f"{second}/bulk", data={"csrf": csrf, "sheet": "personas", "column": "seniority_level",
+                                                "value": "Senoir", "rule": findings2[f"personas!{seniority}11"]["rule"],
+                                                "new": suggested}, follow_redirects=False).headers["location"]
+    findings3, report3 = _findings(client, third)
+    assert len(report3["edits"]) == 4 and not any(k.startswith(f"personas!{seniority}1") and
+                                                  k[len(f"personas!{seniority}"):] in ("11", "12", "13", "14")
+                                                  for k in findings3)
+    assert suggested == "senior"
+
+    # A suggestion taken with one click: the duplicate key is not one, so take a reference's `did you mean`.
+    with_suggestion = [f for f in report3["findings"] if f.get("suggestion")]
+    if with_suggestion:
+        target = with_suggestion[0]
+        place = f"{target['sheet']}!{target['cell']}"
+        fourth = client.post(f"{third}/fixes", data={"csrf": csrf, "apply": place}, follow_redirects=False)
+        assert fourth.status_code == 303
+        _f4, report4 = _findings(client, fourth.headers["location"])
+        assert report4["edits"] == [{"sheet": target["sheet"], "cell": target["cell"], "old": target["value"],
+                                     "new": target["suggestion"]}]
+
+    # A value that looks like a formula is written as text, never run; nothing to change is said, not done.
+    formula = client.post(f"{third}/fixes", data={"csrf": csrf, f"cell:personas!{seniority}15": "=1+1"},
+                          follow_redirects=False)
+    assert formula.status_code == 303
+    cell = openpyxl.load_workbook(io.BytesIO(client.get(f"{formula.headers['location']}/file").content))[
+        "personas"][f"{seniority}15"]
+    assert cell.value == "=1+1" and cell.data_type == "s"
+    nothing = client.post(f"{third}/fixes", data={"csrf": csrf})
+    assert nothing.status_code == 422 and "nothing to change" in nothing.text
+    assert client.post(f"{third}/fixes", data={"csrf": "forged", "cell:personas!B5": "x"}).status_code == 403
+    # Another tenant cannot revise it.
+    other = type(client)(client.app)
+    other_csrf = _signed_in(other, keys["other"])
+    assert other.post(f"{third}/fixes", data={"csrf": other_csrf, "cell:personas!B5": "x"}).status_code == 404
+    # The uploads list shows every version.
+    home = client.get("/").text
+    assert "(version 3)" in home and "(version 2)" in home and "not approved" in home
+
+
+def test_a_suggestion_is_taken_with_one_click(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    broken = _acme_personas(raw, tmp_path / "personas.xlsx", rows=5)
+    edit_cells(broken, "personas", {"G1": "seniorty_level"})  # a misspelt header: refused, with a suggestion
+    first = _upload(client, csrf, broken).headers["location"]
+    findings, report = _findings(client, first)
+    assert report["refused"] and findings["personas!G1"]["suggestion"] == "seniority_level"
+    page = client.get(first).text
+    assert 'name="apply" value="personas!G1"' in page
+    second = client.post(f"{first}/fixes", data={"csrf": csrf, "apply": "personas!G1"}, follow_redirects=False)
+    _f, report2 = _findings(client, second.headers["location"])
+    assert not report2["refused"] and report2["edits"][0]["new"] == "seniority_level"
+    assert report2["rows"] == {"personas": 5}
+
+
+def test_a_csv_export_is_fixed_in_the_page_with_its_own_delimiter(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    book = openpyxl.load_workbook(_acme_personas(raw, tmp_path / "p.xlsx", rows=4))["personas"]
+    rows = [[c.value for c in r] for r in book.iter_rows()]
+    target = tmp_path / "personas.csv"
+    with target.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerows(rows)
+        writer.writerow(["Not A Key!", *rows[1][1:]])
+    first = _upload(client, csrf, target).headers["location"]
+    findings, report = _findings(client, first)
+    assert "personas!A6" in findings
+    second = client.post(f"{first}/fixes", data={"csrf": csrf, "cell:personas!A6": "acme-pharma-persona-csv"},
+                         follow_redirects=False).headers["location"]
+    _f2, report2 = _findings(client, second)
+    assert not [f for f in report2["findings"] if f["severity"] == "failure"], report2["findings"]
+    text = client.get(f"{second}/file").content.decode("utf-8")
+    assert text.splitlines()[5].startswith("acme-pharma-persona-csv;")
+
+
+def test_an_export_is_mapped_in_the_page_and_its_mapping_saved(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    export = tmp_path / "notion personas.csv"
+    with export.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["Persona ID", "Who", "Job", "Tenant", "Notes"])
+        for n in range(1, 7):
+            writer.writerow([f"acme-pharma-mapped-{n}", f"Mapped persona {n}", f"Medical lead {n}", "acme-pharma",
+                             f"note {n}"])
+    with export.open("rb") as stream:
+        drafted = client.post("/mappings", data={"csrf": csrf}, files={"file": (export.name, stream)},
+                              follow_redirects=False)
+    assert drafted.status_code == 303
+    page = client.get(drafted.headers["location"]).text
+    assert 'id="columns"' in page, page
+    entity = re.search(r'name="entity" value="([^"]+)"', page).group(1)
+    assert entity == "personas"
+    proposed = dict(re.findall(r'name="column:([a-z_]+)">.*?<option value="([^"]*)" selected', page, re.S))
+    assert proposed.get("persona_key") == "Persona ID", proposed
+    # the steward confirms the proposal and names the two columns no header gave away
+    choices = {f"column:{k}": v for k, v in proposed.items()} | {"column:name": "Who", "column:title": "Job"}
+    saved = client.post(drafted.headers["location"], data={"csrf": csrf, "entity": entity, **choices},
+                        follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    _findings_, report = _findings(client, saved.headers["location"])
+    assert report["mapping"] and report["workbook"] == "personas.xlsx" and report["rows"] == {"personas": 6}, [f["message"] for f in report["findings"]]
+    assert not report["refused"], report["findings"]
+    mapping = client.get(f"{saved.headers['location']}/mapping.yaml").text
+    assert "Persona ID" in mapping and "entity: personas" in mapping and "Notes" in mapping
+    # a draft of another tenant is not reachable
+    other = type(client)(client.app)
+    _signed_in(other, keys["other"])
+    assert other.get(drafted.headers["location"]).status_code == 404
+
+
+def test_a_deletion_a_failing_key_may_explain_is_held_back_and_shown_beside_it(portal, raw, tmp_path):
+    client, keys, url = portal
+    _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    source = _tenant_copy(raw, "acme-pharma", 6)
+    _load(url, raw, source, "personas.xlsx", tenant="acme-pharma")
+    # The steward's typo: row 4's key becomes row 5's, so persona-4 vanishes from the file while the typo row
+    # (and the row it duplicates) waits in quarantine.
+    typo = tmp_path / "personas.xlsx"
+    typo.write_bytes(source.read_bytes())
+    edit_cells(typo, "personas", {"A4": "acme-pharma-persona-5"})
+    csrf = _signed_in(client, keys["acme"])
+    upload = _upload(client, csrf, typo).headers["location"]
+    preview = client.get(f"{upload}/preview").text
+    assert 'id="held-back"' in preview and "acme-pharma-persona-4" in preview, preview
+    assert 'id="deletions-personas"' not in preview
+    result = _load(url, raw, typo_source := _replace(source, typo), "personas.xlsx", tenant="acme-pharma")
+    assert result.tables["personas"].held_back_keys == ["acme-pharma-persona-4"]
+    assert _personas(url)["acme-pharma-persona-4"] == ("acme-pharma", False), "held back, not deleted"
+    assert any(w.rule == "deletion_held_back_warning" and w.cell == "A4" for w in result.warnings)
+    # The key fixed (persona-4 really renamed): now its absence is a deletion.
+    edit_cells(typo_source, "personas", {"A4": "acme-pharma-persona-4b"})
+    result = _load(url, raw, typo_source, "personas.xlsx", tenant="acme-pharma")
+    assert result.tables["personas"].deleted_keys == ["acme-pharma-persona-4"]
+    assert _personas(url)["acme-pharma-persona-4"] == ("acme-pharma", True)
+
+
+def _replace(source: Path, new: Path) -> Path:
+    source.write_bytes(new.read_bytes())
+    return source
+
+
+def test_the_quarantine_names_rows_by_key_and_rules_in_words(portal, raw, tmp_path):
+    client, keys, url = portal
+    _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    source = _tenant_copy(raw, "acme-pharma", 4)
+    edit_cells(source, "personas", {"B4": None})
+    _load(url, raw, source, "personas.xlsx", tenant="acme-pharma")
+    _signed_in(client, keys["acme"])
+    page = client.get("/quarantine").text
+    assert "acme-pharma-persona-4" in page and "empty but required" in page, page
+    assert "tenants/acme-pharma/personas.xlsx" in page, page.split("id=\"quarantine\"")[1]
+
+
+def test_downloads_are_named_after_the_stewards_file_and_errors_keep_the_way_back(portal, raw, tmp_path):
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    broken = _acme_personas(raw, tmp_path / "acme personas.xlsx", rows=3)
+    edit_cells(broken, "personas", {"B3": None})
+    upload = _upload(client, csrf, broken).headers["location"]
+    assert "acme%20personas.annotated.xlsx" in client.get(f"{upload}/annotated.xlsx").headers["content-disposition"]
+    assert client.get(f"{upload}/report.json").headers["content-disposition"].startswith("attachment;")
+    assert "attachment" not in client.get(upload.replace("/uploads/", "/api/uploads/")).headers.get(
+        "content-disposition", "")
+    # The annotated copy tells failures (light red) from warnings (amber).
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"{upload}/annotated.xlsx").content))["personas"]
+    assert sheet["B3"].fill.start_color.rgb == "FFFFC7CE"
+    error = client.post(f"{upload}/approve", data={"csrf": "forged"})
+    assert error.status_code == 403 and 'href="/quarantine"' in error.text and f'href="{upload}"' in error.text
