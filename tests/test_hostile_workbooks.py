@@ -128,7 +128,8 @@ def test_the_annotated_copy_is_inert_atomic_and_never_the_source(raw, tmp_path):
     out = report.annotate_workbook(raw / "personas.xlsx", failures, tmp_path / "out" / "personas.annotated.xlsx")
     with zipfile.ZipFile(out) as archive:
         assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
-    assert openpyxl.load_workbook(out)["personas"]["C4"].comment.text == "[format] a message with a  control"
+    assert openpyxl.load_workbook(out)["personas"]["C4"].comment.text == \
+        "[failure: not in the expected format] a message with a  control"
     assert [p.name for p in out.parent.iterdir()] == ["personas.annotated.xlsx"], "no temporary file left behind"
     with pytest.raises(report.AnnotationError, match="would overwrite personas.xlsx"):
         report.annotate_workbook(raw / "personas.xlsx", failures, raw / "personas.xlsx")

@@ -82,7 +82,8 @@ def test_a_notion_export_with_bom_and_junk_line_loads_through_its_mapping(fresh_
     assert (failure.cell, failure.column, failure.value, failure.rule) == ("D5", "status", "Retired", "allowed_values")
     assert failure.line == 6
     assert failure.message.startswith("`status` must be one of development, testing, active")
-    [warning] = [w for w in result.warnings if w.column == "function_code"]
+    # the quarantined row's own warnings are said too (one round trip fixes all of it); the loaded row's:
+    [warning] = [w for w in result.warnings if w.column == "function_code" and w.row != failure.row]
     assert warning.cell == "G4" and "`Marketing` is not there" in warning.message  # message keeps the spelling
     row = _one(fresh_url, "select a.status::text, a.tier, a.visibility::text, a.capabilities, a.system_prompt, "
                           "a.metadata ->> 'Avatar', f.code from agents a join agent_functions af on af.agent_id = a.id "

@@ -301,13 +301,21 @@ def test_the_soft_delete_spares_rows_the_application_created_and_lists_what_it_r
     # One row now belongs to Acme, so the load covers Acme's personas; another row's key is overwritten by mistake.
     edit_cells(raw / "personas.xlsx", "personas", {f"{tenant}2": "acme-pharma", f"{letter}21": sheet[f"{letter}20"].value})
     result = _load(loaded, raw, "personas.xlsx")
-    assert result.tables["personas"].deleted_keys == sorted([overwritten, moved]), \
-        "the platform's copy of the moved row and the overwritten key, and nothing the application made"
+    # The duplicated key waits in quarantine and may be the overwritten row: no deletion while it is in doubt.
+    assert result.tables["personas"].deleted_keys == [] and \
+        result.tables["personas"].held_back_keys == sorted([overwritten, moved])
+    assert _scalar(loaded, "select count(*) from personas where persona_key = %s and deleted_at is null",
+                   overwritten) == 1
+    # The steward fixes the key: now the moved row's platform copy goes, and nothing the application made.
+    edit_cells(raw / "personas.xlsx", "personas", {f"{letter}21": overwritten})
+    result = _load(loaded, raw, "personas.xlsx")
+    assert result.tables["personas"].deleted_keys == [moved], \
+        "the platform's copy of the moved row, and nothing the application made"
     assert _scalar(loaded, "select count(*) from personas where persona_key like 'app-made-%%' "
                            "and deleted_at is null") == 2
     audit = _scalar(loaded, "select details->'tables'->'personas'->'deleted_keys' from audit_log "
                             "where entity_type = 'personas' order by created_at desc limit 1")
-    assert audit == sorted([overwritten, moved])
+    assert audit == [moved]
     stamp = _scalar(loaded, "select loaded_from from personas where persona_key = %s", sheet[f"{letter}30"].value)
     assert stamp["file"] == "personas.xlsx" and stamp["sheet"] == "personas" and stamp["row"] == 30
     assert _scalar(loaded, "select count(*) from personas where loaded_from is null") == 2

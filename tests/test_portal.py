@@ -109,8 +109,8 @@ def test_a_steward_uploads_a_broken_workbook_and_gets_every_failure_and_the_mark
     assert response.status_code == 303
     report_url = response.headers["location"]
     page = client.get(report_url)
-    assert "2 failure(s): those rows would be quarantined" in page.text
-    assert '<td class="warning">warning</td><td><a href="?rule=allowed_values_warning">allowed_values_warning</a></td><td>60</td>' \
+    assert "2 failure(s) in 2 row(s): those rows would wait in quarantine" in page.text
+    assert '<td class="warning">warning</td><td><a href="?rule=allowed_values_warning">not an allowed value</a></td><td>60</td>' \
         in page.text.replace("\n", "").replace("    ", "")
     # Messages are plain text: no Markdown backticks in the table.
     assert "`" not in re.sub(r"<[^>]+>", "", page.text.split('id="findings"')[1])
