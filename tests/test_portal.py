@@ -205,11 +205,20 @@ def test_the_quarantine_page_lists_only_the_tenants_own_open_rows(portal):
                          "values ('personas', %s, 'personas.xlsx', 'personas', 7, %s, %s)",
                          (key, f'{{"tenant": "{tenant}", "persona_key": "p-{key}"}}',
                           f'[{{"cell": "G7", "rule": "enum", "message": "row {key} is wrong"}}]'))
+        # pharma-solutions' own file holds a row naming acme-pharma: it is pharma-solutions' row, never acme's
+        conn.execute("insert into quarantined_rows (target, row_key, source_file, sheet, excel_row, payload, failures) "
+                     "values ('tenants/pharma-solutions/personas', 'd', 'tenants/pharma-solutions/personas.xlsx', "
+                     "'personas', 9, '{\"tenant\": \"acme-pharma\", \"persona_key\": \"p-d\"}', "
+                     "'[{\"cell\": \"Q9\", \"rule\": \"tenant_of_source\", \"message\": \"row d is theirs\"}]')")
         conn.commit()
     _signed_in(client, keys["acme"])
     page = client.get("/quarantine").text
     assert "row a is wrong" in page and "row b is wrong" not in page and "row c is wrong" not in page
-    assert "1 row(s) of acme-pharma" in page
+    assert "row d is theirs" not in page and "1 row(s) of acme-pharma" in page
+    other = TestClient(client.app)
+    _signed_in(other, keys["other"])
+    theirs = other.get("/quarantine").text
+    assert "row d is theirs" in theirs and "row c is wrong" in theirs and "2 row(s) of pharma-solutions" in theirs
 
 
 def _materialize_personas(url: str, raw: Path, tmp_path: Path):

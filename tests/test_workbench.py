@@ -242,3 +242,34 @@ def test_downloads_are_named_after_the_stewards_file_and_errors_keep_the_way_bac
     assert sheet["B3"].fill.start_color.rgb == "FFFFC7CE"
     error = client.post(f"{upload}/approve", data={"csrf": "forged"})
     assert error.status_code == 403 and 'href="/quarantine"' in error.text and f'href="{upload}"' in error.text
+
+
+def test_the_dagster_check_of_a_tenants_file_reports_that_files_own_accounting(fresh_url, raw, tmp_path):
+    import dagster as dg
+
+    from vital_pipelines.db.scratch import loader_url
+    from vital_pipelines.defs.common.resources import PostgresResource
+    from vital_pipelines.defs.registry import assets as registry_assets
+    from vital_pipelines.defs.registry.resources import RegistrySource
+
+    _load(fresh_url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    source = _tenant_copy(raw, "acme-pharma", 6, foreign_row=5)  # one row names the platform: quarantined
+    resources = {"postgres": PostgresResource(database_url=loader_url(fresh_url)),
+                 "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
+                                                   portal_url="https://portal.example")}
+    result = dg.materialize([registry_assets.WORKBOOK_ASSET["personas.xlsx"]], resources=resources,
+                            raise_on_error=False)
+    assert result.success
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "personas_contract"]
+    assert not check.passed
+    metadata = {k: v.value for k, v in check.metadata.items()}
+    rows = metadata["rows"]
+    assert rows["tenants/acme-pharma/personas.xlsx"] == {"rows_in": 6, "loaded": 5, "loaded_with_warnings": 0,
+                                                        "quarantined": 1}
+    assert rows["platform workbook"]["quarantined"] == 0 and rows["platform workbook"]["rows_in"] > 300
+    cells = metadata["failing_cells_table"].records
+    assert [(r.data["file"], r.data["cell"]) for r in cells] == [("tenants/acme-pharma/personas.xlsx", "Q5")]
+    assert cells[0].data["rule"] == "belongs to another tenant"
+    assert metadata["portal_quarantine"] == "https://portal.example/quarantine"
+    assert "upload it again" in check.description and "annotated copy in the" not in check.description
+    assert source.exists()

@@ -650,8 +650,11 @@ HISTORY_PAGES = ("org_departments", "org_roles", "org_responsibilities", "person
 
 
 def _quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
-    """The tenant's open rejected rows (a row without a tenant is the platform's), newest first."""
-    where = ("resolved_at is null and coalesce(nullif(lower(payload->>'tenant'), ''), 'vital-platform') = %(tenant)s")
+    """The tenant's open rejected rows, newest first: every row of a tenant's own file (whatever tenant a row names:
+    the file, and what it holds, is the file owner's), and the rows of the platform's files that name the tenant (a
+    row without a tenant is the platform's)."""
+    where = ("resolved_at is null and case when target like 'tenants/%%' then split_part(target, '/', 2) "
+             "else coalesce(nullif(lower(payload->>'tenant'), ''), 'vital-platform') end = %(tenant)s")
     total = conn.execute(f"select count(*) from quarantined_rows where {where}", {"tenant": tenant}).fetchone()[0]
     rows = conn.execute(
         f"select source_file, sheet, excel_row, failures, last_seen_at, payload from quarantined_rows where {where} "

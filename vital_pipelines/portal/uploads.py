@@ -135,7 +135,8 @@ class UploadStore:
                                 "limit")
         if not data:
             raise UploadProblem("the file is empty")
-        upload_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(12)
+        # to the microsecond, so that versions made within one second list newest first
+        upload_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_urlsafe(12)
         folder = self.root / tenant / upload_id
         folder.mkdir(parents=True)
         try:
@@ -196,7 +197,7 @@ class UploadStore:
         suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else Path(original_name or "").suffix.lower()
         if suffix not in (".xlsx", *EXPORT_SUFFIXES):
             raise UploadProblem("the export is neither an Excel workbook nor a CSV or JSON file")
-        draft_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_urlsafe(12)
+        draft_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_urlsafe(12)
         folder = self.root / tenant / "drafts" / draft_id
         folder.mkdir(parents=True)
         write_atomically(folder / f"export{suffix}", data)
