@@ -412,9 +412,12 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 if column_name == "metadata":
                     continue
                 meta = column.metadata or {}
+                allowed = next((c.statistics["allowed_values"] for c in column.checks if c.name == "isin"), None)
+                what = (f"one of {', '.join(map(str, allowed))}" if allowed else
+                        f"names a row of {meta['references'].split('.')[0]}" if meta.get("references") else
+                        f"e.g. {meta['example']}" if meta.get("example") else "")
                 rows.append({"name": column_name, "chosen": chosen.get(column_name),
-                             "required": not column.nullable and meta.get("default") is None,
-                             "what": meta.get("description") or ""})
+                             "required": not column.nullable and meta.get("default") is None, "what": what})
         return page(request, "mapping.html", who=who, draft_id=draft_id, name=name, entity=entity, rows=rows,
                     headers=headers, refusal=refusal, entities=sorted(CONTRACTS))
 
