@@ -273,3 +273,47 @@ def test_the_dagster_check_of_a_tenants_file_reports_that_files_own_accounting(f
     assert metadata["portal_quarantine"] == "https://portal.example/quarantine"
     assert "upload it again" in check.description and "annotated copy in the" not in check.description
     assert source.exists()
+
+
+def test_an_exports_values_are_taught_to_its_mapping_and_go_with_the_approval(portal, raw, tmp_path):
+    """A mapped export is not edited: a reference value is remembered in its crosswalk, an allowed value in its
+    mapping's synonyms; the approval puts both beside the tenant's export, and the load reads them."""
+    from tests.test_portal import EXPORT, MAPPING, _materialize_personas, _live
+
+    client, keys, url = portal
+    _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
+    csrf = _signed_in(client, keys["acme"])
+    export = EXPORT.replace("BRAND-DIR", "Brand Directr").replace(",Senior\n", ",Seniour\n")
+    (tmp_path / "crm.csv").write_text(export)
+    (tmp_path / "crm.mapping.yaml").write_text(MAPPING)
+    with (tmp_path / "crm.csv").open("rb") as data, (tmp_path / "crm.mapping.yaml").open("rb") as mapping:
+        first = client.post("/uploads", data={"csrf": csrf}, follow_redirects=False,
+                            files={"file": ("crm.csv", data), "mapping": ("crm.mapping.yaml", mapping)})
+    upload = first.headers["location"]
+    report = client.get(f"{upload}/report.json").json()
+    values = {(f["column"], f["value"]) for f in report["findings"]}
+    assert ("role_code", "Brand Directr") in values and ("seniority_level", "Seniour") in values, report["findings"]
+    page = client.get(upload).text
+    assert "Teach the mapping a value" in page and "New value for" not in page  # no cell of an export is edited
+    rule = {f["column"]: f["rule"] for f in report["findings"]}
+    taught = client.post(f"{upload}/bulk", data={"csrf": csrf, "sheet": "personas", "column": "role_code",
+                                                 "value": "Brand Directr", "rule": rule["role_code"],
+                                                 "new": "BRAND-DIR"}, follow_redirects=False).headers["location"]
+    taught = client.post(f"{taught}/bulk", data={"csrf": csrf, "sheet": "personas", "column": "seniority_level",
+                                                 "value": "Seniour", "rule": rule["seniority_level"],
+                                                 "new": "senior"}, follow_redirects=False).headers["location"]
+    report = client.get(f"{taught}/report.json").json()
+    assert report["version"] == 3 and report["findings"] == [], report["findings"]
+    assert [e["remembered_in"] for e in report["edits"]] == ["mapping synonyms"]
+    assert "Seniour: senior" in client.get(f"{taught}/mapping.yaml").text
+    assert client.post(f"{taught}/approve", data={"csrf": csrf}).status_code == 200
+    folder = raw / "tenants" / "acme-pharma"
+    assert "Brand Directr: BRAND-DIR" in (folder / "personas_export.crosswalk.yaml").read_text()
+    assert (folder / "personas_export.csv").read_text() == export, "the export is kept as exported"
+    assert _materialize_personas(url, raw, tmp_path).success
+    assert _live(url, "acme-pharma") == {"ana-ruiz", "ben-ode", "cy-lam"}
+    with connect(url) as conn:
+        rows = dict(conn.execute(
+            "select p.persona_key, (r.code, p.seniority_level::text) from personas p "
+            "left join org_roles r on r.id = p.role_id where p.persona_key in ('cy-lam', 'ben-ode')").fetchall())
+    assert rows == {"cy-lam": ("BRAND-DIR", "head"), "ben-ode": ("SR-BRAND-MGR", "senior")}

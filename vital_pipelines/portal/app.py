@@ -246,7 +246,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                     page_number=page_number, pages=pages, rule=rule, column=column, severity=severity,
                     columns=columns, rules=sorted({f["rule"] for f in report.findings}),
                     failing_rows=len({(f["sheet"], f["row"]) for f in report.failures}),
-                    bulk=report.bulk_fixes()[:12] if report.editable else [])
+                    bulk=report.bulk_fixes()[:12] if report.editable or report.mapping else [])
 
     def _revised(who: KeyIdentity, upload_id: str, edits: list[CellEdit]):
         with connect(settings.database_url) as conn:
@@ -293,6 +293,15 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                       == (sheet, column, value, rule)), None)
         if group is None:
             raise HTTPException(422, "Those cells are no longer in the report: reload the page.")
+        if report.mapping:  # an export's cells stay as exported: its rules learn the replacement
+            with connect(settings.database_url) as conn:
+                references = database_references(conn)
+                conn.rollback()
+            try:
+                revised = store.remember(who.tenant_slug, upload_id, sheet, column, value, new, references)
+            except UploadProblem as problem:
+                raise HTTPException(422, str(problem)) from None
+            return RedirectResponse(f"/uploads/{revised.upload_id}", status_code=303)
         try:
             edits = [CellEdit(sheet, cell, new) for cell in group["cells"]]
         except EditProblem as problem:

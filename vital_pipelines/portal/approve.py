@@ -25,6 +25,7 @@ from vital_pipelines.loading.tenant_sources import (
     approval_record, source_file_names, tenant_source_name, tenant_source_path,
 )
 from vital_pipelines.portal.keys import KeyIdentity
+from vital_pipelines.spreadsheets.crosswalk import crosswalk_path_for
 from vital_pipelines.portal.preview import Preview, preview_upload
 from vital_pipelines.portal.uploads import UploadStore
 
@@ -80,6 +81,11 @@ def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentit
         if (target.parent / mapping.name).exists():
             shutil.copy2(target.parent / mapping.name, history / f"{mapping.name}.{stamp}")
         write_atomically(target.parent / mapping.name, mapping.read_bytes())
+        crosswalk = crosswalk_path_for(mapping)
+        if crosswalk.is_file():  # what the steward taught it in the page goes with it
+            if crosswalk_path_for(target.parent / mapping.name).exists():
+                shutil.copy2(crosswalk_path_for(target.parent / mapping.name), history / f"{crosswalk.name}.{stamp}")
+            write_atomically(crosswalk_path_for(target.parent / mapping.name), crosswalk.read_bytes())
     write_atomically(target, data)
     source = tenant_source_name(who.tenant_slug, target.name)
     with conn.transaction():

@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 from vital_pipelines.files import write_atomically
 from vital_pipelines.loading.sources import Source, validate_source
 from vital_pipelines.loading.tenant_sources import (
     EXPORT_SUFFIXES, is_tenant_slug, rows_of_other_tenants, source_file_names,
 )
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
+from vital_pipelines.spreadsheets.crosswalk import crosswalk_path_for
 from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem, apply_edits
 from vital_pipelines.spreadsheets.mapping import MAPPING_SUFFIX, MappingError, load_mapping
 from vital_pipelines.spreadsheets.report import failures_csv, groups, plain
@@ -62,15 +65,17 @@ class Report:
 
     def bulk_fixes(self) -> list[dict]:
         """Findings of one kind that one replacement fixes (failures, and warnings such as a value left out): the same
-        value, column and rule in two or more cells, with the suggestion they share (if any)."""
+        value, column and rule in two or more cells, with the suggestion they share (if any). For an export read
+        through a mapping, whose cells are not edited, every value of a reference or allowed-values column: the
+        replacement is remembered in its crosswalk or its mapping's synonyms, for this export and the next."""
         found: dict[tuple, list[dict]] = {}
         for f in self.findings:
-            if f["column"] and f["value"] is not None and f["cell"] and f["row"]:
+            if f["column"] and f["value"] is not None and f["row"] and (f["cell"] or self.mapping):
                 found.setdefault((f["sheet"], f["column"], f["value"], f["rule"]), []).append(f)
         return [{"sheet": sheet, "column": column, "value": value, "rule": rule, "count": len(cells),
                  "suggestion": cells[0].get("suggestion") or "", "cells": [c["cell"] for c in cells]}
                 for (sheet, column, value, rule), cells in sorted(found.items(), key=lambda kv: -len(kv[1]))
-                if len(cells) > 1]
+                if (len(cells) > 1 and not self.mapping) or (self.mapping and _rememberable(sheet, column))]
 
     @property
     def failures(self) -> list[dict]:
@@ -125,7 +130,7 @@ class UploadStore:
 
     def save(self, tenant: str, workbook: str, data: bytes, original_name: str, *, mapping: bytes | None = None,
              references: ReferenceIndex | None = None, parent: Report | None = None,
-             edits: list[dict] = ()) -> Report:
+             edits: list[dict] = (), crosswalk: bytes | None = None) -> Report:
         """Store the bytes as `workbook` for `tenant` (or, with `mapping`, as the export that mapping file reads,
         whose entity then decides the workbook), validate them and keep the report; returns the report.
         `references`: what the database holds, for an export's references. `parent`: the upload these bytes were
@@ -143,6 +148,8 @@ class UploadStore:
             mapping_name = ""
             if mapping is not None:
                 workbook, stored, mapping_name = _mapped_names(folder, mapping, data, original_name)
+                if crosswalk is not None:
+                    write_atomically(crosswalk_path_for(folder / mapping_name), crosswalk)
             elif parent is not None:
                 workbook = parent.workbook
                 stored = parent.stored or parent.workbook
@@ -186,6 +193,42 @@ class UploadStore:
         done = [{"sheet": e.sheet, "cell": e.cell, "old": found.get((e.sheet, e.cell)), "new": e.value} for e in edits]
         return self.save(tenant, report.workbook, data, report.original_name, references=references, parent=report,
                          edits=done)
+
+    def remember(self, tenant: str, upload_id: str, sheet: str, column: str, found: str, code: str,
+                 references: ReferenceIndex | None = None) -> Report:
+        """A new version of a mapped export's upload whose rules read `found` in `column` as `code`: in the crosswalk
+        beside its mapping (a reference column) or as one of the mapping's `values:` synonyms (an allowed-values
+        column). The export itself is not changed: the next export from the same system reads the same way."""
+        report = self.report(tenant, upload_id)
+        mapping_path = self.mapping_path(tenant, upload_id)
+        if mapping_path is None:
+            raise UploadProblem("only an export read through a mapping remembers a replacement; fix the cells")
+        kind = _rememberable(sheet, column)
+        if not kind or not code.strip():
+            raise UploadProblem(f"`{column}` is neither a reference nor an allowed-values column, or no value was "
+                                f"given: correct the export")
+        rules = mapping_path.read_bytes()
+        crosswalk_file = crosswalk_path_for(mapping_path)
+        table = yaml.safe_load(crosswalk_file.read_text(encoding="utf-8")) if crosswalk_file.is_file() else None
+        table = table if isinstance(table, dict) else {}
+        if kind == "crosswalk":
+            table.setdefault(column, {})[found] = code.strip()
+        else:
+            data = yaml.safe_load(rules) or {}
+            rule = (data.get("columns") or {}).get(column)
+            if rule is None:
+                raise UploadProblem(f"the mapping does not map `{column}`")
+            rule = {"from": rule} if not isinstance(rule, dict) else rule
+            rule.setdefault("values", {})[found] = code.strip()
+            data["columns"][column] = rule
+            rules = ("# Synonyms added in the steward portal.\n"
+                     + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)).encode("utf-8")
+        crosswalk = yaml.safe_dump(table, sort_keys=False, allow_unicode=True).encode("utf-8") if table else None
+        edit = [{"sheet": sheet, "cell": "", "old": found, "new": code.strip(),
+                 "remembered_in": "crosswalk" if kind == "crosswalk" else "mapping synonyms", "column": column}]
+        return self.save(tenant, report.workbook, self.workbook_path(tenant, upload_id).read_bytes(),
+                         report.original_name, mapping=rules, crosswalk=crosswalk, references=references,
+                         parent=report, edits=edit)
 
     def save_draft(self, tenant: str, data: bytes, original_name: str) -> str:
         """An export kept while the steward maps its columns in the page (`drafts/<id>/export.<suffix>`, with its
@@ -271,6 +314,18 @@ class UploadStore:
             if _UPLOAD_ID.match(child.name) and (child / "report.json").exists():
                 found.append(self.report(tenant, child.name))
         return found
+
+
+def _rememberable(sheet: str, column: str) -> str | None:
+    """Where a replacement of a mapped export's value is kept: `crosswalk` for a reference column, `synonyms` for an
+    allowed-values column, None for any other."""
+    contract = CONTRACTS.get(sheet)
+    if contract is None or column not in contract.schema.columns:
+        return None
+    meta = contract.schema.columns[column].metadata or {}
+    if meta.get("references"):
+        return "crosswalk"
+    return "synonyms" if meta.get("kind") == "enum" else None
 
 
 def _stored_name(workbook: str, data: bytes, original_name: str) -> str:
