@@ -488,12 +488,12 @@ def _served(app):
     return server, port
 
 
-def _declare_upload(port: int, size: int, key: str | None) -> bytes:
+def _declare_upload(port: int, size: int, key: str | None, path: str = "/api/uploads") -> bytes:
     """Send only the headers of a `size`-byte multipart upload asking `Expect: 100-continue`; the server's first
     answer, before any byte of the body is sent."""
     import socket
 
-    headers = [f"POST /api/uploads HTTP/1.1", "Host: 127.0.0.1", "Content-Type: multipart/form-data; boundary=b",
+    headers = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: multipart/form-data; boundary=b",
                f"Content-Length: {size}", "Expect: 100-continue"] + ([f"Authorization: Bearer {key}"] if key else [])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
@@ -508,8 +508,12 @@ def test_an_upload_is_refused_before_its_body_is_sent_and_nothing_is_written(por
     try:
         keyless = _declare_upload(port, 60 * 2 ** 20, None)
         too_big = _declare_upload(port, 60 * 2 ** 20, keys["acme"])
+        # the page's forms too: a check, and an export to map
+        forms = [_declare_upload(port, 60 * 2 ** 20, key, path) for path in ("/uploads", "/mappings")
+                 for key in (None, keys["acme"])]
     finally:
         server.should_exit = True
     assert keyless.startswith(b"HTTP/1.1 401"), keyless[:200]
     assert too_big.startswith(b"HTTP/1.1 413") and b"25 MiB limit" in too_big, too_big[:300]
+    assert [answer[:12] for answer in forms] == [b"HTTP/1.1 401", b"HTTP/1.1 413"] * 2, forms
     assert not list((tmp_path / "portal").rglob("*")), "nothing is written for a refused upload"
