@@ -432,7 +432,8 @@ def test_a_steward_sees_the_tenants_loads_a_rows_history_and_takes_a_load_back(p
     with connect(url) as conn:
         latest, first = [r[0] for r in conn.execute(
             "select id::text from pipeline_loads where target = 'tenants/acme-pharma/personas' order by finished_at desc")]
-        persona = conn.execute("select id::text from personas where description = 'Rewritten by mistake.'").fetchone()[0]
+        persona, persona_key = conn.execute("select id::text, persona_key from personas "
+                                            "where description = 'Rewritten by mistake.'").fetchone()
 
     csrf = _signed_in(client, keys["acme"])
     listing = client.get("/loads")
@@ -440,7 +441,7 @@ def test_a_steward_sees_the_tenants_loads_a_rows_history_and_takes_a_load_back(p
     shown = client.get(f"/loads/{latest}")
     assert shown.status_code == 200
     assert "Rewritten by mistake." in shown.text and "personas: restore the values it changed × 1" in shown.text
-    assert f"/history/personas/{persona}" in shown.text
+    assert f'<a href="/history/personas/{persona}">{persona_key}</a>' in shown.text, "a row by its key, not its id"
     row = client.get(f"/history/personas/{persona}")
     assert row.status_code == 200 and row.text.count("open the load") == 2 and "Rewritten by mistake." in row.text
     # The first load is in the way of nothing, but a later load changed one of its rows: refused, with the reason.

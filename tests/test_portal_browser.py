@@ -152,6 +152,7 @@ def test_a_steward_fixes_a_workbook_and_loads_it_from_the_browser(world, tmp_pat
         page.wait_for_load_state()
         assert "Check a file" in page.inner_text("body"), page.inner_text("body")
         _shot(page, "2-home")
+        _check_page(page, "home", 1440)
 
         page.set_input_files("#file", str(broken))
         page.click("button:has-text('Check')")
@@ -160,6 +161,7 @@ def test_a_steward_fixes_a_workbook_and_loads_it_from_the_browser(world, tmp_pat
         findings = page.inner_text("#findings")
         assert "G1" in findings and "did you mean" in findings and "seniority_level" in findings
         _shot(page, "3-refused-header")
+        _check_page(page, "report-refused", 1440)
         with page.expect_download() as download:
             page.click("#annotated")
         annotated = tmp_path / "annotated.xlsx"
@@ -181,10 +183,12 @@ def test_a_steward_fixes_a_workbook_and_loads_it_from_the_browser(world, tmp_pat
         deletions = page.inner_text("#deletions-personas")
         assert "acme-pharma-persona-10" in deletions and "acme-pharma-persona-11" in deletions
         _shot(page, "5-preview")
+        _check_page(page, "preview", 1440)
         page.click("#approve")
         page.wait_for_selector("#status")
         page.wait_for_selector("text=green: loaded", timeout=240_000)
         _shot(page, "6-green")
+        _check_page(page, "run-green", 1440)
         run_link = page.get_attribute("#dagster-run", "href")
         assert re.search(r"/runs/[0-9a-f-]{36}$", run_link)
 
@@ -356,6 +360,19 @@ def test_a_steward_fixes_cells_in_the_page_and_the_run_page_says_what_waits(worl
         page.goto(f"{portal}/quarantine")
         assert "0 row(s) of pharma-solutions wait" in page.inner_text("body")
         _check_page(page, "quarantine-empty", width)
+        # The rest of the house, at the same width: the loads, one load, a row's history, an error.
+        page.goto(f"{portal}/loads")
+        _check_page(page, "loads", width)
+        page.click("#loads tr:nth-child(2) a")
+        page.wait_for_selector("#changes")
+        _check_page(page, "load", width)
+        page.click("#changes a")
+        page.wait_for_selector("#history")
+        _check_page(page, "history", width)
+        page.goto(f"{portal}/uploads/20260101T000000-nosuchuploadxx/preview")
+        _check_page(page, "error", width)
+        assert "No such upload for your tenant" in page.inner_text("#message")
+        assert page.locator("header a[href='/quarantine']").count() == 1, "the error page keeps the navigation"
         browser.close()
 
     with connect(world["url"]) as conn:

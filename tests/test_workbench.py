@@ -219,11 +219,18 @@ def test_the_quarantine_names_rows_by_key_and_rules_in_words(portal, raw, tmp_pa
     client, keys, url = portal
     _load(url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
     source = _tenant_copy(raw, "acme-pharma", 4)
-    edit_cells(source, "personas", {"B4": None})
+    _load(url, raw, source, "personas.xlsx", tenant="acme-pharma")
+    edit_cells(source, "personas", {"B4": None, "B5": None, "A5": "acme-pharma-persona-new"})
     _load(url, raw, source, "personas.xlsx", tenant="acme-pharma")
     _signed_in(client, keys["acme"])
     page = client.get("/quarantine").text
     assert "acme-pharma-persona-4" in page and "empty but required" in page, page
+    # the waiting row's live version (loaded before) is one click away; a new row has none
+    with connect(url) as conn:
+        live = conn.execute("select id::text from personas where persona_key = 'acme-pharma-persona-4'").fetchone()[0]
+    assert f'<a href="/history/personas/{live}"' in page
+    assert client.get(f"/history/personas/{live}").status_code == 200
+    assert "<strong>acme-pharma-persona-new</strong>" in page
     assert "tenants/acme-pharma/personas.xlsx" in page, page.split("id=\"quarantine\"")[1]
 
 

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import yaml
 from psycopg import sql as psycopg_sql
 from fastapi import FastAPI, Form, HTTPException, Query, Request, UploadFile
@@ -25,10 +26,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from vital_pipelines import config
 from vital_pipelines.db import connect
+from vital_pipelines.entities import ENTITIES
 from vital_pipelines.loading.sources import content_tag, registry_content_sha
 from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
 from vital_pipelines.loading import history
-from vital_pipelines.loading.registry import database_references
+from vital_pipelines.loading.registry import SHEET_TABLES, database_references
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
 from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem
@@ -585,14 +587,17 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             except history.UndoRefused as refusal:
                 raise HTTPException(404, str(refusal)) from None
             changes = history.load_changes(conn, load_id)
+            shown = changes[:PAGE_SIZE * 4]
+            names = _natural_keys(conn, [(table, key.get("id")) for _, table, key, *_rest in shown])
             conn.rollback()
             try:
                 preview, refusal = history.undo_load(conn, load_id, dry_run=True), None
             except history.UndoRefused as problem:
                 preview, refusal = None, str(problem)
-        rows = [{"table": table, "key": history.key_text(key), "id": key.get("id"), "operation": operation,
+        rows = [{"table": table, "key": names.get((table, key.get("id"))) or history.key_text(key),
+                 "id": key.get("id"), "operation": operation,
                  "change": history.describe_change(operation, before, after)} for _, table, key, operation, before, after
-                in changes[:PAGE_SIZE * 4]]
+                in shown]
         lines = [f"{table}: {action} × {count}" for (table, action), count in sorted(preview.changes.items())] \
             if preview else []
         return page(request, "load.html", who=who, load=entry, rows=rows, total=len(changes), preview=preview,
@@ -672,9 +677,46 @@ def _quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
         f"select source_file, sheet, excel_row, failures, last_seen_at, payload from quarantined_rows where {where} "
         "order by last_seen_at desc, source_file, sheet, excel_row limit %(limit)s offset %(offset)s",
         {"tenant": tenant, "limit": PAGE_SIZE, "offset": (max(1, page_number) - 1) * PAGE_SIZE}).fetchall()
+    found = [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen, **_named_row(s, payload)}
+             for f, s, r, failures, seen, payload in rows]
+    for row in found:  # the live row a waiting row would change: a link to its history
+        row["history"] = _live_row(conn, tenant, row["sheet"], row.get("key_value"))
     conn.rollback()
-    return total, [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen, **_named_row(s, payload)}
-                   for f, s, r, failures, seen, payload in rows]
+    return total, found
+
+
+def _natural_keys(conn, rows: list[tuple[str, str | None]]) -> dict[tuple[str, str], str]:
+    """Changed rows as a steward names them (`sarah-chen-brand-manager`), not by their ids: one query per table."""
+    wanted: dict[str, list[str]] = {}
+    for table, row_id in rows:
+        if row_id:
+            wanted.setdefault(table, []).append(row_id)
+    names = {}
+    for table, ids in wanted.items():
+        entity = next((e for e in ENTITIES if e.table == table and not e.links_only), None)
+        if entity is None:
+            continue
+        key = psycopg_sql.SQL(" || ' / ' || ").join(psycopg_sql.SQL("{}::text").format(psycopg_sql.Identifier(k))
+                                                   for k in entity.key)
+        try:
+            with conn.transaction():
+                found = conn.execute(psycopg_sql.SQL("select id::text, {} from {} where id = any(%s::uuid[])").format(
+                    key, psycopg_sql.Identifier(table)), (ids,)).fetchall()
+        except psycopg.errors.UndefinedColumn:  # a key the table spells otherwise: the id is said instead
+            continue
+        names.update({(table, row_id): name for row_id, name in found if name})
+    return names
+
+
+def _live_row(conn, tenant: str, sheet: str, key: str | None) -> str | None:
+    contract = CONTRACTS.get(sheet)
+    table = SHEET_TABLES.get(sheet)
+    if not key or contract is None or table not in HISTORY_PAGES or len(contract.key) != 1:
+        return None
+    found = conn.execute(psycopg_sql.SQL("select r.id::text from {} r join tenants t on t.id = r.tenant_id "
+                                         "where t.slug = %s and r.{} = %s").format(
+        psycopg_sql.Identifier(table), psycopg_sql.Identifier(contract.key[0])), (tenant, key)).fetchone()
+    return f"/history/{table}/{found[0]}" if found else None
 
 
 def _named_row(sheet: str, payload: dict | None) -> dict:
@@ -685,4 +727,5 @@ def _named_row(sheet: str, payload: dict | None) -> dict:
         return {"key": None, "label": None}
     label = contract.entity.label if contract.entity else "name"
     return {"key": " / ".join(str(payload.get(k) or "(empty)") for k in contract.key),
+            "key_value": payload.get(contract.key[0]) if len(contract.key) == 1 else None,
             "label": payload.get(label) if label not in contract.key else None}
