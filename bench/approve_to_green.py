@@ -30,9 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import dagster as dg  # noqa: E402
 import openpyxl  # noqa: E402
 import requests  # noqa: E402
 
+from bench.steward_loop import _wait_for_quiet  # noqa: E402
 from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
@@ -95,19 +97,6 @@ def _approve(portal: str, headers: dict, path: Path, seconds: float = 300) -> tu
     raise SystemExit("the run page gave no verdict")
 
 
-def _wait_for_quiet(home: Path, seconds: float = 300) -> None:
-    import dagster as dg
-
-    instance = dg.DagsterInstance.from_config(str(home))
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        runs = instance.get_runs()
-        if runs and all(r.is_finished for r in runs):
-            return
-        time.sleep(0.5)
-    raise SystemExit("the sensor's first run did not finish")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -143,7 +132,8 @@ def main() -> None:
             _wait(f"{portal}/signin")
             _wait(f"{env['DAGSTER_WEBSERVER_URL']}/server_info")
             headers = {"Authorization": f"Bearer {key}"}
-            _wait_for_quiet(home)  # the raw sensor's first tick loads every registry: not a steward's approval
+            # the raw sensor's first tick loads every registry: not a steward's approval
+            _wait_for_quiet(dg.DagsterInstance.from_config(str(home)))
             first = _approve(portal, headers, _personas(raw, folder / "personas.xlsx", args.rows, "First title"))
             previews, loops, verdicts = [], [], []
             for n in range(args.repeat):
@@ -152,8 +142,6 @@ def main() -> None:
                 previews.append(preview)
                 loops.append(loop)
                 verdicts.append(verdict)
-            import dagster as dg
-
             instance = dg.DagsterInstance.from_config(str(home))
             launched = [(r.tags.get("vital/trigger", "")[:40], r.status.value) for r in instance.get_runs()]
             source = raw / "tenants" / "acme-pharma" / "personas.xlsx"

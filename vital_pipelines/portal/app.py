@@ -201,25 +201,36 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         rules = await mapping.read(MAX_MAPPING_BYTES + 1) if _given(mapping) else None
         try:
             # checked as the load will check it: against the folder's sources and what the database holds
-            with connect(settings.database_url) as conn:
-                references = database_references(conn)
-                conn.rollback()
+            references = database_now()
             return store.save(who.tenant_slug, workbook, data, file.filename or "", mapping=rules,
                               references=references)
         except UploadProblem as problem:
             raise HTTPException(422, str(problem)) from None
+
+    def database_now():
+        """What the database holds now, for the references of a file checked as the load will check it."""
+        with connect(settings.database_url) as conn:
+            references = database_references(conn)
+            conn.rollback()
+        return references
+
+    async def posted_file(request: Request, missing: str, *, csrf: bool = True):
+        """(the caller, the form, its file): the key and the declared size checked before the body is read."""
+        who = identity(request)
+        form = await _upload_form(request)
+        if csrf:
+            check_csrf(request, str(form.get("csrf", "")))
+        file = form.get("file")
+        if not _given(file):
+            raise HTTPException(422, missing)
+        return who, form, file
 
     def _given(part) -> bool:
         return part is not None and not isinstance(part, str) and bool(getattr(part, "filename", None))
 
     @app.post("/uploads")
     async def upload(request: Request):
-        who = identity(request)
-        form = await _upload_form(request)
-        check_csrf(request, str(form.get("csrf", "")))
-        file = form.get("file")
-        if not _given(file):
-            raise HTTPException(422, "Choose a file to upload.")
+        who, form, file = await posted_file(request, "Choose a file to upload.")
         report = await _receive(request, who, str(form.get("workbook", "")), file, form.get("mapping"))
         return RedirectResponse(f"/uploads/{report.upload_id}", status_code=303)
 
@@ -251,9 +262,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                     bulk=report.bulk_fixes()[:12] if report.editable or report.mapping else [])
 
     def _revised(who: KeyIdentity, upload_id: str, edits: list[CellEdit]):
-        with connect(settings.database_url) as conn:
-            references = database_references(conn)
-            conn.rollback()
+        references = database_now()
         try:
             revised = store.revise(who.tenant_slug, upload_id, edits, references)
         except UploadProblem as problem:
@@ -296,9 +305,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         if group is None:
             raise HTTPException(422, "Those cells are no longer in the report: reload the page.")
         if report.mapping:  # an export's cells stay as exported: its rules learn the replacement
-            with connect(settings.database_url) as conn:
-                references = database_references(conn)
-                conn.rollback()
+            references = database_now()
             try:
                 revised = store.remember(who.tenant_slug, upload_id, sheet, column, value, new, references)
             except UploadProblem as problem:
@@ -358,23 +365,14 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     @app.post("/api/uploads")
     async def api_upload(request: Request):
-        who = identity(request)
-        form = await _upload_form(request)
-        file = form.get("file")
-        if not _given(file):
-            raise HTTPException(422, "send the workbook as the multipart field `file`")
+        who, form, file = await posted_file(request, "send the workbook as the multipart field `file`", csrf=False)
         report = await _receive(request, who, str(form.get("workbook", "")), file, form.get("mapping"))
         return Response(report.as_json(), media_type="application/json", status_code=201)
 
     @app.post("/mappings")
     async def map_upload(request: Request):
         """An export in another layout, kept as a draft while its columns are mapped in the page."""
-        who = identity(request)
-        form = await _upload_form(request)
-        check_csrf(request, str(form.get("csrf", "")))
-        file = form.get("file")
-        if not _given(file):
-            raise HTTPException(422, "Choose an export to map.")
+        who, _form, file = await posted_file(request, "Choose an export to map.")
         data = await file.read(MAX_UPLOAD_BYTES + 1)
         try:
             draft_id = store.save_draft(who.tenant_slug, data, file.filename or "")
@@ -447,9 +445,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                    if key.startswith("column:")}
         export_name = f"{entity}_export{path.suffix}"
         rules = mapping_from_choices(suggested, choices, headers, export_name)
-        with connect(settings.database_url) as conn:
-            references = database_references(conn)
-            conn.rollback()
+        references = database_now()
         try:
             report = store.save(who.tenant_slug, "", path.read_bytes(), name, mapping=rules.encode("utf-8"),
                                 references=references)
