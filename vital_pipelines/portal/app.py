@@ -16,7 +16,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import yaml
 from psycopg import sql as psycopg_sql
 from fastapi import FastAPI, Form, HTTPException, Query, Request, UploadFile
@@ -26,11 +25,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from vital_pipelines import config
 from vital_pipelines.db import connect
-from vital_pipelines.entities import ENTITIES
 from vital_pipelines.loading.sources import content_tag, registry_content_sha
 from vital_pipelines.portal.approve import ApprovalProblem, approve_upload
 from vital_pipelines.loading import history
-from vital_pipelines.loading.registry import SHEET_TABLES, database_references
+from vital_pipelines.loading.registry import database_references
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
 from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem
@@ -40,16 +38,16 @@ from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES, MappingError
 from vital_pipelines.spreadsheets.report import rule_words
 from vital_pipelines.portal.keys import KeyIdentity, session_identity, verify_key
 from vital_pipelines.portal.preview import preview_upload
+from vital_pipelines.portal.rows import HISTORY_PAGES, PAGE_SIZE, natural_keys, quarantined
 from vital_pipelines.loading.ledger import load_outcome
 from vital_pipelines.loading.registry import ledger_target
 from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, queue_has_no_daemon, run_state
-from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore, registry_workbooks
+from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore
 
 # A request carries the file, perhaps its mapping, and a few form fields: the file's limit and room for the rest.
 MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + MAX_MAPPING_BYTES + 64 * 1024
 TOO_BIG = f"The upload is over the {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB limit."
 
-PAGE_SIZE = 50
 SESSION_SECONDS = 8 * 3600
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["rule_words"] = rule_words
@@ -584,7 +582,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 raise HTTPException(404, str(refusal)) from None
             changes = history.load_changes(conn, load_id)
             shown = changes[:PAGE_SIZE * 4]
-            names = _natural_keys(conn, [(table, key.get("id")) for _, table, key, *_rest in shown])
+            names = natural_keys(conn, [(table, key.get("id")) for _, table, key, *_rest in shown])
             conn.rollback()
             try:
                 preview, refusal = history.undo_load(conn, load_id, dry_run=True), None
@@ -633,7 +631,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     def quarantine(request: Request, page_number: int = Query(1, alias="page")):
         who = identity(request)
         with connect(settings.database_url) as conn:
-            total, rows = _quarantined(conn, who.tenant_slug, page_number)
+            total, rows = quarantined(conn, who.tenant_slug, page_number)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         return page(request, "quarantine.html", who=who, rows=rows, total=total, page_number=page_number, pages=pages)
 
@@ -656,72 +654,3 @@ def _attachment(name: str) -> str:
 
     fallback = name.encode("ascii", "replace").decode().replace("?", "_")
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
-
-
-# The registry tables whose rows carry their own id and tenant: the ones a steward can open a history page for.
-HISTORY_PAGES = ("org_departments", "org_roles", "org_responsibilities", "personas", "agents", "jobs_to_be_done")
-
-
-def _quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
-    """The tenant's open rejected rows, newest first: every row of a tenant's own file (whatever tenant a row names:
-    the file, and what it holds, is the file owner's), and the rows of the platform's files that name the tenant (a
-    row without a tenant is the platform's)."""
-    where = ("resolved_at is null and case when target like 'tenants/%%' then split_part(target, '/', 2) "
-             "else coalesce(nullif(lower(payload->>'tenant'), ''), 'vital-platform') end = %(tenant)s")
-    total = conn.execute(f"select count(*) from quarantined_rows where {where}", {"tenant": tenant}).fetchone()[0]
-    rows = conn.execute(
-        f"select source_file, sheet, excel_row, failures, last_seen_at, payload from quarantined_rows where {where} "
-        "order by last_seen_at desc, source_file, sheet, excel_row limit %(limit)s offset %(offset)s",
-        {"tenant": tenant, "limit": PAGE_SIZE, "offset": (max(1, page_number) - 1) * PAGE_SIZE}).fetchall()
-    found = [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen, **_named_row(s, payload)}
-             for f, s, r, failures, seen, payload in rows]
-    for row in found:  # the live row a waiting row would change: a link to its history
-        row["history"] = _live_row(conn, tenant, row["sheet"], row.get("key_value"))
-    conn.rollback()
-    return total, found
-
-
-def _natural_keys(conn, rows: list[tuple[str, str | None]]) -> dict[tuple[str, str], str]:
-    """Changed rows as a steward names them (`sarah-chen-brand-manager`), not by their ids: one query per table."""
-    wanted: dict[str, list[str]] = {}
-    for table, row_id in rows:
-        if row_id:
-            wanted.setdefault(table, []).append(row_id)
-    names = {}
-    for table, ids in wanted.items():
-        entity = next((e for e in ENTITIES if e.table == table and not e.links_only), None)
-        if entity is None:
-            continue
-        key = psycopg_sql.SQL(" || ' / ' || ").join(psycopg_sql.SQL("{}::text").format(psycopg_sql.Identifier(k))
-                                                   for k in entity.key)
-        try:
-            with conn.transaction():
-                found = conn.execute(psycopg_sql.SQL("select id::text, {} from {} where id = any(%s::uuid[])").format(
-                    key, psycopg_sql.Identifier(table)), (ids,)).fetchall()
-        except psycopg.errors.UndefinedColumn:  # a key the table spells otherwise: the id is said instead
-            continue
-        names.update({(table, row_id): name for row_id, name in found if name})
-    return names
-
-
-def _live_row(conn, tenant: str, sheet: str, key: str | None) -> str | None:
-    contract = CONTRACTS.get(sheet)
-    table = SHEET_TABLES.get(sheet)
-    if not key or contract is None or table not in HISTORY_PAGES or len(contract.key) != 1:
-        return None
-    found = conn.execute(psycopg_sql.SQL("select r.id::text from {} r join tenants t on t.id = r.tenant_id "
-                                         "where t.slug = %s and r.{} = %s").format(
-        psycopg_sql.Identifier(table), psycopg_sql.Identifier(contract.key[0])), (tenant, key)).fetchone()
-    return f"/history/{table}/{found[0]}" if found else None
-
-
-def _named_row(sheet: str, payload: dict | None) -> dict:
-    """The quarantined row as a steward knows it: its key and its name (or title), from the values it was read with."""
-    contract = CONTRACTS.get(sheet)
-    payload = payload or {}
-    if contract is None:
-        return {"key": None, "label": None}
-    label = contract.entity.label if contract.entity else "name"
-    return {"key": " / ".join(str(payload.get(k) or "(empty)") for k in contract.key),
-            "key_value": payload.get(contract.key[0]) if len(contract.key) == 1 else None,
-            "label": payload.get(label) if label not in contract.key else None}
