@@ -234,12 +234,16 @@ def _tab_to(page, selector: str, presses: int = 400) -> None:
 
 
 def _check_page(page, name: str, width: int) -> None:
-    """Labels on every control, no rule identifier or raw timestamp in the title, no sideways scroll at `width`."""
-    page.screenshot(path=str(ARTIFACTS / f"portal-workbench-{name}-{width}.png"), full_page=True)
+    """Labels on every control, no rule identifier or raw timestamp in the title, and at 1440 and 1024 px no sideways
+    scroll (a screenshot of each); the walk goes on at `width`."""
     assert page.evaluate(UNLABELLED) == [], name
     title = page.title()
     assert not re.search(r"\d{8}T\d{6}", title) and not set(re.findall(r"[a-z_]+", title)) & set(RULE_WORDS), title
-    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, f"{name} scrolls sideways at {width} px"
+    for each in sorted({1440, 1024, width}):
+        page.set_viewport_size({"width": each, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"portal-workbench-{name}-{each}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= each + 1, f"{name} scrolls sideways at {each} px"
+    page.set_viewport_size({"width": width, "height": 900})
 
 
 def _pharma_solutions_file(raw: Path, target: Path) -> Path:
@@ -336,6 +340,8 @@ def test_a_steward_fixes_cells_in_the_page_and_the_run_page_says_what_waits(worl
         status = page.inner_text("#status")
         assert "Loaded 11, 1 waiting in quarantine" in status, status
         assert "green" not in status
+        waiting = page.inner_text("#waiting")
+        assert "pharma-solutions-persona-11" in waiting and "belongs to another tenant" in waiting, waiting
         _check_page(page, "run-waiting", width)
         approved_report = page.get_attribute("text=The report", "href")
         page.goto(f"{portal}/")

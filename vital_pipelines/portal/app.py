@@ -165,7 +165,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         for upload in uploads[:PAGE_SIZE]:
             state = store.read_state(who.tenant_slug, upload.upload_id)
             if state is not None:
-                approvals[upload.upload_id] = approval_status(state)
+                approvals[upload.upload_id] = approval_status(state, who.tenant_slug)
         return page(request, "home.html", who=who, uploads=uploads[:PAGE_SIZE], approvals=approvals,
                     limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
 
@@ -492,7 +492,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         store.write_state(who.tenant_slug, upload_id, state)
         return RedirectResponse(f"/uploads/{upload_id}/run", status_code=303)
 
-    def approval_status(state: dict) -> dict:
+    def approval_status(state: dict, tenant: str, with_rows: bool = False) -> dict:
         """What became of an approved upload, in the words the run page and the uploads list both show: green only
         when the run succeeded and none of the file's rows wait in quarantine."""
         status = {"kind": "running", "text": "The raw sensor loads the file within seconds.", "link": None}
@@ -528,6 +528,9 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         if outcome and outcome["waiting"]:
             status.update(kind="waiting", waiting=outcome["waiting"],
                           text=f"Loaded {loaded}, {outcome['waiting']} waiting in quarantine{warned}.")
+            if with_rows:
+                with connect(settings.database_url) as conn:
+                    status["rows"] = quarantined(conn, tenant, 1, target=ledger_target(state["source"]), limit=10)[1]
         else:
             status.update(kind="green", text=f"green: loaded {loaded if loaded is not None else 'every row'}"
                                              f"{warned}.")
@@ -546,7 +549,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         state = store.read_state(who.tenant_slug, upload_id)
         if state is None:
             raise HTTPException(404, "This upload has not been approved.")
-        return page(request, "run.html", who=who, report=report, state=state, status=approval_status(state))
+        return page(request, "run.html", who=who, report=report, state=state,
+                    status=approval_status(state, who.tenant_slug, with_rows=True))
 
     @app.get("/reports/{name}")
     def pipeline_report(request: Request, name: str):

@@ -16,17 +16,20 @@ PAGE_SIZE = 50
 HISTORY_PAGES = ("org_departments", "org_roles", "org_responsibilities", "personas", "agents", "jobs_to_be_done")
 
 
-def quarantined(conn, tenant: str, page_number: int) -> tuple[int, list[dict]]:
+def quarantined(conn, tenant: str, page_number: int, *, target: str | None = None,
+                limit: int = PAGE_SIZE) -> tuple[int, list[dict]]:
     """The tenant's open rejected rows, newest first: every row of a tenant's own file (whatever tenant a row names:
     the file, and what it holds, is the file owner's), and the rows of the platform's files that name the tenant (a
-    row without a tenant is the platform's)."""
+    row without a tenant is the platform's). `target`: only the rows of that source."""
     where = ("resolved_at is null and case when target like 'tenants/%%' then split_part(target, '/', 2) "
-             "else coalesce(nullif(lower(payload->>'tenant'), ''), 'vital-platform') end = %(tenant)s")
-    total = conn.execute(f"select count(*) from quarantined_rows where {where}", {"tenant": tenant}).fetchone()[0]
+             "else coalesce(nullif(lower(payload->>'tenant'), ''), 'vital-platform') end = %(tenant)s"
+             + (" and target = %(target)s" if target else ""))
+    params = {"tenant": tenant, "target": target}
+    total = conn.execute(f"select count(*) from quarantined_rows where {where}", params).fetchone()[0]
     rows = conn.execute(
         f"select source_file, sheet, excel_row, failures, last_seen_at, payload from quarantined_rows where {where} "
         "order by last_seen_at desc, source_file, sheet, excel_row limit %(limit)s offset %(offset)s",
-        {"tenant": tenant, "limit": PAGE_SIZE, "offset": (max(1, page_number) - 1) * PAGE_SIZE}).fetchall()
+        {**params, "limit": limit, "offset": (max(1, page_number) - 1) * limit}).fetchall()
     found = [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen, **_named_row(s, payload)}
              for f, s, r, failures, seen, payload in rows]
     for row in found:  # the live row a waiting row would change: a link to its history
