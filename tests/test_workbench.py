@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from tests.test_portal import _acme_personas, _signed_in, _upload, portal  # noqa: F401 (fixture)
 from tests.test_tenant_sources import _load, _personas, _tenant_copy
@@ -324,3 +325,28 @@ def test_an_exports_values_are_taught_to_its_mapping_and_go_with_the_approval(po
             "select p.persona_key, (r.code, p.seniority_level::text) from personas p "
             "left join org_roles r on r.id = p.role_id where p.persona_key in ('cy-lam', 'ben-ode')").fetchall())
     assert rows == {"cy-lam": ("BRAND-DIR", "head"), "ben-ode": ("SR-BRAND-MGR", "senior")}
+
+
+def test_an_edited_workbook_keeps_what_its_formulas_calculated(raw, tmp_path):
+    """openpyxl writes no calculated values: the edited copy holds each formula's last value, so it is not refused
+    for formulas without one, and what loads is what loaded before."""
+    from tests.test_hostile_workbooks import _rewrite
+    from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem, apply_edits
+    from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
+
+    workbook = openpyxl.load_workbook(raw / "personas.xlsx")
+    workbook["personas"]["C5"] = '=UPPER("msl")'
+    workbook.save(raw / "personas.xlsx")
+    _rewrite(raw / "personas.xlsx", "xl/worksheets/sheet1.xml",
+             lambda xml: xml.replace('<c r="C5"><f>UPPER("msl")</f><v></v>',
+                                     '<c r="C5" t="str"><f>UPPER("msl")</f><v>MSL</v>'))  # as Excel saves it
+    edited = tmp_path / "personas.xlsx"
+    edited.write_bytes(apply_edits(raw / "personas.xlsx", [CellEdit("personas", "C6", "Medical Science Liaison")]))
+    result = validate_registry_workbook(edited, raw_dir=raw, isolated=False)["personas"]
+    titles = dict(result.valid.select("_row", "title").iter_rows())
+    assert titles[5] == "MSL" and titles[6] == "Medical Science Liaison"
+    assert not [w for w in result.warnings if w.rule == "formula"], "the copy holds the value, not the formula"
+    # a workbook openpyxl cannot read back is refused in one sentence, never a stack trace
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(EditProblem, match="cannot be edited in the page"):
+        apply_edits(tmp_path / "broken.xlsx", [CellEdit("personas", "C6", "x")])

@@ -3,7 +3,9 @@ rest of the workbook as it was) or a CSV export (rewritten with its own delimite
 named as the findings name them: sheet, column letter and row (a CSV's row being the record's, header = 1).
 
 The new value is written as text, never re-typed: a value that starts with `=` stays text, so an edit cannot plant
-a formula.
+a formula. The edited copy of a workbook holds values: a formula becomes the value it last calculated (what the
+pipeline reads from it anyway), since openpyxl writes no calculated values and the copy would otherwise be refused
+for formulas without one.
 """
 
 from __future__ import annotations
@@ -62,7 +64,11 @@ def apply_edits(path: Path, edits: list[CellEdit]) -> bytes:
 def _edit_workbook(path: Path, edits: list[CellEdit]) -> bytes:
     import openpyxl
 
-    book = openpyxl.load_workbook(path)
+    try:
+        book = openpyxl.load_workbook(path, data_only=True)
+    except Exception as error:  # a workbook openpyxl cannot read back: said in one sentence, the upload unchanged
+        raise EditProblem(f"this workbook cannot be edited in the page ({type(error).__name__}); correct the file "
+                          f"and upload it again") from None
     for edit in edits:
         if edit.sheet not in book.sheetnames:
             raise EditProblem(f"the workbook has no sheet {edit.sheet!r}")
