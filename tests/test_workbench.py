@@ -262,6 +262,15 @@ def test_the_dagster_check_of_a_tenants_file_reports_that_files_own_accounting(f
 
     _load(fresh_url, raw, raw / "org_structure.xlsx", "org_structure.xlsx")
     source = _tenant_copy(raw, "acme-pharma", 6, foreign_row=5)  # one row names the platform: quarantined
+    # approved in the portal as upload U: the check links the steward's report of exactly these bytes
+    import hashlib
+    import json
+
+    from vital_pipelines.loading.tenant_sources import approval_record
+
+    approval_record(source).parent.mkdir(parents=True, exist_ok=True)
+    approval_record(source).write_text(json.dumps({"sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+                                                   "deletions": 0, "upload_id": "20261207T000000-uploadfortest"}))
     resources = {"postgres": PostgresResource(database_url=loader_url(fresh_url)),
                  "registry_source": RegistrySource(raw_dir=str(raw), reports_dir=str(tmp_path / "reports"),
                                                    portal_url="https://portal.example")}
@@ -279,6 +288,8 @@ def test_the_dagster_check_of_a_tenants_file_reports_that_files_own_accounting(f
     assert [(r.data["file"], r.data["cell"]) for r in cells] == [("tenants/acme-pharma/personas.xlsx", "Q5")]
     assert cells[0].data["rule"] == "belongs to another tenant"
     assert metadata["portal_quarantine"] == "https://portal.example/quarantine"
+    assert metadata["portal_report tenants/acme-pharma/personas.xlsx"] == \
+        "https://portal.example/uploads/20261207T000000-uploadfortest"
     assert "upload it again" in check.description and "annotated copy in the" not in check.description
     assert source.exists()
 

@@ -104,3 +104,17 @@ def approved_deletions(source_path: Path, sha256: str) -> int | None:
     except (OSError, ValueError):
         return None
     return int(data["deletions"]) if data.get("sha256") == sha256 and data.get("deletions") else None
+
+
+def approved_upload(source_path: Path) -> str | None:
+    """The portal upload whose approval put exactly the current bytes of a tenant's source in place, or None (the
+    file was changed since, or never approved in the portal)."""
+    import hashlib
+
+    try:
+        data = json.loads(approval_record(source_path).read_text(encoding="utf-8"))
+        current = hashlib.sha256(Path(source_path).read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return None
+    upload = data.get("upload_id")
+    return upload if data.get("sha256") == current and isinstance(upload, str) else None

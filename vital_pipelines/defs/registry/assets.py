@@ -22,6 +22,7 @@ from vital_pipelines.loading.sources import NoSource, Source, load_source, regis
 from vital_pipelines.loading.registry import (
     DEFAULT_MAX_DELETE_SHARE, AccountingError, ContractViolation, IntegrityProblem, LoadResult,
 )
+from vital_pipelines.loading.tenant_sources import TENANTS_FOLDER, approved_upload
 from vital_pipelines.loading.upsert import Counts, DeletionGuardError
 from vital_pipelines.spreadsheets import report
 from vital_pipelines.spreadsheets.mapping import MappingError
@@ -63,9 +64,15 @@ def _failure_metadata(failures: list[Failure], annotated: Path | None, source: R
             base = source.portal_url.rstrip("/")
             metadata["annotated_workbook_download"] = dg.MetadataValue.url(f"{base}/reports/{annotated.name}")
             metadata["full_report"] = dg.MetadataValue.url(f"{base}/reports/{_report_csv(annotated).name}")
-    if source is not None and source.portal_url and any("/" in f.file for f in failures):
+    tenant_files = sorted({f.file for f in failures if f.file.startswith(f"{TENANTS_FOLDER}/")})
+    if source is not None and source.portal_url and tenant_files:
         # a tenant's file: its steward reads its report and its waiting rows in the portal, not an annotated copy
-        metadata["portal_quarantine"] = dg.MetadataValue.url(f"{source.portal_url.rstrip('/')}/quarantine")
+        base = source.portal_url.rstrip("/")
+        metadata["portal_quarantine"] = dg.MetadataValue.url(f"{base}/quarantine")
+        for name in tenant_files:
+            upload = approved_upload(Path(source.raw_dir) / name)
+            if upload:
+                metadata[f"portal_report {name}"] = dg.MetadataValue.url(f"{base}/uploads/{upload}")
     return metadata
 
 
