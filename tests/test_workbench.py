@@ -338,25 +338,47 @@ def test_an_exports_values_are_taught_to_its_mapping_and_go_with_the_approval(po
     assert rows == {"cy-lam": ("BRAND-DIR", "head"), "ben-ode": ("SR-BRAND-MGR", "senior")}
 
 
-def test_an_edited_workbook_keeps_what_its_formulas_calculated(raw, tmp_path):
-    """openpyxl writes no calculated values: the edited copy holds each formula's last value, so it is not refused
-    for formulas without one, and what loads is what loaded before."""
+def test_an_edited_workbook_is_the_stewards_workbook_plus_the_edits(raw, tmp_path):
+    """Only the edited cells change: a formula elsewhere keeps its formula and its value, a cell keeps its style, a
+    cell or row the sheet lacks is added in its place, text is escaped; editing a formula cell itself goes through
+    openpyxl, whose copy holds the formulas' last values (nothing refused for a formula without one)."""
+    import zipfile
+
     from tests.test_hostile_workbooks import _rewrite
     from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem, apply_edits
     from vital_pipelines.spreadsheets.workbooks import validate_registry_workbook
 
     workbook = openpyxl.load_workbook(raw / "personas.xlsx")
     workbook["personas"]["C5"] = '=UPPER("msl")'
+    workbook["personas"]["B7"] = None
     workbook.save(raw / "personas.xlsx")
     _rewrite(raw / "personas.xlsx", "xl/worksheets/sheet1.xml",
              lambda xml: xml.replace('<c r="C5"><f>UPPER("msl")</f><v></v>',
                                      '<c r="C5" t="str"><f>UPPER("msl")</f><v>MSL</v>'))  # as Excel saves it
     edited = tmp_path / "personas.xlsx"
-    edited.write_bytes(apply_edits(raw / "personas.xlsx", [CellEdit("personas", "C6", "Medical Science Liaison")]))
+    edited.write_bytes(apply_edits(raw / "personas.xlsx", [
+        CellEdit("personas", "C6", "Medical <Science> & Liaison"), CellEdit("personas", "B7", "Ana Ruiz"),
+        CellEdit("personas", "A1", "persona_key"), CellEdit("personas", "D400", "far away")]))
     result = validate_registry_workbook(edited, raw_dir=raw, isolated=False)["personas"]
     titles = dict(result.valid.select("_row", "title").iter_rows())
-    assert titles[5] == "MSL" and titles[6] == "Medical Science Liaison"
-    assert not [w for w in result.warnings if w.rule == "formula"], "the copy holds the value, not the formula"
+    names = dict(result.valid.select("_row", "name").iter_rows())
+    assert titles[5] == "MSL" and titles[6] == "Medical <Science> & Liaison" and names[7] == "Ana Ruiz"
+    assert [w.cell for w in result.warnings if w.rule == "formula"] == ["C5"], "the formula is still there"
+    assert 400 in result.rejected["_row"].to_list(), "a row the sheet lacked is added (and read)"
+    with zipfile.ZipFile(raw / "personas.xlsx") as before, zipfile.ZipFile(edited) as after:
+        assert {i.filename for i in before.infolist()} == {i.filename for i in after.infolist()}
+        for name in before.namelist():  # every other part byte for byte
+            if name != "xl/worksheets/sheet1.xml":
+                assert before.read(name) == after.read(name), name
+    sheet = openpyxl.load_workbook(edited)["personas"]
+    assert sheet["A1"].font.b and sheet["C5"].value == '=UPPER("msl")' and sheet["D400"].value == "far away"
+    # the formula cell itself: through openpyxl, the copy holding values
+    on_formula = tmp_path / "on_formula.xlsx"
+    on_formula.write_bytes(apply_edits(raw / "personas.xlsx", [CellEdit("personas", "C5", "MSL lead")]))
+    result = validate_registry_workbook(on_formula, raw_dir=raw, isolated=False)["personas"]
+    assert dict(result.valid.select("_row", "title").iter_rows())[5] == "MSL lead"
+    with pytest.raises(EditProblem, match="no sheet"):
+        apply_edits(raw / "personas.xlsx", [CellEdit("nowhere", "A1", "x")])
     # a workbook openpyxl cannot read back is refused in one sentence, never a stack trace
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(EditProblem, match="cannot be edited in the page"):

@@ -124,7 +124,8 @@ def check_zip_package(path: Path, archive: zipfile.ZipFile, limits: Limits = Lim
                                       "refusing to read it.")
 
 
-def _sheet_paths(archive: zipfile.ZipFile) -> list[tuple[str, str, bool]]:
+def sheet_paths(archive: zipfile.ZipFile) -> list[tuple[str, str, bool]]:
+    """(name, part in the package, visible) of each sheet, in the workbook's order."""
     workbook = SafeET.fromstring(archive.read("xl/workbook.xml"))
     rels = SafeET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
     targets = {r.get("Id"): r.get("Target") for r in rels.findall("pkgrel:Relationship", _NS)}
@@ -408,7 +409,7 @@ def inspect_workbook(path: Path, limits: Limits = Limits(), *,
                 if member in names:
                     _refuse_declarations(archive, member)
             sheets = {name: SheetInfo(name=name, path=sheet_path, visible=visible)
-                      for name, sheet_path, visible in _sheet_paths(archive)}
+                      for name, sheet_path, visible in sheet_paths(archive)}
             if on_package is not None:
                 on_package(WorkbookInfo(path=path, sheets=sheets))
             for info in sheets.values():
