@@ -472,3 +472,33 @@ def test_run_retries_retry_crashes_only(tmp_path):
     with open(config.PROJECT_ROOT / "dagster.postgres.yaml") as postgres_config:
         assert yaml.safe_load(postgres_config)["run_retries"] == yaml.safe_load(
             (config.PROJECT_ROOT / "dagster.yaml").read_text())["run_retries"]
+
+
+def test_raw_sensor_leaves_a_just_approved_file_to_the_portals_run(raw):
+    """The portal writes the approval record, then the file, then launches the run: a sensor tick in between waits
+    (the run is on its way) instead of launching a second run of the same content; past the grace it launches."""
+    import hashlib
+
+    from tests.test_tenant_sources import _tenant_copy
+    from vital_pipelines.loading.tenant_sources import APPROVAL_GRACE_SECONDS, approval_record
+
+    instance = dg.DagsterInstance.ephemeral()
+    tick = _raw_sensor(instance, raw)
+    cursor = tick(None).cursor
+    source = _tenant_copy(raw, "acme-pharma", 5)
+    record = approval_record(source)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "deletions": 0,
+                                  "upload_id": "20261207T000000-justapproved1"}))
+    waiting = tick(cursor)
+    assert not waiting.run_requests, "the portal's run is on its way"
+    # a record that does not name these bytes (the file was changed since) is no reason to wait
+    edit_cells(source, "personas", {"C2": "Changed after the approval"})
+    assert _selections(tick(cursor)) and "personas" in _selections(tick(cursor))[0]
+    # the approved bytes again, but the approval is older than the grace: the portal's launch did not happen
+    record.write_text(json.dumps({"sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "deletions": 0,
+                                  "upload_id": "20261207T000000-justapproved1"}))
+    assert not tick(cursor).run_requests
+    old = time.time() - APPROVAL_GRACE_SECONDS - 1
+    os.utime(record, (old, old))
+    assert "personas" in _selections(tick(cursor))[0]

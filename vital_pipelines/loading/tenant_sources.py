@@ -118,3 +118,25 @@ def approved_upload(source_path: Path) -> str | None:
         return None
     upload = data.get("upload_id")
     return upload if data.get("sha256") == current and isinstance(upload, str) else None
+
+
+# How long the raw sensor leaves a just-approved source to the run the portal launches for it.
+APPROVAL_GRACE_SECONDS = 20
+
+
+def approval_in_flight(paths, *, now: float | None = None, grace: float = APPROVAL_GRACE_SECONDS) -> bool:
+    """Whether one of these source files was approved in the portal in the last `grace` seconds (its approval
+    record is that young and names its current bytes): the portal is launching the run that loads it, and a second
+    run of the same content would only queue behind it."""
+    import time
+
+    now = time.time() if now is None else now
+    for path in paths:
+        record = approval_record(Path(path))
+        try:
+            young = now - record.stat().st_mtime < grace
+        except OSError:
+            continue
+        if young and approved_upload(Path(path)) is not None:
+            return True
+    return False

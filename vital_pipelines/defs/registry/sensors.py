@@ -9,7 +9,11 @@ import dagster as dg
 
 from vital_pipelines.defs.knowledge.partitions import UNPARTITIONED_ASSETS
 from vital_pipelines.defs.registry.resources import RegistrySource
-from vital_pipelines.loading.sources import WORKBOOK_ASSETS, content_tag, registry_content_sha
+from vital_pipelines.loading.sources import (
+    WORKBOOK_ASSETS, NoSource, content_tag, registry_content_sha, registry_sources,
+)
+from vital_pipelines.loading.tenant_sources import approval_in_flight
+from vital_pipelines.spreadsheets.mapping import MappingError
 
 MAX_ATTEMPTS = 3
 NEEDS_STEWARD_TAG = "vital/needs_steward"
@@ -37,6 +41,8 @@ def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tu
             loaded[name] = sha
         elif latest is not None and latest.status in _WAITING and last_sha != sha:
             requested[name] = [sha, 1]  # launched elsewhere (the portal's approval): wait for that run
+        elif last_sha != sha and approval_in_flight(_tenant_files(Path(source.raw_dir), name)):
+            continue  # the portal launches this content's run now; a run of it next tick would only wait behind it
         elif last_sha != sha:
             wanted[name] = (sha, 1)
         elif (latest is not None and latest.status not in _WAITING and attempt < MAX_ATTEMPTS
@@ -44,6 +50,13 @@ def _requests(context: dg.SensorEvaluationContext, source: RegistrySource) -> tu
             wanted[name] = (sha, attempt + 1)
     requested.update({name: list(value) for name, value in wanted.items()})
     return {"loaded": loaded, "requested": requested}, wanted
+
+
+def _tenant_files(raw_dir: Path, workbook: str) -> list[Path]:
+    try:
+        return [each.path for each in registry_sources(raw_dir, workbook) if each.tenant is not None]
+    except (NoSource, MappingError):
+        return []  # the run says what is wrong with the sources; the sensor only decides when to start it
 
 
 # The steward's loop (save, reload, green) should take seconds: the sensor looks every 10 s (hashing raw/ costs
