@@ -31,7 +31,7 @@ from vital_pipelines.loading import history
 from vital_pipelines.loading.registry import database_references
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.contracts import CONTRACTS
-from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem
+from vital_pipelines.spreadsheets.edits import CellEdit, EditProblem, is_cell
 from vital_pipelines.spreadsheets.safety import UnsafeWorkbookError
 from vital_pipelines.spreadsheets.suggest import NoEntityFits, export_headers, mapping_from_choices, suggest_mapping
 from vital_pipelines.spreadsheets.mapping import MAX_MAPPING_BYTES, MappingError
@@ -51,7 +51,6 @@ TOO_BIG = f"The upload is over the {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB limit
 SESSION_SECONDS = 8 * 3600
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["rule_words"] = rule_words
-_CELL = re.compile(r"^[A-Z]{1,3}[1-9][0-9]*$")
 
 
 @dataclass(frozen=True)
@@ -251,7 +250,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         seen: set[tuple] = set()
         for finding in shown:  # one input per cell, on the cell's first finding
             place = (finding["sheet"], finding["cell"])
-            finding["fixable"] = bool(_CELL.match(finding["cell"] or "")) and place not in seen
+            finding["fixable"] = is_cell(finding["cell"]) and place not in seen
             seen.add(place)
         return page(request, "report.html", who=who, report=report, findings=shown, selected=len(selected),
                     page_number=page_number, pages=pages, rule=rule, column=column, severity=severity,

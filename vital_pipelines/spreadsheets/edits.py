@@ -27,6 +27,11 @@ _CELL = re.compile(r"^([A-Z]{1,3})([1-9][0-9]{0,6})$")
 MAX_VALUE_CHARS = 32_767  # Excel's own limit for a cell
 
 
+def is_cell(reference: str | None) -> bool:
+    """Whether a finding names one cell (`C7`) that an edit can change, not a row or a whole sheet."""
+    return bool(_CELL.match(reference or ""))
+
+
 class EditProblem(ValueError):
     """An edit that cannot be applied; the message names the cell."""
 

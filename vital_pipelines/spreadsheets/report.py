@@ -121,7 +121,8 @@ def summary(failures: list[Failure]) -> str:
 _GROUP_WORDS = {
     "reference": ("names no {target} the load can find", "fix with a crosswalk (`vital-pipelines crosswalk --suggest "
                                                           "{file}`) or load the missing rows first"),
-    "allowed_values": ("is not one of the allowed values", "add a `values:` synonym in the mapping, or correct the cells"),
+    "allowed_values": ("is not one of the allowed values",
+                       "correct the cells (an export: add a `values:` synonym to its mapping)"),
     "required": ("is empty", "fill the cells, or map a column or a `default:` to it"),
     "unique": ("is used by more than one row", "keep one row per value"),
     "format": ("is not written in the key's format", "correct the cells, or add `normalise:` in the mapping"),
