@@ -383,3 +383,19 @@ def test_an_edited_workbook_is_the_stewards_workbook_plus_the_edits(raw, tmp_pat
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(EditProblem, match="cannot be edited in the page"):
         apply_edits(tmp_path / "broken.xlsx", [CellEdit("personas", "C6", "x")])
+
+
+def test_the_uploads_list_pages_through_every_upload_newest_first(portal, raw, tmp_path, monkeypatch):
+    from vital_pipelines.portal import app as app_module
+
+    monkeypatch.setattr(app_module, "PAGE_SIZE", 2)
+    client, keys, _ = portal
+    csrf = _signed_in(client, keys["acme"])
+    ids = []
+    for n in range(3):
+        path = _acme_personas(raw, tmp_path / f"upload {n}.xlsx", rows=2)
+        ids.append(_upload(client, csrf, path).headers["location"].rsplit("/", 1)[1])
+    first, second = client.get("/").text, client.get("/?page=2").text
+    assert ids[2] in first and ids[1] in first and ids[0] not in first and 'href="?page=2"' in first
+    assert ids[0] in second and ids[2] not in second
+    assert first.index(ids[2]) < first.index(ids[1]), "newest first"

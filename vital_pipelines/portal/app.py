@@ -157,16 +157,19 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         return RedirectResponse("/signin", status_code=303)
 
     @app.get("/", response_class=HTMLResponse)
-    def home(request: Request):
+    def home(request: Request, page_number: int = Query(1, alias="page")):
         who = identity(request)
         uploads = store.uploads(who.tenant_slug)
+        pages = max(1, math.ceil(len(uploads) / PAGE_SIZE))
+        page_number = min(max(1, page_number), pages)
+        shown = uploads[(page_number - 1) * PAGE_SIZE: page_number * PAGE_SIZE]
         approvals = {}
-        for upload in uploads[:PAGE_SIZE]:
+        for upload in shown:
             state = store.read_state(who.tenant_slug, upload.upload_id)
             if state is not None:
                 approvals[upload.upload_id] = approval_status(state, who.tenant_slug)
-        return page(request, "home.html", who=who, uploads=uploads[:PAGE_SIZE], approvals=approvals,
-                    limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
+        return page(request, "home.html", who=who, uploads=shown, approvals=approvals, pages=pages,
+                    page_number=page_number, limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
 
     async def _upload_form(request: Request):
         """The upload's form, read only now: after the key (the caller's identity) and the declared size were
