@@ -75,7 +75,7 @@ def rows_of_other_tenants(result: ValidatedSheet, tenant: str) -> list[Failure]:
             found.append(Failure(file=result.file, sheet=result.contract.sheet, row=row, column="tenant",
                                  letter=letter, value=owner, rule="tenant_of_source",
                                  message=f"this row belongs to `{owner}`, but this file holds the rows of `{tenant}`: "
-                                         f"write `{tenant}` {where}, or remove the row"))
+                                         f"write `{tenant}` {where}, or remove the row", offer=tenant))
     return found
 
 

@@ -21,6 +21,7 @@ class Failure:
     rule: str
     message: str
     line: int | None = None  # a text export's physical line where its record starts, when that is another number
+    offer: str | None = None  # the value that fixes the cell, when the check knows it (the file's own tenant)
 
     @property
     def cell(self) -> str:
@@ -39,6 +40,8 @@ class Failure:
     def suggestion(self) -> str | None:
         """The value the message's `did you mean` offers first (the closest key or name, a header's spelling), which
         a steward can take with one click; None when the message offers none."""
+        if self.offer is not None:
+            return self.offer
         found = _SUGGESTED.search(self.message or "")
         return found.group(1) if found else None
 
