@@ -171,6 +171,14 @@ def test_forms_need_their_csrf_token_and_uploads_their_size_limit(portal, raw, t
     monkeypatch.setattr("vital_pipelines.portal.app.MAX_UPLOAD_BYTES", 1000)
     assert _upload(client, csrf, workbook).status_code == 413
 
+    def unsized():  # a form sent without a declared size, 64 KiB at a time: 2.5 MiB
+        yield b"key="
+        for _ in range(40):
+            yield b"a" * 65_536
+
+    refused = client.post("/signin", content=unsized(), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert refused.status_code == 413 and "larger than any form" in refused.text
+
 
 def test_an_api_client_uploads_with_its_key_and_reads_the_report(portal, raw, tmp_path):
     client, keys, _ = portal
@@ -512,9 +520,13 @@ def test_an_upload_is_refused_before_its_body_is_sent_and_nothing_is_written(por
         # the page's forms too: a check, and an export to map
         forms = [_declare_upload(port, 60 * 2 ** 20, key, path) for path in ("/uploads", "/mappings")
                  for key in (None, keys["acme"])]
+        # every other form is small: a 60 MiB sign-in or fix is refused before its body, key or not
+        small = [_declare_upload(port, 60 * 2 ** 20, key, path) for path in
+                 ("/signin", "/uploads/20260101T000000-abcdefghijklmnop/fixes") for key in (None, keys["acme"])]
     finally:
         server.should_exit = True
     assert keyless.startswith(b"HTTP/1.1 401"), keyless[:200]
     assert too_big.startswith(b"HTTP/1.1 413") and b"25 MiB limit" in too_big, too_big[:300]
     assert [answer[:12] for answer in forms] == [b"HTTP/1.1 401", b"HTTP/1.1 413"] * 2, forms
+    assert [answer[:12] for answer in small] == [b"HTTP/1.1 413"] * 4, small
     assert not list((tmp_path / "portal").rglob("*")), "nothing is written for a refused upload"

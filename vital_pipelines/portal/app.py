@@ -81,12 +81,47 @@ class NotSignedIn(Exception):
     pass
 
 
+# The forms of the pages (sign-in, fixes, a mapping's choices, approvals) are small; only the uploads carry files,
+# and they check the key and their own limit before reading a byte (`_upload_form`).
+MAX_FORM_BYTES = 1024 * 1024
+UPLOAD_PATHS = ("/uploads", "/api/uploads", "/mappings")
+
+
+class FormLimit:
+    """Any other request body over MAX_FORM_BYTES is refused with 413: a declared size before a byte is read (a
+    client waiting for `100 Continue` sends nothing), a body without one as soon as it passes the limit; form
+    parsing never holds more."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in UPLOAD_PATHS:
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+            refusal = JSONResponse({"error": "the request is larger than any form of this site"}, status_code=413)
+            return await refusal(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_FORM_BYTES:
+                raise HTTPException(413, "The request is larger than any form of this site.")
+            return message
+
+        return await self.app(scope, counted, send)
+
+
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or default_settings()
     store = UploadStore(settings.portal_dir, settings.raw_dir)
     app = FastAPI(title="VITAL data steward portal", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SessionMiddleware, secret_key=settings.secret, session_cookie="vital_portal",
                        max_age=SESSION_SECONDS, same_site="strict", https_only=False)
+    app.add_middleware(FormLimit)
 
     def identity(request: Request) -> KeyIdentity:
         header = request.headers.get("authorization", "")
