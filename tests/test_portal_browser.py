@@ -378,6 +378,7 @@ def test_a_steward_fixes_cells_in_the_page_and_the_run_page_says_what_waits(worl
         _check_page(page, "error", width)
         assert "No such upload for your tenant" in page.inner_text("#message")
         assert page.locator("header a[href='/quarantine']").count() == 1, "the error page keeps the navigation"
+        assert "Back to the report" not in page.inner_text("body"), "no way back to an upload that is not there"
         browser.close()
 
     with connect(world["url"]) as conn:

@@ -168,7 +168,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         except NotSignedIn:
             who = None
         return page(request, "error.html", status_code=error.status_code, message=error.detail, who=who,
-                    back=_way_back(request.url.path) if who else [])
+                    back=_way_back(request.url.path) if who and error.status_code != 404 else [])
 
     @app.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request):
