@@ -399,3 +399,18 @@ def test_the_uploads_list_pages_through_every_upload_newest_first(portal, raw, t
     assert ids[2] in first and ids[1] in first and ids[0] not in first and 'href="?page=2"' in first
     assert ids[0] in second and ids[2] not in second
     assert first.index(ids[2]) < first.index(ids[1]), "newest first"
+
+
+def test_an_export_left_unmapped_for_a_week_is_forgotten(tmp_path):
+    import os
+    import time
+
+    from vital_pipelines.portal.uploads import DRAFT_DAYS, UploadStore
+
+    store = UploadStore(tmp_path / "portal", tmp_path / "raw")
+    old = store.save_draft("acme-pharma", b"a,b\n1,2\n", "old.csv")
+    folder = tmp_path / "portal" / "acme-pharma" / "drafts" / old
+    stale = time.time() - DRAFT_DAYS * 86_400 - 60
+    os.utime(folder, (stale, stale))
+    recent = store.save_draft("acme-pharma", b"a,b\n1,2\n", "new.csv")
+    assert not folder.exists() and store.draft("acme-pharma", recent)[1] == "new.csv"

@@ -35,6 +35,7 @@ from vital_pipelines.spreadsheets.validation import Failure, ReferenceIndex, She
 from vital_pipelines.spreadsheets.workbooks import WORKBOOKS, MappedSource, workbook_kind
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+DRAFT_DAYS = 7  # how long an export waits to be mapped in the page
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
 
 
@@ -240,12 +241,24 @@ class UploadStore:
         suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else Path(original_name or "").suffix.lower()
         if suffix not in (".xlsx", *EXPORT_SUFFIXES):
             raise UploadProblem("the export is neither an Excel workbook nor a CSV or JSON file")
+        self._forget_old_drafts(tenant)
         draft_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_urlsafe(12)
         folder = self.root / tenant / "drafts" / draft_id
         folder.mkdir(parents=True)
         write_atomically(folder / f"export{suffix}", data)
         write_atomically(folder / "name.txt", Path(original_name or "").name[:200].encode("utf-8"))
         return draft_id
+
+    def _forget_old_drafts(self, tenant: str, days: float = DRAFT_DAYS) -> None:
+        """Exports left unmapped for `days` are removed (a mapped one lives on as its upload)."""
+        import time
+
+        drafts = self.root / tenant / "drafts"
+        if not drafts.is_dir():
+            return
+        for folder in drafts.iterdir():
+            if _UPLOAD_ID.match(folder.name) and time.time() - folder.stat().st_mtime > days * 86_400:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def draft(self, tenant: str, draft_id: str) -> tuple[Path, str]:
         """(the draft export's path, its original name)."""
