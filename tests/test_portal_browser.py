@@ -463,6 +463,9 @@ def test_a_run_queued_with_no_daemon_is_said_in_words_and_starts_with_the_daemon
             assert time.time() - said < 20, text
             time.sleep(0.5)
         assert "dagster-daemon run" in text and "green" not in text
+        from vital_pipelines.cli import _runs_readiness
+
+        assert "no daemon runs the queue" in _runs_readiness(env["DAGSTER_WEBSERVER_URL"]), "said at `serve` too"
         daemon = subprocess.Popen(["dagster-daemon", "run", "-w", str(config.PROJECT_ROOT / "workspace.yaml")],
                                   env=env, cwd=config.PROJECT_ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, start_new_session=True)
@@ -471,6 +474,7 @@ def test_a_run_queued_with_no_daemon_is_said_in_words_and_starts_with_the_daemon
                                                            timeout=30).text):
             assert time.time() < deadline, text
             time.sleep(1)
+        assert _runs_readiness(env["DAGSTER_WEBSERVER_URL"]).startswith("Approved runs are launched")
     finally:
         if daemon is not None:
             started["processes"]["daemon"] = daemon

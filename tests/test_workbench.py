@@ -414,3 +414,11 @@ def test_an_export_left_unmapped_for_a_week_is_forgotten(tmp_path):
     os.utime(folder, (stale, stale))
     recent = store.save_draft("acme-pharma", b"a,b\n1,2\n", "new.csv")
     assert not folder.exists() and store.draft("acme-pharma", recent)[1] == "new.csv"
+
+
+def test_serve_says_at_start_what_becomes_of_an_approval():
+    from tests.test_ui import _free_port
+    from vital_pipelines.cli import _runs_readiness
+
+    assert "raw sensor" in _runs_readiness(None) and "DAGSTER_WEBSERVER_URL" in _runs_readiness(None)
+    assert "does not answer yet" in _runs_readiness(f"http://127.0.0.1:{_free_port()}")

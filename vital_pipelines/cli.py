@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from vital_pipelines import config
@@ -405,8 +406,26 @@ def _serve(args: argparse.Namespace) -> int:
     from vital_pipelines.portal.app import create_app
 
     print(f"Steward portal on http://{args.host}:{args.port}/ (sign in with a key from `vital-pipelines keys create`)")
+    print(_runs_readiness(os.environ.get("DAGSTER_WEBSERVER_URL")))
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _runs_readiness(dagster_url: str | None) -> str:
+    """What becomes of an approval with this operator's set-up, said once at start (the run page says it again)."""
+    from vital_pipelines.portal.runs import RunProblem, queue_has_no_daemon
+
+    if not dagster_url:
+        return ("Approved files are loaded by the raw sensor of a running Dagster (`dg dev`); set "
+                "DAGSTER_WEBSERVER_URL to launch and follow each approval's run from the portal.")
+    try:
+        stuck = queue_has_no_daemon(dagster_url)
+    except RunProblem as problem:
+        return f"Dagster at {dagster_url} does not answer yet ({problem}); approvals will say so until it does."
+    if stuck:
+        return (f"Dagster at {dagster_url} queues runs but no daemon runs the queue: start `dagster-daemon run -w "
+                f"workspace.yaml` (or use `dg dev`), or approved runs wait.")
+    return f"Approved runs are launched through Dagster at {dagster_url}."
 
 
 def _worker(args: argparse.Namespace) -> int:
