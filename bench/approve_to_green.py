@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -31,10 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
-import openpyxl  # noqa: E402
 import requests  # noqa: E402
 
 from bench.steward_loop import _wait_for_quiet  # noqa: E402
+from samples.generate import PERSONA_COUNT, _header, _rows, _write, persona_records  # noqa: E402
+from vital_pipelines.spreadsheets.contracts import PERSONAS  # noqa: E402
 from vital_pipelines import config  # noqa: E402
 from vital_pipelines.db import connect  # noqa: E402
 from vital_pipelines.db.scratch import loader_url, scratch_database  # noqa: E402
@@ -59,21 +61,14 @@ def _wait(url: str, seconds: float = 180) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
-def _personas(raw: Path, target: Path, rows: int, title: str) -> Path:
-    """`rows` personas of acme-pharma, the registry's own rows repeated under new keys as far as needed."""
-    source = openpyxl.load_workbook(raw / "personas.xlsx", read_only=True)["personas"]
-    header, *body = [list(r) for r in source.iter_rows(values_only=True)]
-    key, tenant = header.index("persona_key"), header.index("tenant")
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("personas")
-    sheet.append(header)
-    for n in range(rows):
-        row = list(body[n % len(body)])
-        row[key], row[tenant] = f"acme-pharma-persona-{n + 2}", "acme-pharma"
-        if n == 0:
-            row[header.index("title")] = title
-        sheet.append(row)
-    book.save(target)
+def _personas(target: Path, rows: int, title: str) -> Path:
+    """`rows` of the sample personas (`samples.generate`, grown as far as needed) as acme-pharma's own, the first
+    retitled: each approval changes one cell."""
+    records = persona_records(math.ceil(rows / PERSONA_COUNT))[:rows]
+    for n, record in enumerate(records):
+        record.update(persona_key=f"acme-pharma-persona-{n + 2}", tenant="acme-pharma")
+    records[0]["title"] = title
+    _write(target, {PERSONAS.sheet: (_header(PERSONAS), _rows(PERSONAS, records))})
     return target
 
 
@@ -134,18 +129,18 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {key}"}
             # the raw sensor's first tick loads every registry: not a steward's approval
             _wait_for_quiet(dg.DagsterInstance.from_config(str(home)))
-            first = _approve(portal, headers, _personas(raw, folder / "personas.xlsx", args.rows, "First title"))
+            first = _approve(portal, headers, _personas(folder / "personas.xlsx", args.rows, "First title"))
             previews, loops, verdicts = [], [], []
             for n in range(args.repeat):
                 preview, loop, verdict = _approve(portal, headers, _personas(
-                    raw, folder / "personas.xlsx", args.rows, f"Title fixed by a steward ({n})"))
+                    folder / "personas.xlsx", args.rows, f"Title fixed by a steward ({n})"))
                 previews.append(preview)
                 loops.append(loop)
                 verdicts.append(verdict)
             instance = dg.DagsterInstance.from_config(str(home))
             launched = [(r.tags.get("vital/trigger", "")[:40], r.status.value) for r in instance.get_runs()]
             source = raw / "tenants" / "acme-pharma" / "personas.xlsx"
-            _personas(raw, folder / "bare.xlsx", args.rows, "Bare load")
+            _personas(folder / "bare.xlsx", args.rows, "Bare load")
             shutil.copy(folder / "bare.xlsx", source)
             bare = []
             for n in range(args.repeat):

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/edit_cells.py [--repeat 3]
 
-The personas registry grown ×1, ×10 and ×100 (its rows repeated under new keys); two cells edited (a name, a title)
+The sample personas at ×1, ×10 and ×100 (`samples.generate`, as the other benchmarks grow them); two cells edited (a name, a title)
 by the project's package patch (`spreadsheets.edits.apply_edits`: only the sheet's XML is rewritten) and by the bare
 library a steward's tool would use (openpyxl: load, set, save). Medians in seconds, and how each grows.
 """
@@ -20,24 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import openpyxl  # noqa: E402
-
-from vital_pipelines import config  # noqa: E402
+from samples.generate import _header, _rows, _write, persona_records  # noqa: E402
+from vital_pipelines.spreadsheets.contracts import PERSONAS  # noqa: E402
 from vital_pipelines.spreadsheets.edits import CellEdit, _edit_with_openpyxl, apply_edits  # noqa: E402
 
 
 def _grown(target: Path, factor: int) -> int:
-    source = openpyxl.load_workbook(config.RAW_DIR / "personas.xlsx", read_only=True)["personas"]
-    header, *body = [list(r) for r in source.iter_rows(values_only=True)]
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("personas")
-    sheet.append(header)
-    for n in range(len(body) * factor):
-        row = list(body[n % len(body)])
-        row[0] = f"persona-{n}"
-        sheet.append(row)
-    book.save(target)
-    return len(body) * factor
+    """The sample personas at `factor` × their size, as the generator writes them for the other benchmarks."""
+    records = persona_records(factor)
+    _write(target, {PERSONAS.sheet: (_header(PERSONAS), _rows(PERSONAS, records))})
+    return len(records)
 
 
 def _median(action, repeat: int) -> float:

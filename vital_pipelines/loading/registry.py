@@ -438,9 +438,6 @@ def _load_workbook(conn, workbook, sheets, *, source_path, policy, run_id, max_d
                 tenant_rejects[name] = result.valid.filter(pl.col(ROW).is_in(list(rows)))
         target = ledger_target(origin)
         entries = _quarantine_entries(sheets, failures, tenant_rejects)
-        if tenant is not None:  # a tenant's row waits under the tenant's file, not a bare name that reads as ours
-            for entry in entries:
-                entry["source_file"] = origin
         accounts = account(sheets, tables, entries, warnings)
         ledger.quarantine(conn, target=target, entries=entries, run_id=run_id)
         ledger.resolve_quarantine(conn, target=target, still_rejected=[e["row_key"] for e in entries])

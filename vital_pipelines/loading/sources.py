@@ -148,15 +148,27 @@ def validate_source(source: Source, *, raw_dir: Path | None = None, references: 
                     path: Path | None = None, isolated: bool = True) -> dict[str, ValidatedSheet]:
     """The source's sheets held to their contracts, references checked against the registry's upstream sources in
     `raw_dir` (default: the source's folder) and `references` (what the database holds, when known). `path`: the
-    private copy to read instead of the source itself."""
+    private copy to read instead of the source itself. A tenant's findings name the tenant's file
+    (`tenants/acme-pharma/personas.xlsx`), and so do the rows it quarantines: never a bare `personas.xlsx` that reads
+    as the platform's workbook."""
     path = Path(path or source.path)
-    if source.workbook == MATRIX_WORKBOOK:
-        return validate_matrix(path, isolated=isolated)
-    if source.export is not None:
-        return validate_mapped_source(source.export, raw_dir=raw_dir, path=path, references=references,
-                                      isolated=isolated)
-    return validate_registry_workbook(path, raw_dir=raw_dir or source.path.parent, references=references,
-                                      isolated=isolated)
+    try:
+        if source.workbook == MATRIX_WORKBOOK:
+            sheets = validate_matrix(path, isolated=isolated)
+        elif source.export is not None:
+            sheets = validate_mapped_source(source.export, raw_dir=raw_dir, path=path, references=references,
+                                            isolated=isolated)
+        else:
+            sheets = validate_registry_workbook(path, raw_dir=raw_dir or source.path.parent, references=references,
+                                                isolated=isolated)
+    except SheetRefused as refused:
+        if source.tenant is None:
+            raise
+        raise SheetRefused(_named(source, refused.failures)) from None
+    if source.tenant is None:
+        return sheets
+    return {name: dataclasses.replace(result, file=source.origin, failures=_named(source, result.failures),
+                                      warnings=_named(source, result.warnings)) for name, result in sheets.items()}
 
 
 def _references_rows(workbook: str) -> bool:
@@ -184,25 +196,15 @@ def load_source(conn: psycopg.Connection, source: Source, *, raw_dir: Path, poli
         # what the database holds, only for a registry whose rows reference rows (a query and a digest saved for
         # the others: tools, skills, templates, industries, the matrix)
         references = database_references(conn) if _references_rows(source.workbook) else None
-        try:
-            sheets = validate_source(source, raw_dir=raw_dir, references=references, path=path,
-                                     isolated=isolated)
-        except SheetRefused as refused:
-            raise SheetRefused(_named(source, refused.failures)) from None
+        sheets = validate_source(source, raw_dir=raw_dir, references=references, path=path, isolated=isolated)
         # Deletions a steward approved in the portal for exactly these bytes are let through the guard.
         approved = source.tenant is not None and approved_deletions(source.path, bytes_sha) is not None
-        result = load_workbook(conn, source.workbook, sheets, source_path=path, policy=policy, run_id=run_id,
-                               max_delete_share=1.0 if approved else max_delete_share, source_sha256=sha,
-                               source_name=source.origin, tenant=source.tenant)
-        result.failures, result.warnings = _named(source, result.failures), _named(source, result.warnings)
-        return result
+        return load_workbook(conn, source.workbook, sheets, source_path=path, policy=policy, run_id=run_id,
+                             max_delete_share=1.0 if approved else max_delete_share, source_sha256=sha,
+                             source_name=source.origin, tenant=source.tenant)
 
 
 def _named(source: Source, findings: list) -> list:
-    """A tenant's findings name the tenant's file (`tenants/acme-pharma/personas.xlsx`), not a bare `personas.xlsx`
-    that reads as the platform's workbook."""
-    if source.tenant is None:
-        return findings
     bare = source.export.path.name if source.export else source.path.name
     return [dataclasses.replace(f, file=source.origin) if f.file == bare else f for f in findings]
 

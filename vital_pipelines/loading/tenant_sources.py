@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import polars as pl
 
+from vital_pipelines.files import file_sha256
 from vital_pipelines.loading.upsert import PLATFORM_TENANT_SLUG
 from vital_pipelines.spreadsheets.validation import ROW, Failure, ValidatedSheet
 
@@ -109,11 +111,9 @@ def approved_deletions(source_path: Path, sha256: str) -> int | None:
 def approved_upload(source_path: Path) -> str | None:
     """The portal upload whose approval put exactly the current bytes of a tenant's source in place, or None (the
     file was changed since, or never approved in the portal)."""
-    import hashlib
-
     try:
         data = json.loads(approval_record(source_path).read_text(encoding="utf-8"))
-        current = hashlib.sha256(Path(source_path).read_bytes()).hexdigest()
+        current = file_sha256(Path(source_path))
     except (OSError, ValueError):
         return None
     upload = data.get("upload_id")
@@ -128,8 +128,6 @@ def approval_in_flight(paths, *, now: float | None = None, grace: float = APPROV
     """Whether one of these source files was approved in the portal in the last `grace` seconds (its approval
     record is that young and names its current bytes): the portal is launching the run that loads it, and a second
     run of the same content would only queue behind it."""
-    import time
-
     now = time.time() if now is None else now
     for path in paths:
         record = approval_record(Path(path))

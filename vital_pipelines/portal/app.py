@@ -41,7 +41,7 @@ from vital_pipelines.portal.preview import preview_upload
 from vital_pipelines.portal.rows import HISTORY_PAGES, PAGE_SIZE, natural_keys, quarantined
 from vital_pipelines.loading.ledger import load_outcome
 from vital_pipelines.loading.registry import ledger_target
-from vital_pipelines.portal.runs import RunProblem, launch_workbook_run, queue_has_no_daemon, run_state
+from vital_pipelines.portal.runs import RunProblem, RunState, launch_workbook_run, queue_has_no_daemon, run_state
 from vital_pipelines.portal.uploads import MAX_UPLOAD_BYTES, UploadProblem, UploadStore
 
 # A request carries the file, perhaps its mapping, and a few form fields: the file's limit and room for the rest.
@@ -194,15 +194,18 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request, page_number: int = Query(1, alias="page")):
         who = identity(request)
-        uploads = store.uploads(who.tenant_slug)
-        pages = max(1, math.ceil(len(uploads) / PAGE_SIZE))
+        ids = store.upload_ids(who.tenant_slug)
+        pages = max(1, math.ceil(len(ids) / PAGE_SIZE))
         page_number = min(max(1, page_number), pages)
-        shown = uploads[(page_number - 1) * PAGE_SIZE: page_number * PAGE_SIZE]
+        shown = [store.summary(who.tenant_slug, upload_id)
+                 for upload_id in ids[(page_number - 1) * PAGE_SIZE: page_number * PAGE_SIZE]]
         approvals = {}
-        for upload in shown:
-            state = store.read_state(who.tenant_slug, upload.upload_id)
-            if state is not None:
-                approvals[upload.upload_id] = approval_status(state, who.tenant_slug)
+        with connect(settings.database_url) as conn:
+            for upload in shown:
+                state = store.read_state(who.tenant_slug, upload.upload_id)
+                if state is not None:
+                    approvals[upload.upload_id] = approval_status(upload.upload_id, state, who.tenant_slug, conn)
+            conn.rollback()
         return page(request, "home.html", who=who, uploads=shown, approvals=approvals, pages=pages,
                     page_number=page_number, limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
 
@@ -293,7 +296,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         return page(request, "report.html", who=who, report=report, findings=shown, selected=len(selected),
                     page_number=page_number, pages=pages, rule=rule, column=column, severity=severity,
                     columns=columns, rules=sorted({f["rule"] for f in report.findings}),
-                    failing_rows=len({(f["sheet"], f["row"]) for f in report.failures}),
+                    failing_rows=len({(f["sheet"], f["row"]) for f in report.failures}), groups=report.groups(),
                     bulk=report.bulk_fixes()[:12] if report.editable or report.mapping else [])
 
     def _revised(who: KeyIdentity, upload_id: str, edits: list[CellEdit]):
@@ -357,7 +360,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         """This version of the steward's file (after fixes in the page), to keep working on it."""
         who = identity(request)
         report = _report(who, upload_id)
-        path = store.workbook_path(who.tenant_slug, upload_id)
+        path = store.workbook_path(report)
         return FileResponse(path, filename=report.download_name(path.suffix.lstrip(".")),
                             media_type="application/octet-stream")
 
@@ -365,7 +368,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     def mapping_file(request: Request, upload_id: str):
         who = identity(request)
         report = _report(who, upload_id)
-        path = store.mapping_path(who.tenant_slug, upload_id)
+        path = store.mapping_path(report)
         if path is None:
             raise HTTPException(404, "This upload has no mapping file.")
         return FileResponse(path, filename=path.name, media_type="application/yaml")
@@ -495,9 +498,9 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         if report.refused:
             raise HTTPException(409, "A refused file has no preview: fix the problems in the report and upload it again.")
         with connect(settings.database_url) as conn:
-            preview = preview_upload(conn, store.workbook_path(who.tenant_slug, upload_id), report.workbook,
+            preview = preview_upload(conn, store.workbook_path(report), report.workbook,
                                      who.tenant_slug, settings.raw_dir,
-                                     mapping_file=store.mapping_path(who.tenant_slug, upload_id))
+                                     mapping_file=store.mapping_path(report))
         return page(request, "preview.html", who=who, report=report, preview=preview)
 
     @app.post("/uploads/{upload_id}/approve")
@@ -529,17 +532,21 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         store.write_state(who.tenant_slug, upload_id, state)
         return RedirectResponse(f"/uploads/{upload_id}/run", status_code=303)
 
-    def approval_status(state: dict, tenant: str, with_rows: bool = False) -> dict:
+    def approval_status(upload_id: str, state: dict, tenant: str, conn, with_rows: bool = False) -> dict:
         """What became of an approved upload, in the words the run page and the uploads list both show: green only
-        when the run succeeded and none of the file's rows wait in quarantine."""
+        when the run succeeded and none of the file's rows wait in quarantine. A run that finished is asked about
+        once (its status is kept with the approval); what waits is read from the database every time."""
         status = {"kind": "running", "text": "The raw sensor loads the file within seconds.", "link": None}
         run, problem = None, state.get("problem")
         if state.get("run_id") and settings.dagster_url:
             status["link"] = f"{settings.dagster_url.rstrip('/')}/runs/{state['run_id']}"
             try:
-                run = run_state(settings.dagster_url, state["run_id"])
+                run = RunState(state["run_id"], state["run_status"]) if state.get("run_status") else \
+                    run_state(settings.dagster_url, state["run_id"])
             except RunProblem as trouble:
                 problem = str(trouble)
+            if run is not None and run.verdict is not None and not state.get("run_status"):
+                store.write_state(tenant, upload_id, {**state, "run_status": run.status})
         if run is None:
             if problem:
                 status.update(kind="red", text=f"The run could not be launched or followed: {problem}. The raw "
@@ -557,17 +564,14 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         if run.verdict == "red":
             status.update(kind="red", text="red: the run failed; its page in the Dagster UI says why.")
             return status
-        with connect(settings.database_url) as conn:
-            outcome = load_outcome(conn, target=ledger_target(state["source"]), sha256=state["sha256"])
-            conn.rollback()
+        outcome = load_outcome(conn, target=ledger_target(state["source"]), sha256=state["sha256"])
         loaded = (outcome["loaded"] + outcome["warned"]) if outcome else None
         warned = f", {outcome['warned']} with warnings" if outcome and outcome["warned"] else ""
         if outcome and outcome["waiting"]:
             status.update(kind="waiting", waiting=outcome["waiting"],
                           text=f"Loaded {loaded}, {outcome['waiting']} waiting in quarantine{warned}.")
             if with_rows:
-                with connect(settings.database_url) as conn:
-                    status["rows"] = quarantined(conn, tenant, 1, target=ledger_target(state["source"]), limit=10)[1]
+                status["rows"] = quarantined(conn, tenant, 1, target=ledger_target(state["source"]), limit=10)[1]
         else:
             status.update(kind="green", text=f"green: loaded {loaded if loaded is not None else 'every row'}"
                                              f"{warned}.")
@@ -586,8 +590,10 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         state = store.read_state(who.tenant_slug, upload_id)
         if state is None:
             raise HTTPException(404, "This upload has not been approved.")
-        return page(request, "run.html", who=who, report=report, state=state,
-                    status=approval_status(state, who.tenant_slug, with_rows=True))
+        with connect(settings.database_url) as conn:
+            status = approval_status(upload_id, state, who.tenant_slug, conn, with_rows=True)
+            conn.rollback()
+        return page(request, "run.html", who=who, report=report, state=state, status=status)
 
     @app.get("/reports/{name}")
     def pipeline_report(request: Request, name: str):

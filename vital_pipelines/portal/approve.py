@@ -50,8 +50,8 @@ def approve_upload(conn: psycopg.Connection, store: UploadStore, who: KeyIdentit
     report = store.report(who.tenant_slug, upload_id)
     if report.refused:
         raise ApprovalProblem("a refused file cannot be approved: fix the problems in the report and upload it again")
-    upload = store.workbook_path(who.tenant_slug, upload_id)
-    mapping = store.mapping_path(who.tenant_slug, upload_id)
+    upload = store.workbook_path(report)
+    mapping = store.mapping_path(report)
     preview = preview_upload(conn, upload, report.workbook, who.tenant_slug, store.raw_dir, mapping_file=mapping)
     if preview.guard and typed_deletions != preview.deletions:
         raise ApprovalProblem(f"this file deletes {preview.deletions} row(s), more than a load deletes unasked: type "

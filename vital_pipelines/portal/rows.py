@@ -32,8 +32,9 @@ def quarantined(conn, tenant: str, page_number: int, *, target: str | None = Non
         {**params, "limit": limit, "offset": (max(1, page_number) - 1) * limit}).fetchall()
     found = [{"file": f, "sheet": s, "row": r, "failures": failures, "seen": seen, **_named_row(s, payload)}
              for f, s, r, failures, seen, payload in rows]
+    links = _live_rows(conn, tenant, {(row["sheet"], row["key_value"]) for row in found if row.get("key_value")})
     for row in found:  # the live row a waiting row would change: a link to its history
-        row["history"] = _live_row(conn, tenant, row["sheet"], row.get("key_value"))
+        row["history"] = links.get((row["sheet"], row.get("key_value")))
     conn.rollback()
     return total, found
 
@@ -61,15 +62,21 @@ def natural_keys(conn, rows: list[tuple[str, str | None]]) -> dict[tuple[str, st
     return names
 
 
-def _live_row(conn, tenant: str, sheet: str, key: str | None) -> str | None:
-    contract = CONTRACTS.get(sheet)
-    table = SHEET_TABLES.get(sheet)
-    if not key or contract is None or table not in HISTORY_PAGES or len(contract.key) != 1:
-        return None
-    found = conn.execute(sql.SQL("select r.id::text from {} r join tenants t on t.id = r.tenant_id "
-                                         "where t.slug = %s and r.{} = %s").format(
-        sql.Identifier(table), sql.Identifier(contract.key[0])), (tenant, key)).fetchone()
-    return f"/history/{table}/{found[0]}" if found else None
+def _live_rows(conn, tenant: str, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(sheet, key) → the history page of the tenant's live row with that key: one query per sheet."""
+    keys_by_sheet: dict[str, list[str]] = {}
+    for sheet, key in wanted:
+        keys_by_sheet.setdefault(sheet, []).append(key)
+    links = {}
+    for sheet, keys in keys_by_sheet.items():
+        contract, table = CONTRACTS.get(sheet), SHEET_TABLES.get(sheet)
+        if contract is None or table not in HISTORY_PAGES or len(contract.key) != 1:
+            continue
+        found = conn.execute(sql.SQL("select r.{key}, r.id::text from {table} r join tenants t on t.id = r.tenant_id "
+                                     "where t.slug = %s and r.{key} = any(%s)").format(
+            key=sql.Identifier(contract.key[0]), table=sql.Identifier(table)), (tenant, keys)).fetchall()
+        links.update({(sheet, key): f"/history/{table}/{row_id}" for key, row_id in found})
+    return links
 
 
 def _named_row(sheet: str, payload: dict | None) -> dict:

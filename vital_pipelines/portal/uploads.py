@@ -111,6 +111,25 @@ class Report:
         return failures_csv(self.findings)
 
 
+@dataclass(frozen=True)
+class UploadSummary:
+    """One line of the uploads list: an upload's report, counted."""
+
+    upload_id: str
+    uploaded_at: str
+    original_name: str
+    workbook: str
+    version: int
+    refused: bool
+    failures: int
+    warnings: int
+
+    @classmethod
+    def of(cls, report: Report) -> "UploadSummary":
+        return cls(report.upload_id, report.uploaded_at, report.original_name, report.workbook, report.version,
+                   report.refused, len(report.failures), len(report.warnings))
+
+
 def registry_workbooks() -> list[str]:
     """The workbooks a steward can upload, by the file name the pipeline reads."""
     return sorted(WORKBOOKS)
@@ -173,6 +192,7 @@ class UploadStore:
                         edits=list(edits))
         _validate(report, path, self.raw_dir, folder / mapping_name if mapping_name else None, references)
         write_atomically(folder / "report.json", report.as_json().encode("utf-8"))
+        write_atomically(folder / "summary.json", json.dumps(vars(UploadSummary.of(report))).encode("utf-8"))
         return report
 
     def revise(self, tenant: str, upload_id: str, edits: list[CellEdit],
@@ -185,7 +205,7 @@ class UploadStore:
                                 "or a JSON export): correct the file and upload it again")
         if not edits:
             raise UploadProblem("nothing to change: type a new value in a cell, or pick a suggestion")
-        path = self.workbook_path(tenant, upload_id)
+        path = self.workbook_path(report)
         try:
             data = apply_edits(path, edits)
         except EditProblem as problem:
@@ -201,7 +221,7 @@ class UploadStore:
         beside its mapping (a reference column) or as one of the mapping's `values:` synonyms (an allowed-values
         column). The export itself is not changed: the next export from the same system reads the same way."""
         report = self.report(tenant, upload_id)
-        mapping_path = self.mapping_path(tenant, upload_id)
+        mapping_path = self.mapping_path(report)
         if mapping_path is None:
             raise UploadProblem("only an export read through a mapping remembers a replacement; fix the cells")
         kind = _rememberable(sheet, column)
@@ -227,7 +247,7 @@ class UploadStore:
         crosswalk = yaml.safe_dump(table, sort_keys=False, allow_unicode=True).encode("utf-8") if table else None
         edit = [{"sheet": sheet, "cell": "", "old": found, "new": code.strip(),
                  "remembered_in": "crosswalk" if kind == "crosswalk" else "mapping synonyms", "column": column}]
-        return self.save(tenant, report.workbook, self.workbook_path(tenant, upload_id).read_bytes(),
+        return self.save(tenant, report.workbook, self.workbook_path(report).read_bytes(),
                          report.original_name, mapping=rules, crosswalk=crosswalk, references=references,
                          parent=report, edits=edit)
 
@@ -284,17 +304,17 @@ class UploadStore:
         """An approval that was refused (e.g. the deletions were not confirmed) may be tried again."""
         (self.folder(tenant, upload_id) / ".approval-claimed").unlink(missing_ok=True)
 
-    def mapping_path(self, tenant: str, upload_id: str) -> Path | None:
-        report = self.report(tenant, upload_id)
-        return self.folder(tenant, upload_id) / report.mapping if report.mapping else None
+    def mapping_path(self, report: Report) -> Path | None:
+        """The upload's mapping file (of a report read with `report`), or None."""
+        return self.folder(report.tenant, report.upload_id) / report.mapping if report.mapping else None
 
     def report(self, tenant: str, upload_id: str) -> Report:
         data = json.loads((self.folder(tenant, upload_id) / "report.json").read_text(encoding="utf-8"))
         return Report(**data)
 
-    def workbook_path(self, tenant: str, upload_id: str) -> Path:
-        report = self.report(tenant, upload_id)
-        return self.folder(tenant, upload_id) / (report.stored or report.workbook)
+    def workbook_path(self, report: Report) -> Path:
+        """The uploaded file (of a report read with `report`)."""
+        return self.folder(report.tenant, report.upload_id) / (report.stored or report.workbook)
 
     def annotated(self, tenant: str, upload_id: str) -> Path:
         """The upload with every failing and warned cell highlighted and commented (made once, then kept)."""
@@ -318,15 +338,25 @@ class UploadStore:
         path = self.folder(tenant, upload_id) / "approval.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
-    def uploads(self, tenant: str) -> list[Report]:
+    def upload_ids(self, tenant: str) -> list[str]:
+        """The tenant's uploads, newest first (their folders' names, nothing read)."""
         folder = self.root / tenant
         if not is_tenant_slug(tenant) or not folder.is_dir():
             return []
-        found = []
-        for child in sorted(folder.iterdir(), reverse=True):
-            if _UPLOAD_ID.match(child.name) and (child / "report.json").exists():
-                found.append(self.report(tenant, child.name))
-        return found
+        return [child.name for child in sorted(folder.iterdir(), reverse=True)
+                if _UPLOAD_ID.match(child.name) and (child / "report.json").exists()]
+
+    def summary(self, tenant: str, upload_id: str) -> UploadSummary:
+        """What the uploads list shows of one upload, from the small summary written beside its report (a report
+        holds every finding: a list of versions must not parse them all); one written before summaries existed is
+        summarised from its report once."""
+        path = self.folder(tenant, upload_id) / "summary.json"
+        try:
+            return UploadSummary(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            summary = UploadSummary.of(self.report(tenant, upload_id))
+            write_atomically(path, json.dumps(vars(summary)).encode("utf-8"))
+            return summary
 
 
 def _rememberable(sheet: str, column: str) -> str | None:

@@ -18,10 +18,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from vital_pipelines.spreadsheets.csv_source import delimiter_of, decode
+from vital_pipelines.spreadsheets.safety import column_index, column_letter, sheet_paths
 
 _CELL = re.compile(r"^([A-Z]{1,3})([1-9][0-9]{0,6})$")
 MAX_VALUE_CHARS = 32_767  # Excel's own limit for a cell
@@ -50,10 +54,7 @@ class CellEdit:
 
     @property
     def column_index(self) -> int:
-        index = 0
-        for char in _CELL.match(self.cell).group(1):
-            index = index * 26 + ord(char) - 64
-        return index
+        return column_index(_CELL.match(self.cell).group(1))
 
     @property
     def row(self) -> int:
@@ -72,8 +73,6 @@ def apply_edits(path: Path, edits: list[CellEdit]) -> bytes:
 
 
 def _edit_workbook(path: Path, edits: list[CellEdit]) -> bytes:
-    import zipfile
-
     try:
         return _edit_package(path, edits)
     except _NeedsOpenpyxl:
@@ -98,10 +97,6 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _edit_package(path: Path, edits: list[CellEdit]) -> bytes:
-    import zipfile
-
-    from vital_pipelines.spreadsheets.safety import sheet_paths
-
     with zipfile.ZipFile(path) as package:
         parts = {name: part for name, part, _visible in sheet_paths(package)}
         by_part: dict[str, dict[tuple[int, int], str]] = {}
@@ -120,10 +115,6 @@ def _edit_package(path: Path, edits: list[CellEdit]) -> bytes:
 
 
 def _cell_xml(prefix: bytes, row: int, column: int, value: str, style: bytes | None) -> bytes:
-    from xml.sax.saxutils import escape
-
-    from vital_pipelines.spreadsheets.safety import column_letter
-
     ref = f"{column_letter(column)}{row}".encode()
     styled = b' s="' + style + b'"' if style else b""
     if value == "":
@@ -135,8 +126,6 @@ def _cell_xml(prefix: bytes, row: int, column: int, value: str, style: bytes | N
 
 def _patched_sheet(data: bytes, cells: dict[tuple[int, int], str]) -> bytes:
     """The sheet's XML with `cells` ((row, column) → text) written; rows and cells are kept in order."""
-    from vital_pipelines.spreadsheets.safety import column_index
-
     wanted: dict[int, dict[int, str]] = {}
     for (row, column), value in cells.items():
         wanted.setdefault(row, {})[column] = value
@@ -150,25 +139,26 @@ def _patched_sheet(data: bytes, cells: dict[tuple[int, int], str]) -> bytes:
             + data[found.end():]
     pieces, position = [data[:found.end()]], found.end()
     closing = data.index(b"</" + prefix + b"sheetData>", position)
-    pending = sorted(wanted)
+    pending = deque(sorted(wanted))
     for row_tag in _ROW.finditer(data, position, closing):
         numbered = _R.search(row_tag.group("a"))
         if numbered is None:
             raise _NeedsOpenpyxl()  # a row without its number: its place is only known by counting
         number = int(numbered.group(2))
         while pending and pending[0] < number:  # rows the sheet does not have yet
-            pieces += [data[position:row_tag.start()], _new_row(prefix, pending[0], wanted[pending.pop(0)])]
+            new = pending.popleft()
+            pieces += [data[position:row_tag.start()], _new_row(prefix, new, wanted[new])]
             position = row_tag.start()
         if not pending or number != pending[0]:
             continue
-        pending.pop(0)
+        pending.popleft()
         if row_tag.group("end") == b"/>":
             pieces += [data[position:row_tag.start()], _new_row(prefix, number, wanted[number], row_tag.group("a"))]
             position = row_tag.end()
             continue
         row_end = data.index(b"</" + prefix + b"row>", row_tag.end())
         pieces.append(data[position:row_tag.end()])
-        pieces.append(_patched_row(data[row_tag.end():row_end], prefix, number, wanted[number], column_index))
+        pieces.append(_patched_row(data[row_tag.end():row_end], prefix, number, wanted[number]))
         position = row_end
     pieces.append(data[position:closing])
     pieces += [_new_row(prefix, row, wanted[row]) for row in pending]
@@ -182,7 +172,7 @@ def _new_row(prefix: bytes, row: int, cells: dict[int, str], attributes: bytes |
                                      for column in sorted(cells)) + b"</" + prefix + b"row>"
 
 
-def _patched_row(body: bytes, prefix: bytes, row: int, cells: dict[int, str], column_index) -> bytes:
+def _patched_row(body: bytes, prefix: bytes, row: int, cells: dict[int, str]) -> bytes:
     pieces, position, pending = [], 0, dict(cells)
     for cell in _CELL_XML.finditer(body):
         ref = _R.search(cell.group("a"))

@@ -49,7 +49,7 @@ class Failure:
         return {"file": self.file, "sheet": self.sheet, "cell": self.cell, "row": self.row, "column": self.column,
                 "value": self.value, "rule": self.rule, "message": self.message,
                 **({"line": self.line} if self.line else {}),
-                **({"suggestion": self.suggestion} if self.suggestion else {})}
+                **({"suggestion": offered} if (offered := self.suggestion) else {})}
 
 
 # How every "did you mean" of the validation is written (references.suggestion, the header check): its first

@@ -39,7 +39,6 @@ RULE_WORDS = {
     "format": "not in the expected format",
     "type": "wrong kind of value",
     "shared_key": "also loaded from another source",
-    "shared_key_warning": "also loaded from another source",
     "tenant_of_source": "belongs to another tenant",
     "unknown_column": "not a column of the sheet",
     "missing_column": "a required column is missing",
