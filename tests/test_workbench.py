@@ -421,3 +421,46 @@ def test_serve_says_at_start_what_becomes_of_an_approval():
 
     assert "raw sensor" in _runs_readiness(None) and "DAGSTER_WEBSERVER_URL" in _runs_readiness(None)
     assert "does not answer yet" in _runs_readiness(f"http://127.0.0.1:{_free_port()}")
+
+
+def test_a_frozen_dagster_costs_the_uploads_list_one_short_wait_and_says_so(fresh_url, raw, tmp_path):
+    """Dagster's address accepts connections and never answers (a frozen network path): the list of three approved
+    uploads waits for it once (5 s), not once per upload (30 s each before), and the run page says it will look
+    again instead of calling the run failed."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from tests.tcp_proxy import FreezableProxy
+    from vital_pipelines.db.scratch import loader_url
+    from vital_pipelines.portal.app import PortalSettings, create_app
+    from vital_pipelines.portal.keys import create_key
+
+    with connect(fresh_url) as conn:
+        key, _ = create_key(conn, "acme-pharma", "Dana (steward)")
+    import socket
+
+    dagster = socket.create_server(("127.0.0.1", 0))  # where Dagster listens, behind the path that freezes
+    with dagster, FreezableProxy(dagster.getsockname()[1]) as frozen:
+        frozen.freeze()
+        settings = PortalSettings(database_url=loader_url(fresh_url), portal_dir=tmp_path / "portal", raw_dir=raw,
+                                  secret="test", dagster_url=f"http://127.0.0.1:{frozen.port}")
+        client = TestClient(create_app(settings))
+        csrf = _signed_in(client, key)
+        from vital_pipelines.portal.uploads import UploadStore
+
+        store = UploadStore(tmp_path / "portal", raw)
+        ids = []
+        for n in range(3):
+            upload = _upload(client, csrf, _acme_personas(raw, tmp_path / f"p{n}.xlsx", rows=2)).headers["location"]
+            ids.append(upload.rsplit("/", 1)[1])
+            store.write_state("acme-pharma", ids[-1], {"source": "tenants/acme-pharma/personas.xlsx",
+                                                       "sha256": "0" * 64, "run_id": f"run-{n}", "problem": None})
+        started = time.time()
+        home = client.get("/").text
+        waited = time.time() - started
+        assert waited < 12, f"the list waited {waited:.1f} s"
+        assert home.count("Dagster did not answer just now") == 3, home
+        run_page = client.get(f"/uploads/{ids[0]}/run").text
+        assert "Dagster did not answer just now" in run_page and 'http-equiv="refresh"' in run_page
+        assert "red" not in run_page.split('id="status"')[1].split("</p>")[0]

@@ -200,11 +200,14 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         shown = [store.summary(who.tenant_slug, upload_id)
                  for upload_id in ids[(page_number - 1) * PAGE_SIZE: page_number * PAGE_SIZE]]
         approvals = {}
+        follow = True  # one wait for a Dagster that does not answer, not one per upload
         with connect(settings.database_url) as conn:
             for upload in shown:
                 state = store.read_state(who.tenant_slug, upload.upload_id)
                 if state is not None:
-                    approvals[upload.upload_id] = approval_status(upload.upload_id, state, who.tenant_slug, conn)
+                    approvals[upload.upload_id] = approval_status(upload.upload_id, state, who.tenant_slug, conn,
+                                                                  follow=follow)
+                    follow = follow and not approvals[upload.upload_id].get("unreachable")
             conn.rollback()
         return page(request, "home.html", who=who, uploads=shown, approvals=approvals, pages=pages,
                     page_number=page_number, limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
@@ -532,25 +535,34 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         store.write_state(who.tenant_slug, upload_id, state)
         return RedirectResponse(f"/uploads/{upload_id}/run", status_code=303)
 
-    def approval_status(upload_id: str, state: dict, tenant: str, conn, with_rows: bool = False) -> dict:
+    def approval_status(upload_id: str, state: dict, tenant: str, conn, with_rows: bool = False,
+                        follow: bool = True) -> dict:
         """What became of an approved upload, in the words the run page and the uploads list both show: green only
         when the run succeeded and none of the file's rows wait in quarantine. A run that finished is asked about
-        once (its status is kept with the approval); what waits is read from the database every time."""
+        once (its status is kept with the approval); what waits is read from the database every time. `follow`:
+        whether Dagster may be asked now (a list stops asking once Dagster did not answer)."""
         status = {"kind": "running", "text": "The raw sensor loads the file within seconds.", "link": None}
         run, problem = None, state.get("problem")
         if state.get("run_id") and settings.dagster_url:
             status["link"] = f"{settings.dagster_url.rstrip('/')}/runs/{state['run_id']}"
+            if not state.get("run_status") and not follow:
+                status.update(kind="unknown", unreachable=True,
+                              text="Dagster did not answer just now; the run is followed again on the next look.")
+                return status
             try:
                 run = RunState(state["run_id"], state["run_status"]) if state.get("run_status") else \
                     run_state(settings.dagster_url, state["run_id"])
             except RunProblem as trouble:
-                problem = str(trouble)
+                problem, status["unreachable"] = str(trouble), True
             if run is not None and run.verdict is not None and not state.get("run_status"):
                 store.write_state(tenant, upload_id, {**state, "run_status": run.status})
         if run is None:
-            if problem:
-                status.update(kind="red", text=f"The run could not be launched or followed: {problem}. The raw "
-                                               "sensor loads the file at its next look.")
+            if status.get("unreachable"):  # launched, but Dagster does not answer now: look again, say so
+                status.update(kind="unknown", text=f"Dagster did not answer just now ({problem}); the page looks "
+                                                   "again.")
+            elif problem:
+                status.update(kind="red", text=f"The run could not be launched: {problem}. The raw sensor loads the "
+                                               "file at its next look.")
             return status
         if run.verdict is None:
             if run.status in ("QUEUED", "NOT_STARTED") and _no_daemon():

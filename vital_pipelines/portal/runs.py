@@ -52,10 +52,15 @@ class RunState:
         return FINISHED.get(self.status)
 
 
-def _post(base_url: str, query: str, variables: dict) -> dict:
+# A page that follows a run waits this long for Dagster, then says it did not answer; a launch waits longer.
+FOLLOW_TIMEOUT_SECONDS = 5
+LAUNCH_TIMEOUT_SECONDS = 30
+
+
+def _post(base_url: str, query: str, variables: dict, timeout: float = FOLLOW_TIMEOUT_SECONDS) -> dict:
     try:
         response = requests.post(f"{base_url.rstrip('/')}/graphql", json={"query": query, "variables": variables},
-                                 timeout=30)
+                                 timeout=timeout)
         response.raise_for_status()
         body = response.json()
     except (requests.RequestException, ValueError) as error:
@@ -73,7 +78,7 @@ def launch_workbook_run(base_url: str, workbook: str, *, tags: dict[str, str]) -
                 "assetSelection": [{"path": [name]} for name in WORKBOOK_ASSETS[workbook]]}
     params = {"selector": selector, "runConfigData": {},
               "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
-    result = _post(base_url, _LAUNCH, {"params": params})["launchRun"]
+    result = _post(base_url, _LAUNCH, {"params": params}, timeout=LAUNCH_TIMEOUT_SECONDS)["launchRun"]
     if result["__typename"] != "LaunchRunSuccess":
         detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
         raise RunProblem(f"Dagster refused the run ({result['__typename']}): {detail}")
